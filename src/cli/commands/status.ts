@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import { Repo, type StatusEntry } from '../../core/repo.js';
+import { json, out } from '../render.js';
+
+export function register(program: Command): void {
+  program
+    .command('status')
+    .description('show how the workspace differs from the pointers')
+    .argument('[paths...]', 'tracked paths (default: all)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', `
+Examples:
+  $ trove status
+  $ trove status data/ --json
+
+States: unchanged, modified (with the files added / modified / deleted inside folders),
+missing (not in the workspace), and "not in cache" when the pointer's object is not local.
+Exit code 0 whenever the status could be computed.`)
+    .action(async (paths: string[], o: { json?: boolean }) => {
+      const repo = await Repo.open();
+      try {
+        const st = await repo.status(paths);
+        if (o.json) return json(st);
+        render(st);
+      } finally {
+        repo.close();
+      }
+    });
+}
+
+function render(st: StatusEntry[]): void {
+  if (!st.length) return out('No tracked data. Track some with `trove add <path>`.');
+  const changed = st.filter((s) => s.workspace !== 'unchanged' || s.cache === 'missing');
+  if (!changed.length) return out(`Everything is up to date (${st.length} tracked ${st.length === 1 ? 'path' : 'paths'}).`);
+  for (const s of changed) {
+    const notes: string[] = [];
+    if (s.workspace === 'modified') notes.push('modified');
+    if (s.workspace === 'missing') notes.push('missing from workspace');
+    if (s.cache === 'missing') notes.push('not in cache');
+    out(`${s.path}: ${notes.join(', ')}`);
+    if (s.changes) {
+      for (const p of s.changes.added) out(`\tadded:    ${p}`);
+      for (const p of s.changes.modified) out(`\tmodified: ${p}`);
+      for (const p of s.changes.deleted) out(`\tdeleted:  ${p}`);
+    }
+  }
+  const hints: string[] = [];
+  if (changed.some((s) => s.workspace === 'modified')) hints.push('`trove add <path>` to record changes, `trove checkout <path>` to discard them');
+  if (changed.some((s) => s.workspace === 'missing')) hints.push('`trove checkout` to restore missing data');
+  if (changed.some((s) => s.cache === 'missing')) hints.push('`trove pull` to fetch what is not in the cache');
+  if (hints.length) out(`\n(use ${hints.join('; ')})`);
+}

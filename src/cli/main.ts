@@ -1,0 +1,94 @@
+import { Command, CommanderError, Option } from 'commander';
+import { TroveError } from '../core/errors.js';
+import { err } from './render.js';
+
+/**
+ * The CLI: wiring only. Each command lives in its own file and is imported when it runs, so that
+ * `trove status` does not pay for loading the S3 SDK. One catch below maps errors to exit codes:
+ * TroveError → "error: …" + hint, exit 1; usage → 2; anything else is a bug → stack, exit 1.
+ */
+export type Register = (program: Command) => void;
+
+const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
+  init: () => import('./commands/init.js'),
+  add: () => import('./commands/add.js'),
+  status: () => import('./commands/status.js'),
+  checkout: () => import('./commands/checkout.js'),
+  fsck: () => import('./commands/fsck.js'),
+  ls: () => import('./commands/ls.js'),
+  remove: () => import('./commands/remove.js'),
+  move: () => import('./commands/move.js'),
+  config: () => import('./commands/config.js'),
+};
+
+export class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('trove')
+    .description('Version datasets and models beside git: content-addressed cache, pointer files, remotes, run lineage.')
+    .version(await version(), '-V, --version')
+    .option('-C <path>', 'run as if trove was started in <path>')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .addHelpText('after', `
+Examples:
+  $ trove init                      set up trove in this git repository
+  $ trove add data/ models/model.pkl
+  $ git add data.trove models/model.pkl.trove .gitignore && git commit -m "track data"
+  $ trove status                    what changed since the pointers were written
+  $ trove checkout                  make the workspace match the pointers
+
+Run 'trove <command> --help' for a command's options and examples.`);
+  program.hook('preAction', (cmd) => {
+    const dir = cmd.optsWithGlobals().C as string | undefined;
+    if (dir) process.chdir(dir);
+  });
+
+  // Register only the command that is asked for (or all of them for help).
+  const name = argv.slice(2).find((a, i, arr) => !a.startsWith('-') && arr[i - 1] !== '-C');
+  const wanted = name && COMMANDS[name] ? [name] : Object.keys(COMMANDS);
+  for (const n of wanted) (await COMMANDS[n]()).register(program);
+  for (const cmd of program.commands) cmd.exitOverride();
+
+  try {
+    await program.parseAsync(argv);
+    return Number(process.exitCode ?? 0);
+  } catch (e) {
+    return report(e);
+  }
+}
+
+export function report(e: unknown): number {
+  if (e instanceof CommanderError) {
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    return 2;
+  }
+  if (e instanceof UsageError) {
+    err(`error: ${e.message}`);
+    return 2;
+  }
+  if (e instanceof TroveError) {
+    err(`error: ${e.message}`);
+    if (e.hint) err(`hint: ${e.hint}`);
+    if (process.env.TROVE_DEBUG && e.cause) err(String((e.cause as Error).stack ?? e.cause));
+    return e.code === 'BAD_ARGS' ? 2 : 1;
+  }
+  const ex = e as NodeJS.ErrnoException;
+  if (ex && typeof ex.code === 'string' && ex.syscall) {
+    // A system error that core did not anticipate: still say which file, plainly.
+    err(`error: ${ex.message}`);
+    return 1;
+  }
+  err(`trove: internal error: ${(e as Error)?.stack ?? String(e)}`);
+  err('This is a bug in trove. Please report it with the command you ran and the output above.');
+  return 1;
+}
+
+async function version(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export { Option };

@@ -1,0 +1,48 @@
+import type { OnProgress } from '../core/workspace.js';
+
+/** Output helpers: the CLI is the only place that prints. */
+export const out = (s = ""): void => void process.stdout.write(s + "\n");
+export const err = (s = ""): void => void process.stderr.write(s + "\n");
+export const json = (v: unknown): void => void process.stdout.write(JSON.stringify(v, null, 2) + "\n");
+
+export function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+export function plural(n: number, word: string, many = word + 's'): string {
+  return `${n} ${n === 1 ? word : many}`;
+}
+
+/**
+ * A progress bar on stderr, only when stderr is a terminal (never in pipes, logs or CI).
+ * Returns the callback to hand to core and a `stop` to call when the work ends.
+ */
+export async function progressBar(label: string, opts: { quiet?: boolean } = {}): Promise<{ onProgress?: OnProgress; stop: () => void }> {
+  if (opts.quiet || !process.stderr.isTTY || process.env.CI) return { stop: () => {} };
+  const { default: cliProgress } = await import('cli-progress');
+  const bar = new cliProgress.SingleBar(
+    { format: `${label} [{bar}] {value}/{total} {phase} {bytes}`, stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 50, fps: 10 },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    onProgress: (p) => {
+      if (!started) {
+        bar.start(p.total, 0, { phase: p.phase, bytes: '' });
+        started = true;
+      }
+      bar.setTotal(p.total);
+      bar.update(p.done, { phase: p.phase, bytes: p.bytes !== undefined ? humanBytes(p.bytes) : '' });
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}

@@ -1,0 +1,153 @@
+import { promises as fsp } from 'node:fs';
+import { parseDocument, stringify } from 'yaml';
+import { writeFileAtomic } from './atomicWrite.js';
+import { TroveError, isErrno } from './errors.js';
+import type { LinkMode } from './cache.js';
+
+/**
+ * `.trove/config` (committed) and `.trove/config.local` (per machine), YAML, merged with local
+ * winning. Keys are dotted paths into the mapping: `cache.link`, `core.remote`, `remotes.origin.url`.
+ */
+export type ConfigTree = Record<string, unknown>;
+
+const SECRET_RE = /(secret|password|passwd|token|access_?key|session_?key|credential)/i;
+
+/** The keys trove knows, with a validator each. `remotes.<name>.*` are checked by the remote layer. */
+const KNOWN: Record<string, (v: string) => unknown> = {
+  'core.remote': (v) => v,
+  'core.autostage': parseBool,
+  'cache.dir': (v) => v,
+  'cache.link': parseLinkModes,
+  'cache.jobs': parsePositiveInt,
+  'gc.grace': (v) => v,
+  'runs.experiment': (v) => v,
+};
+
+export function parseBool(v: string): boolean {
+  if (/^(true|yes|on|1)$/i.test(v)) return true;
+  if (/^(false|no|off|0)$/i.test(v)) return false;
+  throw new TroveError('CONFIG', `expected true or false, got ${JSON.stringify(v)}`);
+}
+
+function parsePositiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new TroveError('CONFIG', `expected a whole number ≥ 1, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function parseLinkModes(v: unknown): LinkMode[] {
+  const list = Array.isArray(v) ? v : String(v).split(',').map((s) => s.trim());
+  const modes: LinkMode[] = [];
+  for (const m of list) {
+    if (m !== 'reflink' && m !== 'copy' && m !== 'hardlink' && m !== 'symlink') {
+      throw new TroveError('CONFIG', `cache.link: unknown link mode ${JSON.stringify(m)}`, 'use one or more of reflink, copy, hardlink, symlink, e.g. `trove config cache.link reflink,copy`');
+    }
+    modes.push(m);
+  }
+  if (!modes.length) throw new TroveError('CONFIG', 'cache.link: empty');
+  return modes;
+}
+
+export async function readConfigFile(file: string, display: string): Promise<ConfigTree> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return {};
+    throw err;
+  }
+  if (text.length > 1 << 20) throw new TroveError('CONFIG', `${display}: too large to be a config file`);
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length) throw new TroveError('CONFIG', `${display}: not valid YAML: ${doc.errors[0].message.split('\n')[0]}`, `fix ${display} by hand or restore it from git`);
+  const v = doc.toJS({ maxAliasCount: 10 }) as unknown;
+  if (v === null || v === undefined) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw new TroveError('CONFIG', `${display}: must be a YAML mapping`);
+  return v as ConfigTree;
+}
+
+export async function writeConfigFile(file: string, tree: ConfigTree, header: string): Promise<void> {
+  const body = Object.keys(tree).length ? stringify(tree, { lineWidth: 0 }) : '';
+  await writeFileAtomic(file, header + body);
+}
+
+export function getKey(tree: ConfigTree, key: string): unknown {
+  let cur: unknown = tree;
+  for (const part of key.split('.')) {
+    if (typeof cur !== 'object' || cur === null || !Object.hasOwn(cur, part)) return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+export function setKey(tree: ConfigTree, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let cur = tree as Record<string, unknown>;
+  for (const part of parts.slice(0, -1)) {
+    if (typeof cur[part] !== 'object' || cur[part] === null || Array.isArray(cur[part])) cur[part] = {};
+    cur = cur[part] as Record<string, unknown>;
+  }
+  cur[parts[parts.length - 1]] = value;
+}
+
+export function unsetKey(tree: ConfigTree, key: string): boolean {
+  const parts = key.split('.');
+  let cur = tree as Record<string, unknown>;
+  const chain: Record<string, unknown>[] = [cur];
+  for (const part of parts.slice(0, -1)) {
+    if (typeof cur[part] !== 'object' || cur[part] === null) return false;
+    cur = cur[part] as Record<string, unknown>;
+    chain.push(cur);
+  }
+  const last = parts[parts.length - 1];
+  if (!Object.hasOwn(cur, last)) return false;
+  delete cur[last];
+  // prune empty parents
+  for (let i = chain.length - 1; i > 0; i--) {
+    if (Object.keys(chain[i]).length === 0) delete chain[i - 1][parts[i - 1]];
+  }
+  return true;
+}
+
+/** Deep merge, `b` wins. */
+export function mergeConfig(a: ConfigTree, b: ConfigTree): ConfigTree {
+  const out: ConfigTree = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const av = out[k];
+    out[k] = typeof av === 'object' && av !== null && !Array.isArray(av) && typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? mergeConfig(av as ConfigTree, v as ConfigTree)
+      : v;
+  }
+  return out;
+}
+
+/** Flattens to `a.b.c = value` pairs for `config --list`. */
+export function flattenConfig(tree: ConfigTree, prefix = ''): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  for (const [k, v] of Object.entries(tree)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) out.push(...flattenConfig(v as ConfigTree, key));
+    else out.push([key, v]);
+  }
+  return out;
+}
+
+/** Validates a `config set`: known key, well-formed value, never a secret. Returns the typed value. */
+export function validateSetting(key: string, value: string): unknown {
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$/.test(key)) {
+    throw new TroveError('CONFIG', `bad config key ${JSON.stringify(key)}`, 'keys look like section.name, e.g. cache.link');
+  }
+  if (SECRET_RE.test(key)) {
+    throw new TroveError('CONFIG', `refusing to store ${key} in trove config: credentials never go into trove's files`, 'use the AWS default credential chain (environment, ~/.aws/credentials, SSO) and, if needed, `trove remote modify <name> profile <profile>`');
+  }
+  const check = KNOWN[key];
+  if (check) {
+    try {
+      return check(value);
+    } catch (err) {
+      if (err instanceof TroveError) throw new TroveError('CONFIG', `${key}: ${err.message.replace(/^cache\.link: /, '')}`, err.hint);
+      throw err;
+    }
+  }
+  if (key.startsWith('remotes.')) return value;
+  throw new TroveError('CONFIG', `unknown config key ${key}`, `known keys: ${Object.keys(KNOWN).join(', ')}; remotes are set with \`trove remote\``);
+}

@@ -1,0 +1,95 @@
+import { promises as fsp } from 'node:fs';
+import { parseDocument, stringify } from 'yaml';
+import { writeFileAtomic } from './atomicWrite.js';
+import { TroveError, isErrno } from './errors.js';
+import { isOid, type Oid } from './oid.js';
+import { validateRelPath } from './paths.js';
+
+/** The pointer file committed to git: `<path>.trove`. See DESIGN.md. */
+export interface Pointer {
+  version: 1;
+  path: string;
+  type: 'file' | 'dir';
+  oid: Oid;
+  size: number;
+  files?: number;
+  exec?: boolean;
+  /** keys this version does not know, kept when the pointer is rewritten */
+  extra?: Record<string, unknown>;
+}
+
+const HEADER = '# trove pointer: commit this file; the data itself is in the trove cache and remotes\n';
+const KNOWN = new Set(['version', 'path', 'type', 'oid', 'size', 'files', 'exec']);
+/** A pointer is a few hundred bytes; anything much larger is not one. */
+const MAX_POINTER_BYTES = 64 * 1024;
+
+function bad(file: string, field: string, why: string): TroveError {
+  return new TroveError('BAD_POINTER', `${file}: field '${field}' ${why}`, `fix or restore ${file} (e.g. \`git checkout -- ${file}\`)`, { data: { file, field } });
+}
+
+function count(v: unknown, file: string, field: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(file, field, `must be a whole number from 0 to 2^53-1, got ${JSON.stringify(v)?.slice(0, 40)}`);
+  return v;
+}
+
+/** Parses and validates pointer text. `file` names the pointer in errors. */
+export function parsePointer(text: string, file: string): Pointer {
+  if (text.length > MAX_POINTER_BYTES) throw bad(file, '(file)', `is ${text.length} bytes: too large to be a pointer`);
+  if (text.includes('\0')) throw bad(file, '(file)', 'contains a NUL byte');
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length) throw bad(file, '(file)', `is not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
+  if (doc.warnings.length && doc.warnings.some((w) => /alias/i.test(w.message))) throw bad(file, '(file)', 'uses YAML aliases');
+  const v: unknown = doc.toJS({ maxAliasCount: 10 });
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(file, '(file)', 'must be a YAML mapping');
+  const o = v as Record<string, unknown>;
+  if (o.version !== 1) throw bad(file, 'version', `must be 1 (this trove reads pointer version 1), got ${JSON.stringify(o.version)?.slice(0, 40)}`);
+  let p: string;
+  try {
+    p = validateRelPath(o.path, `${file}: field 'path'`);
+  } catch (err) {
+    throw new TroveError('BAD_POINTER', (err as Error).message, `fix or restore ${file}`, { data: { file, field: 'path' } });
+  }
+  if (o.type !== 'file' && o.type !== 'dir') throw bad(file, 'type', `must be 'file' or 'dir', got ${JSON.stringify(o.type)?.slice(0, 40)}`);
+  if (!isOid(o.oid)) throw bad(file, 'oid', `must be "sha256:" and 64 lowercase hex digits, got ${JSON.stringify(o.oid)?.slice(0, 80)}`);
+  const size = count(o.size, file, 'size');
+  const ptr: Pointer = { version: 1, path: p, type: o.type, oid: o.oid, size };
+  if (o.type === 'dir') {
+    ptr.files = count(o.files ?? 0, file, 'files');
+    if ('exec' in o) throw bad(file, 'exec', 'is only for files');
+  } else {
+    if ('files' in o) throw bad(file, 'files', 'is only for folders');
+    if (o.exec !== undefined && typeof o.exec !== 'boolean') throw bad(file, 'exec', 'must be true or false');
+    if (o.exec === true) ptr.exec = true;
+  }
+  const extra: Record<string, unknown> = {};
+  for (const [k, val] of Object.entries(o)) if (!KNOWN.has(k)) extra[k] = val;
+  if (Object.keys(extra).length) ptr.extra = extra;
+  return ptr;
+}
+
+export function serializePointer(ptr: Pointer): string {
+  const o: Record<string, unknown> = { version: 1, path: ptr.path, type: ptr.type, oid: ptr.oid, size: ptr.size };
+  if (ptr.type === 'dir') o.files = ptr.files ?? 0;
+  if (ptr.type === 'file' && ptr.exec) o.exec = true;
+  if (ptr.extra) for (const [k, v] of Object.entries(ptr.extra)) if (!KNOWN.has(k)) o[k] = v;
+  return HEADER + stringify(o, { lineWidth: 0 });
+}
+
+/** Reads a pointer file; null when it does not exist. */
+export async function readPointer(absFile: string, displayName: string): Promise<Pointer | null> {
+  let text: string;
+  try {
+    const st = await fsp.lstat(absFile);
+    if (st.isSymbolicLink()) throw bad(displayName, '(file)', 'is a symlink; pointers must be regular files');
+    if (st.size > MAX_POINTER_BYTES) throw bad(displayName, '(file)', `is ${st.size} bytes: too large to be a pointer`);
+    text = await fsp.readFile(absFile, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
+    throw err;
+  }
+  return parsePointer(text, displayName);
+}
+
+export async function writePointer(absFile: string, ptr: Pointer): Promise<void> {
+  await writeFileAtomic(absFile, serializePointer(ptr));
+}

@@ -1,0 +1,829 @@
+import { existsSync, lstatSync, mkdirSync, statSync, promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pLimit from 'p-limit';
+import { writeFileAtomic } from './atomicWrite.js';
+import { Cache, type LinkMode } from './cache.js';
+import {
+  flattenConfig, getKey, mergeConfig, parseBool, parseLinkModes, readConfigFile, setKey, unsetKey, validateSetting,
+  writeConfigFile, type ConfigTree,
+} from './config.js';
+import { TroveError, isErrno } from './errors.js';
+import { Git } from './git.js';
+import { acquireLock } from './lock.js';
+import type { Oid } from './oid.js';
+import { isWithin, pointerPathFor, repoRelative } from './paths.js';
+import { readPointer, writePointer, type Pointer } from './pointer.js';
+import { StateDb, statKey } from './state.js';
+import { IgnoreRules } from './walk.js';
+import {
+  diffTreeWithScan, loadFlatTree, scanPath, type FolderChanges, type OnProgress, type Scanned,
+} from './workspace.js';
+
+export const TROVE_DIR = '.trove';
+const CONFIG_HEADER = '# trove config: committed to git. Per-machine settings go in config.local (not committed).\n';
+const LOCAL_HEADER = '# trove local config: this machine only, never committed. No secrets: credentials come from the AWS chain.\n';
+export const TROVE_GITIGNORE = `# written by trove init: the cache and per-machine state stay out of git
+/cache/
+/tmp/
+/state.db
+/state.db-*
+/index.db
+/index.db-*
+/lock
+/lock.*
+/config.local
+`;
+
+/** A tracked path: its pointer and where the data lives (both repo-relative). */
+export interface Tracked {
+  /** data path, e.g. `data/images` */
+  path: string;
+  /** pointer file, e.g. `data/images.trove` */
+  pointerFile: string;
+  pointer: Pointer;
+}
+
+export interface AddResult {
+  path: string;
+  pointerFile: string;
+  type: 'file' | 'dir';
+  oid: Oid;
+  size: number;
+  files: number;
+  changed: boolean;
+  hashed: number;
+  stored: number;
+  storedBytes: number;
+}
+
+export interface StatusEntry {
+  path: string;
+  pointerFile: string;
+  type: 'file' | 'dir';
+  oid: Oid;
+  /** unchanged | modified | missing (no data in the workspace) */
+  workspace: 'unchanged' | 'modified' | 'missing';
+  /** whether the pointer's object (the file, or the folder's trees) is in the local cache */
+  cache: 'present' | 'missing';
+  workspaceOid?: Oid;
+  changes?: FolderChanges;
+}
+
+export interface CheckoutResult {
+  path: string;
+  written: number;
+  deleted: number;
+  unchanged: number;
+  missing: Oid[];
+  missingFiles: string[];
+  linkMode: LinkMode | null;
+}
+
+export interface FsckResult {
+  checked: number;
+  bytes: number;
+  corrupt: { oid: Oid; quarantinedAs: string }[];
+  strayTemp: number;
+}
+
+export interface LsEntry {
+  path: string;
+  type: 'file' | 'dir';
+  size: number;
+  files?: number;
+  oid: Oid;
+  state: 'present' | 'modified' | 'missing' | 'unknown';
+}
+
+/**
+ * A trove repository: the git work tree that holds `.trove/`.
+ *
+ * @example
+ * const repo = await Repo.open(process.cwd());
+ * const [res] = await repo.add(['data']);
+ * console.log(res.oid, res.files);
+ */
+export class Repo {
+  readonly troveDir: string;
+  readonly cache: Cache;
+  private _state?: StateDb;
+  private _git?: Git;
+
+  private constructor(readonly root: string, readonly cwd: string, readonly config: ConfigTree) {
+    this.troveDir = path.join(root, TROVE_DIR);
+    const cacheDir = getKey(config, 'cache.dir');
+    const dir = typeof cacheDir === 'string' && cacheDir ? path.resolve(root, cacheDir) : path.join(this.troveDir, 'cache');
+    this.cache = new Cache(dir, path.join(dir === path.join(this.troveDir, 'cache') ? this.troveDir : dir, 'tmp'));
+  }
+
+  /** Finds the repository that holds `cwd` (nearest folder with `.trove/`). */
+  static async open(cwd: string = process.cwd()): Promise<Repo> {
+    const start = path.resolve(cwd);
+    let dir = start;
+    for (;;) {
+      if (existsSync(path.join(dir, TROVE_DIR, 'config')) || existsSync(path.join(dir, TROVE_DIR, '.gitignore'))) break;
+      const up = path.dirname(dir);
+      if (up === dir) {
+        throw new TroveError('NOT_A_REPO', `not a trove repository (or any parent up to /): ${start}`, 'run `trove init` at the top of your git repository');
+      }
+      dir = up;
+    }
+    const committed = await readConfigFile(path.join(dir, TROVE_DIR, 'config'), '.trove/config');
+    const local = await readConfigFile(path.join(dir, TROVE_DIR, 'config.local'), '.trove/config.local');
+    const repo = new Repo(dir, start, mergeConfig(committed, local));
+    repo.linkModes(); // validate early: a bad config is an error before anything is written
+    return repo;
+  }
+
+  /** Creates `.trove/` at the top of the git work tree holding `cwd`. Harmless when run twice. */
+  static async init(cwd: string = process.cwd()): Promise<{ root: string; created: boolean }> {
+    const top = await new Git(path.resolve(cwd)).topLevel();
+    if (!top) throw new TroveError('NOT_A_GIT_REPO', `${path.resolve(cwd)} is not inside a git work tree`, 'run `git init` first (trove keeps its pointers in git)');
+    const dir = path.join(top, TROVE_DIR);
+    const created = !existsSync(path.join(dir, 'config'));
+    await fsp.mkdir(dir, { recursive: true });
+    if (created) await writeConfigFile(path.join(dir, 'config'), {}, CONFIG_HEADER);
+    if (!existsSync(path.join(dir, '.gitignore'))) await writeFileAtomic(path.join(dir, '.gitignore'), TROVE_GITIGNORE);
+    return { root: top, created };
+  }
+
+  get state(): StateDb {
+    if (!this._state) {
+      mkdirSyncSafe(this.troveDir);
+      this._state = new StateDb(path.join(this.troveDir, 'state.db'));
+    }
+    return this._state;
+  }
+
+  get git(): Git {
+    return (this._git ??= new Git(this.root));
+  }
+
+  close(): void {
+    this._state?.close();
+    this._state = undefined;
+  }
+
+  get jobs(): number {
+    const j = getKey(this.config, 'cache.jobs');
+    return typeof j === 'number' && j > 0 ? j : Math.max(8, os.availableParallelism() * 4);
+  }
+
+  linkModes(): LinkMode[] {
+    const v = getKey(this.config, 'cache.link');
+    try {
+      return v === undefined ? ['reflink', 'copy'] : parseLinkModes(v);
+    } catch (err) {
+      throw new TroveError('CONFIG', `.trove/config: ${(err as Error).message}`, (err as TroveError).hint);
+    }
+  }
+
+  private autostage(): boolean {
+    const v = getKey(this.config, 'core.autostage');
+    return v === true || (typeof v === 'string' && parseBool(v));
+  }
+
+  /** Repo-relative form of a user path (relative to cwd); throws for paths outside the repo. */
+  rel(userPath: string): string {
+    return repoRelative(this.root, this.cwd, userPath.replace(/\/+$/, '') || '/');
+  }
+
+  abs(rel: string): string {
+    return path.join(this.root, rel);
+  }
+
+  private lock(what: string) {
+    mkdirSyncSafe(this.troveDir);
+    return acquireLock(path.join(this.troveDir, 'lock'), what);
+  }
+
+  private ctx() {
+    return { cache: this.cache, state: this.state, rules: IgnoreRules.load(this.root) };
+  }
+
+  // ---------------------------------------------------------------- pointers
+
+  /**
+   * Every pointer in the work tree: tracked by git or not, but never git-ignored ones
+   * (`git ls-files --cached --others --exclude-standard`, so git's own untracked cache does the walk).
+   */
+  async listTracked(): Promise<Tracked[]> {
+    const out = await this.git.raw(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--deduplicate', '--', ':(glob)**/*.trove']);
+    const files = [...new Set(out.split('\0').filter(Boolean))].sort();
+    const result: Tracked[] = [];
+    for (const f of files) {
+      if (f.startsWith(TROVE_DIR + '/')) continue;
+      const t = await this.readTracked(f);
+      if (t) result.push(t);
+    }
+    return result;
+  }
+
+  /** Reads one pointer file (repo-relative); null if it does not exist. */
+  async readTracked(pointerFile: string): Promise<Tracked | null> {
+    const ptr = await readPointer(this.abs(pointerFile), pointerFile);
+    if (!ptr) return null;
+    const dir = path.posix.dirname(pointerFile);
+    const p = dir === '.' ? ptr.path : `${dir}/${ptr.path}`;
+    return { path: p, pointerFile, pointer: ptr };
+  }
+
+  /**
+   * The tracked entries that user paths name: a data path, its pointer file, or a path inside a
+   * tracked folder (`sub` then says which part). No paths: all of them.
+   */
+  async resolveTargets(userPaths: string[] | undefined): Promise<{ tracked: Tracked; sub: string | null }[]> {
+    const all = await this.listTracked();
+    if (!userPaths || userPaths.length === 0) return all.map((tracked) => ({ tracked, sub: null }));
+    const out: { tracked: Tracked; sub: string | null }[] = [];
+    for (const up of userPaths) {
+      let rel = this.rel(up);
+      if (rel.endsWith('.trove')) {
+        const t = all.find((x) => x.pointerFile === rel);
+        if (t) {
+          out.push({ tracked: t, sub: null });
+          continue;
+        }
+        rel = rel.slice(0, -'.trove'.length);
+      }
+      const exact = all.find((x) => x.path === rel);
+      if (exact) {
+        out.push({ tracked: exact, sub: null });
+        continue;
+      }
+      const parent = all.find((x) => x.pointer.type === 'dir' && isWithin(rel, x.path));
+      if (parent) {
+        out.push({ tracked: parent, sub: rel });
+        continue;
+      }
+      const below = all.filter((x) => rel === '' || isWithin(x.path, rel));
+      if (below.length) {
+        for (const t of below) out.push({ tracked: t, sub: null });
+        continue;
+      }
+      throw new TroveError('PATH_NOT_TRACKED', `${up}: not tracked by trove`, `track it with \`trove add ${up}\`, or run \`trove status\` to list tracked paths`);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- add
+
+  /**
+   * Hashes files and folders into the cache and writes their pointers.
+   * @example await repo.add(['data', 'models/model.pkl'])
+   */
+  async add(userPaths: string[], o: { onProgress?: OnProgress; signal?: AbortSignal; jobs?: number } = {}): Promise<{ results: AddResult[]; gitAdd: string[] }> {
+    if (!userPaths.length) throw new TroveError('BAD_ARGS', 'nothing to add', 'name files or folders, e.g. `trove add data/ models/model.pkl`');
+    const targets = await this.expandAddPaths(userPaths);
+    const unlock = await this.lock(`add ${targets.join(' ')}`);
+    try {
+      const all = await this.listTracked();
+      for (const rel of targets) await this.checkAddable(rel, all);
+      const gitTracked = await this.git.trackedUnder(targets);
+      if (gitTracked.length) {
+        const first = gitTracked[0];
+        const t = targets.find((x) => isWithin(first, x)) ?? first;
+        throw new TroveError('PATH_TRACKED_BY_GIT', `${t}: git already tracks ${first === t ? 'it' : first}${gitTracked.length > 1 ? ` and ${gitTracked.length - 1} more` : ''}`,
+          `stop tracking it in git first: \`git rm -r --cached ${shellQuote(t)}\` (the files stay on disk), then \`trove add ${shellQuote(t)}\``);
+      }
+      const results: AddResult[] = [];
+      const gitAdd = new Set<string>();
+      const ctx = this.ctx();
+      for (const rel of targets) {
+        const scanned = await scanPath(ctx, this.root, rel, { store: true, jobs: o.jobs ?? this.jobs, onProgress: o.onProgress, signal: o.signal });
+        if (!scanned) throw new TroveError('NOT_FOUND', `${rel}: no such file or folder`);
+        const pointerFile = pointerPathFor(rel);
+        const prev = await this.readTracked(pointerFile).catch(() => null);
+        const ptr = pointerFromScan(path.posix.basename(rel), scanned, prev?.pointer);
+        await writePointer(this.abs(pointerFile), ptr);
+        const gi = await this.ignoreInGit(rel);
+        gitAdd.add(pointerFile);
+        if (gi) gitAdd.add(gi);
+        results.push({
+          path: rel, pointerFile, type: scanned.type, oid: scanned.oid, size: scanned.size, files: scanned.files,
+          changed: prev?.pointer.oid !== scanned.oid, hashed: scanned.hashed, stored: scanned.stored, storedBytes: scanned.storedBytes,
+        });
+      }
+      const files = [...gitAdd];
+      if (this.autostage()) await this.git.add(files);
+      return { results, gitAdd: files };
+    } finally {
+      await unlock();
+    }
+  }
+
+  private async expandAddPaths(userPaths: string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const up of userPaths) {
+      if (/[*?[\]{}]/.test(up) && !existsSync(path.resolve(this.cwd, up))) {
+        const fg = (await import('fast-glob')).default;
+        const hits = await fg(up, { cwd: this.cwd, onlyFiles: false, dot: false, followSymbolicLinks: false, ignore: ['**/.trove/**', '**/.git/**', '**/*.trove'] });
+        if (!hits.length) throw new TroveError('NOT_FOUND', `${up}: no file or folder matches`);
+        for (const h of hits.sort()) out.push(this.rel(h));
+      } else out.push(this.rel(up));
+    }
+    // a folder and something inside it: keep the folder
+    const uniq = [...new Set(out)].sort();
+    return uniq.filter((p) => !uniq.some((q) => q !== p && isWithin(p, q)));
+  }
+
+  private async checkAddable(rel: string, all: Tracked[]): Promise<void> {
+    if (rel === '') throw new TroveError('BAD_ARGS', 'cannot track the whole repository', 'name the data folders or model files, e.g. `trove add data`');
+    const first = rel.split('/')[0];
+    if (first === TROVE_DIR) throw new TroveError('BAD_ARGS', `${rel}: inside .trove/, trove's own folder`, 'track your data, not trove\'s cache');
+    if (first === '.git' || rel.split('/').includes('.git')) throw new TroveError('BAD_ARGS', `${rel}: inside .git/`);
+    if (rel.endsWith('.trove')) throw new TroveError('BAD_ARGS', `${rel}: is a pointer file`, `add the data it names instead: \`trove add ${rel.slice(0, -6)}\``);
+    const abs = this.abs(rel);
+    let st;
+    try {
+      st = lstatSync(abs);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw new TroveError('NOT_FOUND', `${rel}: no such file or folder`);
+      throw err;
+    }
+    if (st.isSymbolicLink()) throw new TroveError('SYMLINK', `${rel}: is a symbolic link; trove does not track or follow links`, 'add the file or folder it points to (if it is inside this repository) instead');
+    // A parent folder that is a link would let a path escape the repo.
+    const real = await fsp.realpath(abs);
+    const realRoot = await fsp.realpath(this.root);
+    const realRel = path.relative(realRoot, real);
+    if (realRel === '..' || realRel.startsWith('..' + path.sep) || path.isAbsolute(realRel)) {
+      throw new TroveError('PATH_OUTSIDE_REPO', `${rel}: resolves outside the repository through a symbolic link (${real})`);
+    }
+    const parent = all.find((t) => t.pointer.type === 'dir' && t.path !== rel && isWithin(rel, t.path));
+    if (parent) throw new TroveError('PATH_ALREADY_TRACKED', `${rel}: inside ${parent.path}, which trove already tracks`, `re-add the whole folder instead: \`trove add ${shellQuote(parent.path)}\``);
+    const child = all.find((t) => t.path !== rel && isWithin(t.path, rel));
+    if (child) throw new TroveError('PATH_ALREADY_TRACKED', `${rel}: contains ${child.path}, which trove tracks on its own`, `stop tracking it first: \`trove remove ${shellQuote(child.path)}\`, then add ${rel}`);
+  }
+
+  /** Makes git ignore the data path (`/name` in the .gitignore beside it). Returns that .gitignore if changed. */
+  private async ignoreInGit(rel: string): Promise<string | null> {
+    const dir = path.posix.dirname(rel);
+    const giRel = dir === '.' ? '.gitignore' : `${dir}/.gitignore`;
+    const line = '/' + path.posix.basename(rel);
+    const file = this.abs(giRel);
+    let text = '';
+    try {
+      text = await fsp.readFile(file, 'utf8');
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
+    if (text.split(/\r?\n/).includes(line)) return null;
+    await writeFileAtomic(file, text + (text && !text.endsWith('\n') ? '\n' : '') + line + '\n');
+    return giRel;
+  }
+
+  private async unignoreInGit(rel: string): Promise<string | null> {
+    const dir = path.posix.dirname(rel);
+    const giRel = dir === '.' ? '.gitignore' : `${dir}/.gitignore`;
+    const line = '/' + path.posix.basename(rel);
+    let text: string;
+    try {
+      text = await fsp.readFile(this.abs(giRel), 'utf8');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return null;
+      throw err;
+    }
+    const lines = text.split('\n');
+    const kept = lines.filter((l) => l.replace(/\r$/, '') !== line);
+    if (kept.length === lines.length) return null;
+    await writeFileAtomic(this.abs(giRel), kept.join('\n'));
+    return giRel;
+  }
+
+  // ---------------------------------------------------------------- status
+
+  /**
+   * Compares the workspace with the pointers. Files whose stat matches the stat cache are not read.
+   * @example for (const s of await repo.status()) console.log(s.path, s.workspace)
+   */
+  async status(userPaths?: string[], o: { onProgress?: OnProgress } = {}): Promise<StatusEntry[]> {
+    const targets = await this.resolveTargets(userPaths);
+    const ctx = this.ctx();
+    const out: StatusEntry[] = [];
+    const seen = new Set<string>();
+    for (const { tracked, sub } of targets) {
+      if (seen.has(tracked.pointerFile) && !sub) continue;
+      seen.add(tracked.pointerFile);
+      const e = await this.statusOf(ctx, tracked, o.onProgress);
+      if (sub && e.changes) {
+        const keep = (p: string) => isWithin(p, sub);
+        e.changes = { added: e.changes.added.filter(keep), modified: e.changes.modified.filter(keep), deleted: e.changes.deleted.filter(keep) };
+        if (e.workspace === 'modified' && !e.changes.added.length && !e.changes.modified.length && !e.changes.deleted.length) e.workspace = 'unchanged';
+        e.path = sub;
+      }
+      out.push(e);
+    }
+    return out;
+  }
+
+  private async statusOf(ctx: ReturnType<Repo['ctx']>, t: Tracked, onProgress?: OnProgress): Promise<StatusEntry> {
+    const { pointer: ptr } = t;
+    const base = { path: t.path, pointerFile: t.pointerFile, type: ptr.type, oid: ptr.oid };
+    const inCache = await this.cache.has(ptr.oid);
+    let scanned: Scanned | null;
+    try {
+      scanned = await scanPath(ctx, this.root, t.path, { store: false, jobs: this.jobs, onProgress });
+    } catch (err) {
+      if (isErrno(err, 'EACCES')) throw new TroveError('BAD_ARGS', `${t.path}: cannot read (${(err as Error).message})`);
+      throw err;
+    }
+    if (!scanned) return { ...base, workspace: 'missing', cache: inCache ? 'present' : 'missing' };
+    const same = scanned.oid === ptr.oid && scanned.type === ptr.type && (ptr.type === 'dir' || !!ptr.exec === scanned.exec);
+    if (same) return { ...base, workspace: 'unchanged', cache: inCache ? 'present' : 'missing', workspaceOid: scanned.oid };
+    const e: StatusEntry = { ...base, workspace: 'modified', cache: inCache ? 'present' : 'missing', workspaceOid: scanned.oid };
+    if (ptr.type === 'dir' && scanned.type === 'dir' && inCache) {
+      try {
+        e.changes = await diffTreeWithScan(this.cache, ptr.oid, scanned.node, t.path);
+      } catch (err) {
+        if (!(err instanceof TroveError && err.code === 'MISSING_OBJECT')) throw err;
+        e.cache = 'missing';
+      }
+    }
+    return e;
+  }
+
+  // ---------------------------------------------------------------- checkout
+
+  /**
+   * Makes the workspace match the pointers: restores missing and changed files, removes files a
+   * folder no longer lists. Never overwrites or deletes content that is not in the cache unless
+   * `force` (WOULD_OVERWRITE names the files). Objects missing from the cache are reported in
+   * `missing`, everything else is still restored.
+   */
+  async checkout(userPaths?: string[], o: { force?: boolean; onProgress?: OnProgress; jobs?: number; relink?: boolean } = {}): Promise<CheckoutResult[]> {
+    const targets = await this.resolveTargets(userPaths);
+    const unlock = await this.lock('checkout');
+    try {
+      const out: CheckoutResult[] = [];
+      const ctx = this.ctx();
+      // Plan everything first, so that a refusal changes nothing.
+      const plans = [];
+      for (const { tracked } of uniqTargets(targets)) plans.push(await this.planCheckout(ctx, tracked, !!o.force));
+      const conflicts = plans.flatMap((p) => p.conflicts);
+      if (conflicts.length && !o.force) {
+        const shown = conflicts.slice(0, 10).join(', ') + (conflicts.length > 10 ? ` and ${conflicts.length - 10} more` : '');
+        throw new TroveError('WOULD_OVERWRITE', `checkout would overwrite or delete changes that are not in the cache: ${shown}`,
+          'run `trove add <path>` to keep them, or `trove checkout --force <path>` to discard them', { data: { files: conflicts } });
+      }
+      for (const plan of plans) out.push(await this.applyCheckout(plan, o));
+      return out;
+    } finally {
+      await unlock();
+    }
+  }
+
+  private async planCheckout(ctx: ReturnType<Repo['ctx']>, t: Tracked, force: boolean) {
+    const ptr = t.pointer;
+    const plan = {
+      t,
+      conflicts: [] as string[],
+      writes: [] as { rel: string; oid: Oid; exec: boolean }[],
+      chmods: [] as { rel: string; exec: boolean }[],
+      deletes: [] as string[],
+      dirsToRemove: [] as string[],
+      dirsToMake: [] as string[],
+      unchanged: 0,
+      missing: [] as Oid[],
+      missingFiles: [] as string[],
+    };
+    const abs = this.abs(t.path);
+    // The workspace as it is (hash only what the stat cache cannot vouch for).
+    let scanned: Scanned | null = null;
+    try {
+      scanned = await scanPath(ctx, this.root, t.path, { store: false, jobs: this.jobs });
+    } catch (err) {
+      if (!(err instanceof TroveError && err.code === 'SYMLINK') || !force) throw err;
+      await fsp.rm(abs, { recursive: true, force: true });
+    }
+    const safeToDrop = async (oid: Oid | undefined) => force || (oid !== undefined && (await this.cache.has(oid)));
+
+    if (ptr.type === 'file') {
+      if (!(await this.cache.has(ptr.oid))) {
+        plan.missing.push(ptr.oid);
+        plan.missingFiles.push(t.path);
+        return plan;
+      }
+      if (scanned?.type === 'file' && scanned.oid === ptr.oid) {
+        if (scanned.exec !== !!ptr.exec) plan.chmods.push({ rel: t.path, exec: !!ptr.exec });
+        else plan.unchanged++;
+        return plan;
+      }
+      if (scanned?.type === 'file' && !(await safeToDrop(scanned.oid))) plan.conflicts.push(t.path);
+      if (scanned?.type === 'dir') {
+        for (const [rel, f] of flatScan(scanned, t.path)) if (!(await safeToDrop(f))) plan.conflicts.push(rel);
+        plan.dirsToRemove.push(t.path);
+      }
+      plan.writes.push({ rel: t.path, oid: ptr.oid, exec: !!ptr.exec });
+      return plan;
+    }
+
+    // folder
+    if (scanned?.type === 'dir' && scanned.oid === ptr.oid) {
+      plan.unchanged = scanned.files;
+      return plan;
+    }
+    let want;
+    try {
+      want = await loadFlatTree(this.cache, ptr.oid, t.path);
+    } catch (err) {
+      if (err instanceof TroveError && err.code === 'MISSING_OBJECT') {
+        plan.missing.push(...(((err.data?.oids as Oid[]) ?? [ptr.oid])));
+        plan.missingFiles.push(t.path);
+        return plan;
+      }
+      throw err;
+    }
+    const have = new Map<string, { oid: Oid; exec: boolean }>();
+    if (scanned?.type === 'file') {
+      if (!(await safeToDrop(scanned.oid))) plan.conflicts.push(t.path);
+      plan.deletes.push(t.path);
+    } else if (scanned?.node) {
+      const walk = (n: NonNullable<Scanned['node']>, prefix: string) => {
+        for (const [name, f] of n.files) have.set(prefix ? `${prefix}/${name}` : name, { oid: f.oid, exec: f.exec });
+        for (const [name, d] of n.dirs) walk(d, prefix ? `${prefix}/${name}` : name);
+      };
+      walk(scanned.node, '');
+    }
+    for (const [p, h] of have) {
+      const w = want.files.get(p);
+      if (w && w.oid === h.oid) {
+        if (!!w.exec !== h.exec) plan.chmods.push({ rel: `${t.path}/${p}`, exec: !!w.exec });
+        else plan.unchanged++;
+        continue;
+      }
+      if (!(await safeToDrop(h.oid))) plan.conflicts.push(`${t.path}/${p}`);
+      if (!w) plan.deletes.push(`${t.path}/${p}`);
+    }
+    // folders in the workspace that the tree does not have
+    if (scanned?.node) {
+      const dirs = (n: NonNullable<Scanned['node']>, prefix: string) => {
+        for (const [name, d] of n.dirs) {
+          const p = prefix ? `${prefix}/${name}` : name;
+          if (!want.dirs.has(p)) plan.dirsToRemove.push(`${t.path}/${p}`);
+          dirs(d, p);
+        }
+      };
+      dirs(scanned.node, '');
+    }
+    plan.dirsToMake.push(t.path, ...[...want.dirs].sort().map((d) => `${t.path}/${d}`));
+    for (const [p, w] of want.files) {
+      const h = have.get(p);
+      if (h && h.oid === w.oid) continue;
+      plan.writes.push({ rel: `${t.path}/${p}`, oid: w.oid, exec: !!w.exec });
+    }
+    return plan;
+  }
+
+  private async applyCheckout(plan: Awaited<ReturnType<Repo['planCheckout']>>, o: { onProgress?: OnProgress; jobs?: number }): Promise<CheckoutResult> {
+    const modes = this.linkModes();
+    let mode: LinkMode = modes.includes('reflink') || modes.includes('copy') ? 'copy' : modes[0];
+    if (modes[0] === 'hardlink' || modes[0] === 'symlink') mode = modes[0];
+    let usedMode: LinkMode | null = null;
+    for (const rel of plan.deletes) await fsp.rm(this.abs(rel), { force: true });
+    // deepest first so that parents empty out
+    for (const rel of plan.dirsToRemove.sort((a, b) => b.length - a.length)) await fsp.rm(this.abs(rel), { recursive: true, force: true });
+    for (const rel of plan.dirsToMake) {
+      try {
+        const st = lstatSync(this.abs(rel));
+        if (!st.isDirectory()) await fsp.rm(this.abs(rel), { force: true });
+      } catch {
+        /* absent */
+      }
+      await fsp.mkdir(this.abs(rel), { recursive: true });
+    }
+    for (const c of plan.chmods) await fsp.chmod(this.abs(c.rel), c.exec ? 0o755 : 0o644);
+    const limit = pLimit(o.jobs ?? this.jobs);
+    const records: { path: string; key: ReturnType<typeof statKey>; oid: Oid }[] = [];
+    let done = 0;
+    const total = plan.writes.length;
+    const missing = new Set(plan.missing);
+    const missingFiles = [...plan.missingFiles];
+    if (plan.t.pointer.type === 'file' && plan.writes.length) await fsp.mkdir(path.dirname(this.abs(plan.t.path)), { recursive: true });
+    await Promise.all(
+      plan.writes.map((w) =>
+        limit(async () => {
+          const dest = this.abs(w.rel);
+          try {
+            usedMode = await this.cache.materialize(w.oid, dest, mode, w.exec);
+          } catch (err) {
+            if (isErrno(err, 'ENOENT') && !(await this.cache.has(w.oid))) {
+              missing.add(w.oid);
+              missingFiles.push(w.rel);
+              return;
+            }
+            throw err;
+          }
+          if (mode !== 'symlink') records.push({ path: w.rel, key: statKey(statSync(dest, { bigint: true })), oid: w.oid });
+          done++;
+          if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: 'checkout', done, total });
+        }),
+      ),
+    );
+    o.onProgress?.({ phase: 'checkout', done, total });
+    this.state.record(records);
+    return {
+      path: plan.t.path, written: done, deleted: plan.deletes.length, unchanged: plan.unchanged,
+      missing: [...missing], missingFiles: missingFiles.sort(), linkMode: usedMode,
+    };
+  }
+
+  // ---------------------------------------------------------------- fsck
+
+  /** Re-hashes every cached object; corrupt ones are moved to `cache/quarantine/`, never deleted. */
+  async fsck(o: { onProgress?: OnProgress; jobs?: number } = {}): Promise<FsckResult> {
+    const oids: Oid[] = [];
+    for await (const oid of this.cache.list()) oids.push(oid);
+    const limit = pLimit(o.jobs ?? Math.max(2, os.availableParallelism()));
+    const corrupt: FsckResult['corrupt'] = [];
+    let done = 0;
+    let bytes = 0;
+    await Promise.all(
+      oids.map((oid) =>
+        limit(async () => {
+          const size = (await this.cache.size(oid)) ?? 0;
+          if (!(await this.cache.verify(oid))) corrupt.push({ oid, quarantinedAs: path.relative(this.root, await this.cache.quarantine(oid)) });
+          done++;
+          bytes += size;
+          if (o.onProgress && (done & 15) === 0) o.onProgress({ phase: 'fsck', done, total: oids.length, bytes });
+        }),
+      ),
+    );
+    o.onProgress?.({ phase: 'fsck', done, total: oids.length, bytes });
+    let strayTemp = 0;
+    try {
+      strayTemp = (await fsp.readdir(this.cache.tmpDir)).length;
+    } catch {
+      /* no tmp dir */
+    }
+    corrupt.sort((a, b) => a.oid.localeCompare(b.oid));
+    return { checked: oids.length, bytes, corrupt, strayTemp };
+  }
+
+  // ---------------------------------------------------------------- ls
+
+  /** Tracked paths, or the files of one tracked folder, from the trees and the stat cache (no data read). */
+  async ls(userPath?: string): Promise<LsEntry[]> {
+    if (!userPath) {
+      const out: LsEntry[] = [];
+      for (const t of await this.listTracked()) {
+        out.push({ path: t.path, type: t.pointer.type, size: t.pointer.size, files: t.pointer.files, oid: t.pointer.oid, state: this.quickState(t.path, t.pointer.oid, t.pointer.type) });
+      }
+      return out;
+    }
+    const [{ tracked, sub }] = await this.resolveTargets([userPath]);
+    if (tracked.pointer.type === 'file') {
+      return [{ path: tracked.path, type: 'file', size: tracked.pointer.size, oid: tracked.pointer.oid, state: this.quickState(tracked.path, tracked.pointer.oid, 'file') }];
+    }
+    const flat = await loadFlatTree(this.cache, tracked.pointer.oid, tracked.path);
+    const rows = this.state.loadPrefix(tracked.path);
+    const out: LsEntry[] = [];
+    for (const [p, e] of [...flat.files].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+      const rel = `${tracked.path}/${p}`;
+      if (sub && !isWithin(rel, sub)) continue;
+      out.push({ path: rel, type: 'file', size: e.size, oid: e.oid, state: this.quickState(rel, e.oid, 'file', rows) });
+    }
+    return out;
+  }
+
+  private quickState(rel: string, oid: Oid, type: 'file' | 'dir', rows?: ReturnType<StateDb['loadPrefix']>): LsEntry['state'] {
+    let st;
+    try {
+      st = lstatSync(this.abs(rel), { bigint: true });
+    } catch {
+      return 'missing';
+    }
+    if (type === 'dir') return st.isDirectory() ? 'present' : 'modified';
+    const known = this.state.lookupLoose(rel, statKey(st), rows);
+    if (known === null) return 'unknown';
+    return known === oid ? 'present' : 'modified';
+  }
+
+  // ---------------------------------------------------------------- remove / move
+
+  /** Stops tracking: the pointer and the .gitignore line go; with `purge` the data too. */
+  async remove(userPaths: string[], o: { purge?: boolean; force?: boolean } = {}): Promise<{ removed: string[]; purged: string[]; gitRm: string[] }> {
+    const targets = uniqTargets(await this.resolveTargets(userPaths));
+    const unlock = await this.lock('remove');
+    try {
+      if (o.purge && !o.force) {
+        const st = await this.status(targets.map((x) => x.tracked.path));
+        const dirty = st.filter((s) => s.workspace === 'modified');
+        if (dirty.length) {
+          throw new TroveError('WOULD_OVERWRITE', `--purge would delete changes that are not in the cache: ${dirty.map((d) => d.path).join(', ')}`, 'run `trove add` first, or add --force');
+        }
+      }
+      const removed: string[] = [];
+      const purged: string[] = [];
+      const gitRm: string[] = [];
+      for (const { tracked } of targets) {
+        await fsp.rm(this.abs(tracked.pointerFile), { force: true });
+        const gi = await this.unignoreInGit(tracked.path);
+        if (gi) gitRm.push(gi);
+        gitRm.push(tracked.pointerFile);
+        this.state.forget(tracked.path);
+        if (o.purge) {
+          await fsp.rm(this.abs(tracked.path), { recursive: true, force: true });
+          purged.push(tracked.path);
+        }
+        removed.push(tracked.path);
+      }
+      return { removed, purged, gitRm };
+    } finally {
+      await unlock();
+    }
+  }
+
+  /** Moves tracked data and its pointer together. */
+  async move(src: string, dst: string): Promise<{ from: string; to: string; pointerFile: string; gitAdd: string[] }> {
+    const [{ tracked, sub }] = await this.resolveTargets([src]);
+    if (sub) throw new TroveError('BAD_ARGS', `${src}: inside tracked folder ${tracked.path}; move the whole folder, or edit it and \`trove add ${tracked.path}\``);
+    let to = this.rel(dst);
+    try {
+      if (statSync(this.abs(to)).isDirectory()) to = to ? `${to}/${path.posix.basename(tracked.path)}` : path.posix.basename(tracked.path);
+    } catch {
+      /* destination does not exist: that is the new name */
+    }
+    const unlock = await this.lock('move');
+    try {
+      const all = await this.listTracked();
+      if (existsSync(this.abs(to)) || existsSync(this.abs(pointerPathFor(to)))) throw new TroveError('WOULD_OVERWRITE', `${to}: already exists`, 'choose another destination');
+      await this.checkMoveTarget(to, all, tracked);
+      await fsp.mkdir(path.dirname(this.abs(to)), { recursive: true });
+      const hasData = existsSync(this.abs(tracked.path));
+      if (hasData) await fsp.rename(this.abs(tracked.path), this.abs(to));
+      const newPtr: Pointer = { ...tracked.pointer, path: path.posix.basename(to) };
+      const pointerFile = pointerPathFor(to);
+      await writePointer(this.abs(pointerFile), newPtr);
+      await fsp.rm(this.abs(tracked.pointerFile), { force: true });
+      const gitAdd = [pointerFile, tracked.pointerFile];
+      const gi1 = await this.unignoreInGit(tracked.path);
+      const gi2 = await this.ignoreInGit(to);
+      for (const g of [gi1, gi2]) if (g && !gitAdd.includes(g)) gitAdd.push(g);
+      this.state.forget(tracked.path);
+      return { from: tracked.path, to, pointerFile, gitAdd };
+    } finally {
+      await unlock();
+    }
+  }
+
+  private async checkMoveTarget(to: string, all: Tracked[], self: Tracked): Promise<void> {
+    if (to === '' || to.split('/')[0] === TROVE_DIR || to.split('/').includes('.git')) throw new TroveError('BAD_ARGS', `${to || '.'}: not a place for tracked data`);
+    const parent = all.find((t) => t !== self && t.pointer.type === 'dir' && isWithin(to, t.path));
+    if (parent) throw new TroveError('PATH_ALREADY_TRACKED', `${to}: inside ${parent.path}, which trove already tracks`);
+    if (isWithin(to, self.path)) throw new TroveError('BAD_ARGS', `${to}: inside ${self.path} itself`);
+  }
+
+  // ---------------------------------------------------------------- config
+
+  configGet(key: string): unknown {
+    return getKey(this.config, key);
+  }
+
+  configList(): [string, unknown][] {
+    return flattenConfig(this.config);
+  }
+
+  /** Sets (or with value undefined, unsets) a key in `.trove/config` or, with `local`, `.trove/config.local`. */
+  async configSet(key: string, value: string | undefined, o: { local?: boolean } = {}): Promise<void> {
+    const file = path.join(this.troveDir, o.local ? 'config.local' : 'config');
+    const display = o.local ? '.trove/config.local' : '.trove/config';
+    const tree = await readConfigFile(file, display);
+    if (value === undefined) {
+      if (!unsetKey(tree, key)) throw new TroveError('CONFIG', `${key}: not set in ${display}`);
+    } else setKey(tree, key, validateSetting(key, value));
+    await writeConfigFile(file, tree, o.local ? LOCAL_HEADER : CONFIG_HEADER);
+  }
+}
+
+function uniqTargets<T extends { tracked: Tracked }>(targets: T[]): T[] {
+  const seen = new Set<string>();
+  return targets.filter((t) => (seen.has(t.tracked.pointerFile) ? false : (seen.add(t.tracked.pointerFile), true)));
+}
+
+function flatScan(s: Scanned, base: string): [string, Oid][] {
+  const out: [string, Oid][] = [];
+  const walk = (n: NonNullable<Scanned['node']>, p: string) => {
+    for (const [name, f] of n.files) out.push([`${p}/${name}`, f.oid]);
+    for (const [name, d] of n.dirs) walk(d, `${p}/${name}`);
+  };
+  if (s.node) walk(s.node, base);
+  return out;
+}
+
+function pointerFromScan(name: string, s: Scanned, prev?: Pointer): Pointer {
+  const ptr: Pointer = { version: 1, path: name, type: s.type, oid: s.oid, size: s.size };
+  if (s.type === 'dir') ptr.files = s.files;
+  else if (s.exec) ptr.exec = true;
+  if (prev?.extra) ptr.extra = prev.extra;
+  return ptr;
+}
+
+function mkdirSyncSafe(dir: string): void {
+  // sync: called from getters; the folder almost always exists already
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+}
+
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./@%+=:,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,115 @@
+import { readFileSync, readdirSync, readlinkSync, lstatSync, statSync, type BigIntStats } from 'node:fs';
+import path from 'node:path';
+import ignore, { type Ignore } from 'ignore';
+import { TroveError, isErrno } from './errors.js';
+import { isOid, oidFromHex, type Oid } from './oid.js';
+
+/**
+ * The workspace side of a tracked folder, as a tree of nodes with their lstat.
+ *
+ * Sync fs on purpose: a walk is tens of thousands of readdir/lstat calls, each a few µs in the
+ * kernel; through the thread pool each also costs a promise and a queue hop, which measured ~3×
+ * slower here for `status` of 20,000 files. Hashing and copying (the heavy I/O) stay async.
+ */
+export interface FileNode {
+  st: BigIntStats;
+  exec: boolean;
+  oid?: Oid;
+}
+export interface DirNode {
+  files: Map<string, FileNode>;
+  dirs: Map<string, DirNode>;
+}
+
+export const IGNORE_FILE = '.troveignore';
+
+interface Matcher {
+  base: string; // repo-relative dir of the ignore file ('' for root)
+  ig: Ignore;
+}
+
+/** Patterns from `.troveignore` files: the repo root's, and any inside the walked folders. */
+export class IgnoreRules {
+  private constructor(private readonly stack: Matcher[]) {}
+
+  static load(root: string): IgnoreRules {
+    const m = readMatcher(path.join(root, IGNORE_FILE), '');
+    return new IgnoreRules(m ? [m] : []);
+  }
+
+  /** Rules for a sub-folder: these plus that folder's own `.troveignore`, if any. */
+  enter(absDir: string, relDir: string): IgnoreRules {
+    const m = readMatcher(path.join(absDir, IGNORE_FILE), relDir);
+    return m ? new IgnoreRules([...this.stack, m]) : this;
+  }
+
+  ignores(rel: string, isDir: boolean): boolean {
+    for (const m of this.stack) {
+      const sub = m.base === '' ? rel : rel.startsWith(m.base + '/') ? rel.slice(m.base.length + 1) : null;
+      if (sub && m.ig.ignores(isDir ? sub + '/' : sub)) return true;
+    }
+    return false;
+  }
+}
+
+function readMatcher(file: string, base: string): Matcher | null {
+  try {
+    return { base, ig: ignore().add(readFileSync(file, 'utf8')) };
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
+    throw err;
+  }
+}
+
+/**
+ * Walks `abs` (repo-relative `rel`). Symlinks and special files are refused with an error naming
+ * them: a link inside a tracked folder could point anywhere, and trove never follows one.
+ */
+export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjects?: string): DirNode {
+  const node: DirNode = { files: new Map(), dirs: new Map() };
+  const here = rules.enter(abs, rel);
+  for (const d of readdirSync(abs, { withFileTypes: true })) {
+    const childRel = `${rel}/${d.name}`;
+    const childAbs = path.join(abs, d.name);
+    if (d.isDirectory()) {
+      if (here.ignores(childRel, true)) continue;
+      node.dirs.set(d.name, walkDir(childAbs, childRel, here, cacheObjects));
+    } else if (d.isFile()) {
+      if (here.ignores(childRel, false)) continue;
+      const st = lstatSync(childAbs, { bigint: true });
+      node.files.set(d.name, { st, exec: (st.mode & 0o100n) !== 0n });
+    } else if (d.isSymbolicLink()) {
+      if (here.ignores(childRel, false)) continue;
+      // `cache.link: symlink` puts links to read-only cache objects in the workspace: their name is their oid.
+      const linked = cacheObjects ? oidOfCacheLink(childAbs, cacheObjects) : null;
+      if (linked) {
+        const st = statSync(childAbs, { bigint: true }); // the object's own stat: size is the content's
+        node.files.set(d.name, { st, exec: false, oid: linked });
+        continue;
+      }
+      throw new TroveError('SYMLINK', `${childRel}: is a symbolic link; trove does not follow links inside tracked folders`, `replace it with the file it points to, or list it in ${IGNORE_FILE}`, { data: { path: childRel } });
+    } else {
+      if (here.ignores(childRel, false)) continue;
+      throw new TroveError('BAD_ARGS', `${childRel}: is not a regular file or folder (socket, fifo or device)`, `remove it or list it in ${IGNORE_FILE}`);
+    }
+  }
+  return node;
+}
+
+/** Visits every file of a walked tree with its path relative to the walk root. */
+export function* eachFile(node: DirNode, prefix = ''): Generator<[string, FileNode]> {
+  for (const [name, f] of node.files) yield [prefix ? `${prefix}/${name}` : name, f];
+  for (const [name, d] of node.dirs) yield* eachFile(d, prefix ? `${prefix}/${name}` : name);
+}
+
+/** The oid a link into the cache's objects names, or null for any other link. */
+export function oidOfCacheLink(abs: string, objectsDir: string): Oid | null {
+  try {
+    const target = readlinkSync(abs);
+    if (!target.startsWith(objectsDir + path.sep)) return null;
+    const oid = oidFromHex(path.relative(objectsDir, target).split(path.sep).join(''));
+    return isOid(oid) ? oid : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,264 @@
+import { lstatSync, type BigIntStats } from 'node:fs';
+import path from 'node:path';
+import pLimit from 'p-limit';
+import type { Cache } from './cache.js';
+import { TroveError, isErrno } from './errors.js';
+import { hashFile } from './hash.js';
+import { hashBytes, type Oid } from './oid.js';
+import type { StateDb, StatKey } from './state.js';
+import { statKey } from './state.js';
+import { parseTree, serializeTree, type TreeEntry } from './tree.js';
+import { IgnoreRules, oidOfCacheLink, walkDir, type DirNode, type FileNode } from './walk.js';
+
+/** Progress events for long work; the CLI draws bars from them. */
+export interface Progress {
+  phase: string;
+  done: number;
+  total: number;
+  bytes?: number;
+}
+export type OnProgress = (p: Progress) => void;
+
+/** What a tracked path holds right now in the workspace. */
+export interface Scanned {
+  type: 'file' | 'dir';
+  oid: Oid;
+  size: number;
+  files: number;
+  exec: boolean;
+  /** folders: the walked tree with per-file and per-folder oids */
+  node?: ScanNode;
+  hashed: number;
+  stored: number;
+  storedBytes: number;
+}
+
+export interface ScanFile extends FileNode {
+  oid: Oid;
+  size: number;
+}
+export interface ScanNode extends DirNode {
+  files: Map<string, ScanFile>;
+  dirs: Map<string, ScanNode>;
+  oid: Oid;
+  size: number;
+  count: number;
+}
+
+export interface ScanOptions {
+  /** store new content in the cache (add) or only hash it (status) */
+  store: boolean;
+  jobs: number;
+  onProgress?: OnProgress;
+  signal?: AbortSignal;
+}
+
+interface Ctx {
+  cache: Cache;
+  state: StateDb;
+  rules: IgnoreRules;
+}
+
+/**
+ * Hashes (and with `store`, caches) what a tracked path holds. Files whose stat matches the stat
+ * cache are not read. Returns null when the path does not exist.
+ */
+export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptions): Promise<Scanned | null> {
+  const abs = path.join(root, rel);
+  let st: BigIntStats;
+  try {
+    st = lstatSync(abs, { bigint: true });
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
+    throw err;
+  }
+  const records: { path: string; key: StatKey; oid: Oid }[] = [];
+  const limit = pLimit(o.jobs);
+  const counters = { hashed: 0, stored: 0, storedBytes: 0 };
+
+  const hashOne = async (fileRel: string, fileAbs: string, key: StatKey, cached: Oid | null): Promise<{ oid: Oid; size: number }> => {
+    if (cached && (!o.store || (await ctx.cache.has(cached)))) return { oid: cached, size: Number(key.size) };
+    o.signal?.throwIfAborted();
+    counters.hashed++;
+    let res: { oid: Oid; size: number };
+    if (o.store) {
+      const r = await ctx.cache.putFile(fileAbs);
+      if (r.stored) {
+        counters.stored++;
+        counters.storedBytes += r.size;
+      }
+      res = r;
+    } else res = await hashFile(fileAbs);
+    // Record only if the file did not change while we read it.
+    const after = lstatSync(fileAbs, { bigint: true });
+    if (after.mtimeNs === key.mtimeNs && after.size === key.size && after.ctimeNs === key.ctimeNs) records.push({ path: fileRel, key, oid: res.oid });
+    return res;
+  };
+
+  if (st.isSymbolicLink()) {
+    const linked = oidOfCacheLink(abs, ctx.cache.objectsDir);
+    if (!linked) throw new TroveError('SYMLINK', `${rel}: is a symbolic link; trove does not track or follow links`, 'track the file or folder it points to instead');
+    const size = await ctx.cache.size(linked);
+    if (size === null) throw new TroveError('MISSING_OBJECT', `${rel}: links to ${linked}, which is not in the cache`, 'run `trove pull` or `trove checkout --force`');
+    return { type: 'file', oid: linked, size, files: 1, exec: false, hashed: 0, stored: 0, storedBytes: 0 };
+  }
+  if (st.isFile()) {
+    const key = statKey(st);
+    const r = await hashOne(rel, abs, key, ctx.state.lookup(rel, key));
+    ctx.state.record(records);
+    return { type: 'file', oid: r.oid, size: r.size, files: 1, exec: (st.mode & 0o100n) !== 0n, ...counters };
+  }
+  if (!st.isDirectory()) throw new TroveError('BAD_ARGS', `${rel}: not a regular file or folder`);
+
+  const tree = walkDir(abs, rel, ctx.rules, ctx.cache.objectsDir) as ScanNode;
+  const rows = ctx.state.loadPrefix(rel);
+  const jobs: Promise<void>[] = [];
+  let total = 0;
+  let done = 0;
+  let bytes = 0;
+  const visit = (node: ScanNode, nodeRel: string, nodeAbs: string) => {
+    for (const [name, f] of node.files) {
+      const fileRel = `${nodeRel}/${name}`;
+      const key = statKey(f.st);
+      const cached = f.oid ?? ctx.state.lookup(fileRel, key, rows);
+      total++;
+      jobs.push(
+        limit(async () => {
+          const r = await hashOne(fileRel, path.join(nodeAbs, name), key, cached);
+          f.oid = r.oid;
+          f.size = r.size;
+          done++;
+          bytes += r.size;
+          if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: o.store ? 'add' : 'hash', done, total, bytes });
+        }),
+      );
+    }
+    for (const [name, d] of node.dirs) visit(d, `${nodeRel}/${name}`, path.join(nodeAbs, name));
+  };
+  visit(tree, rel, abs);
+  try {
+    await Promise.all(jobs);
+  } finally {
+    limit.clearQueue();
+    if (records.length) ctx.state.record(records);
+  }
+  o.onProgress?.({ phase: o.store ? 'add' : 'hash', done, total, bytes });
+  const top = await buildTrees(tree, o.store ? ctx.cache : null);
+  return { type: 'dir', oid: top.oid, size: top.size, files: top.count, exec: false, node: tree, ...counters };
+}
+
+/** Computes (and with a cache, stores) the tree objects of a walked folder, bottom-up. */
+async function buildTrees(node: ScanNode, cache: Cache | null): Promise<ScanNode> {
+  const entries: TreeEntry[] = [];
+  let size = 0;
+  let count = 0;
+  for (const [name, d] of node.dirs) {
+    await buildTrees(d, cache);
+    entries.push({ name, type: 'dir', oid: d.oid, size: d.size, files: d.count });
+    size += d.size;
+    count += d.count;
+  }
+  for (const [name, f] of node.files) {
+    entries.push(f.exec ? { name, type: 'file', oid: f.oid, size: f.size, exec: true } : { name, type: 'file', oid: f.oid, size: f.size });
+    size += f.size;
+    count++;
+  }
+  const text = serializeTree(entries);
+  node.oid = cache ? await cache.putBytes(text) : hashBytes(text);
+  node.size = size;
+  node.count = count;
+  return node;
+}
+
+/** A stored folder, flattened: file path (relative to the folder) → entry; plus every sub-folder. */
+export interface FlatTree {
+  files: Map<string, TreeEntry>;
+  dirs: Set<string>;
+}
+
+/** Reads a tree object from the cache and validates it. */
+export async function readTree(cache: Cache, oid: Oid, where: string): Promise<TreeEntry[]> {
+  return parseTree(await cache.readBytes(oid, where), where).entries;
+}
+
+/** Loads a whole stored folder. Throws MISSING_OBJECT naming the first tree that is not cached. */
+export async function loadFlatTree(cache: Cache, oid: Oid, where: string): Promise<FlatTree> {
+  const out: FlatTree = { files: new Map(), dirs: new Set() };
+  const visit = async (treeOid: Oid, prefix: string) => {
+    const entries = await readTree(cache, treeOid, prefix ? `${where}/${prefix}` : where);
+    await Promise.all(
+      entries.map(async (e) => {
+        const p = prefix ? `${prefix}/${e.name}` : e.name;
+        if (e.type === 'dir') {
+          out.dirs.add(p);
+          await visit(e.oid, p);
+        } else out.files.set(p, e);
+      }),
+    );
+  };
+  await visit(oid, '');
+  return out;
+}
+
+/** Changes inside a folder, file paths relative to the repo. */
+export interface FolderChanges {
+  added: string[];
+  modified: string[];
+  deleted: string[];
+}
+
+/**
+ * Compares a stored tree with a scanned workspace folder. Equal sub-folders (same oid) are skipped
+ * without reading their trees.
+ */
+export async function diffTreeWithScan(cache: Cache, treeOid: Oid, node: ScanNode | undefined, rel: string): Promise<FolderChanges> {
+  const ch: FolderChanges = { added: [], modified: [], deleted: [] };
+  const allFiles = async (oid: Oid, p: string, into: string[]) => {
+    for (const e of await readTree(cache, oid, p)) {
+      if (e.type === 'dir') await allFiles(e.oid, `${p}/${e.name}`, into);
+      else into.push(`${p}/${e.name}`);
+    }
+  };
+  const scanFiles = (n: ScanNode, p: string, into: string[]) => {
+    for (const name of n.files.keys()) into.push(`${p}/${name}`);
+    for (const [name, d] of n.dirs) scanFiles(d, `${p}/${name}`, into);
+  };
+  const visit = async (oid: Oid | null, n: ScanNode | undefined, p: string) => {
+    if (oid && n && oid === n.oid) return;
+    if (!n) {
+      if (oid) await allFiles(oid, p, ch.deleted);
+      return;
+    }
+    if (!oid) {
+      scanFiles(n, p, ch.added);
+      return;
+    }
+    const entries = await readTree(cache, oid, p);
+    const seen = new Set<string>();
+    for (const e of entries) {
+      seen.add(e.name);
+      const child = `${p}/${e.name}`;
+      if (e.type === 'dir') {
+        const d = n.dirs.get(e.name);
+        if (!d && n.files.has(e.name)) {
+          ch.added.push(child);
+          await allFiles(e.oid, child, ch.deleted);
+        } else await visit(e.oid, d, child);
+      } else {
+        const f = n.files.get(e.name);
+        if (f) {
+          if (f.oid !== e.oid || !!f.exec !== !!e.exec) ch.modified.push(child);
+        } else {
+          ch.deleted.push(child);
+          const d = n.dirs.get(e.name);
+          if (d) scanFiles(d, child, ch.added);
+        }
+      }
+    }
+    for (const [name, d] of n.dirs) if (!seen.has(name)) scanFiles(d, `${p}/${name}`, ch.added);
+    for (const name of n.files.keys()) if (!seen.has(name)) ch.added.push(`${p}/${name}`);
+  };
+  await visit(treeOid, node, rel);
+  for (const list of [ch.added, ch.modified, ch.deleted]) list.sort();
+  return ch;
+}

@@ -1,0 +1,15 @@
+/**
+ * trove as a library: the same operations as the CLI, with typed results and errors.
+ *
+ * @example
+ * import { Repo } from 'trove';
+ * const repo = await Repo.open();
+ * await repo.add(['data']);
+ * const status = await repo.status();
+ */
+export { Repo, type AddResult, type StatusEntry, type CheckoutResult, type FsckResult, type LsEntry, type Tracked } from './core/repo.js';
+export { TroveError, isTroveError, type ErrorCode } from './core/errors.js';
+export { parsePointer, serializePointer, type Pointer } from './core/pointer.js';
+export { parseTree, serializeTree, type Tree, type TreeEntry } from './core/tree.js';
+export { Cache, type LinkMode } from './core/cache.js';
+export type { Oid } from './core/oid.js';
