@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { TroveError } from '../core/errors.js';
 import { FsRemote } from './fs.js';
 import { S3Remote } from './s3.js';
+import type { Remote } from './remote.js';
 
 export type { Remote, RemoteEntry } from './remote.js';
 export { validateKey, validatePrefix } from './remote.js';
@@ -71,7 +72,7 @@ export function parseRemoteUrl(url: string): RemoteLocation {
  * Open the remote named `name` at `url` with its config `options`.
  * @example const r = openRemote('origin', 's3://bkt/data', { region: 'eu-west-1', part_size: 16 * 1024 * 1024 })
  */
-export function openRemote(name: string, url: string, options: Record<string, unknown> = {}) {
+export function openRemote(name: string, url: string, options: Record<string, unknown> = {}): Remote {
   const loc = parseRemoteUrl(url);
   if (loc.kind === 's3') return new S3Remote(name, loc.bucket, loc.prefix, options);
   const unknown = Object.keys(options).filter((k) => k !== 'url');
