@@ -71,8 +71,12 @@ export class FsRemote implements Remote {
     // 'objects/sha256/a' matches 'objects/sha256/ab/…').
     const cut = prefix.lastIndexOf('/');
     const base = cut < 0 ? '' : prefix.slice(0, cut);
-    for await (const e of this.walk(base, o?.signal)) {
-      if (e.key.startsWith(prefix)) yield e;
+    try {
+      for await (const e of this.walk(base, o?.signal)) {
+        if (e.key.startsWith(prefix)) yield e;
+      }
+    } catch (err) {
+      throw this.wrap(err, 'list', prefix || '/');
     }
   }
 

@@ -23,7 +23,7 @@ beforeAll(async () => {
   vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
   vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
   vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
-  vi.stubEnv('AWS_PROFILE', '');
+  vi.stubEnv('AWS_PROFILE', undefined);
   s3 = await startS3();
   admin = new S3Client(testClientConfig(s3.endpoint));
 });
