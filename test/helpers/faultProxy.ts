@@ -7,7 +7,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type FaultKind = '500' | '503' | 'reset';
+/**
+ * 500 / 503: an S3-style error response; reset: the connection is destroyed before any response;
+ * truncate (opt-in): the upstream response starts, then the connection is cut midway through the body.
+ */
+export type FaultKind = '500' | '503' | 'reset' | 'truncate';
 
 export interface FaultProxyOptions {
   /** Share of requests that get a fault, 0..1 (default 0.1). */
@@ -52,32 +56,35 @@ export async function startFaultProxy(upstream: string, o: FaultProxyOptions = {
   const rate = o.rate ?? 0.1;
   const kinds = o.kinds ?? ['500', '503', 'reset'];
   const rand = prng(o.seed ?? 1);
-  const stats: FaultStats = { requests: 0, passed: 0, faults: 0, byKind: { '500': 0, '503': 0, reset: 0 } };
+  const stats: FaultStats = { requests: 0, passed: 0, faults: 0, byKind: { '500': 0, '503': 0, reset: 0, truncate: 0 } };
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
   const server = http.createServer((req, res) => {
     stats.requests++;
     const roll = rand();
     const pick = rand();
+    let kind: FaultKind | undefined;
     if (roll < rate && (o.maxFaults === undefined || stats.faults < o.maxFaults)) {
-      const kind = kinds[Math.floor(pick * kinds.length)];
+      kind = kinds[Math.floor(pick * kinds.length)];
       stats.faults++;
       stats.byKind[kind]++;
-      if (kind === 'reset') {
-        req.socket.destroy();
-        return;
-      }
+    } else {
+      stats.passed++;
+    }
+    if (kind === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+    if (kind === '500' || kind === '503') {
       // Drain the request body first, so the client sees the error response rather than EPIPE.
       req.resume();
       req.on('end', () => {
-        const status = kind === '500' ? 500 : 503;
         const body = kind === '500' ? errorBody('InternalError', 'injected fault') : errorBody('SlowDown', 'injected fault');
-        res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+        res.writeHead(kind === '500' ? 500 : 503, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
         res.end(body);
       });
       return;
     }
-    stats.passed++;
     const headers = { ...req.headers };
     // This server already answered "100 Continue" to the client (Node does so when there is no
     // 'checkContinue' listener), so the upstream must not wait for another round trip.
@@ -86,7 +93,22 @@ export async function startFaultProxy(upstream: string, o: FaultProxyOptions = {
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent },
       (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.pipe(res);
+        const length = Number(upRes.headers['content-length'] ?? 0);
+        if (kind === 'truncate' && length > 1) {
+          // Forward about half of the body, then cut the connection.
+          let sent = 0;
+          upRes.on('data', (chunk: Buffer) => {
+            const room = Math.floor(length / 2) - sent;
+            if (room > 0) res.write(chunk.subarray(0, room));
+            sent += chunk.length;
+            if (sent >= length / 2) {
+              upRes.destroy();
+              req.socket.destroy();
+            }
+          });
+        } else {
+          upRes.pipe(res);
+        }
         upRes.on('error', () => res.destroy());
       },
     );

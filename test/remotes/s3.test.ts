@@ -103,6 +103,22 @@ describe('s3 remote', () => {
     expect(await hashStream(await remote.get('objects/big'))).toEqual({ sha256: digest, size: 16 * MiB });
   });
 
+  it('a get whose body is cut midway fails as a stream error, never as short data', async () => {
+    const remote = await freshRemote();
+    const dir = await tempDir();
+    const file = path.join(dir, 'f');
+    await randomFile(file, 2 * MiB);
+    await remote.put('objects/f', file, 2 * MiB);
+    const proxy = await startFaultProxy(s3.endpoint, { rate: 1, kinds: ['truncate'] });
+    onTestFinished(() => proxy.stop());
+    const bucket = (remote as S3Remote).bucket;
+    const cut = openRemote('origin', `s3://${bucket}/team/data`, { endpoint: proxy.endpoint, region: 'us-east-1', path_style: true });
+    onTestFinished(() => cut.close());
+    const body = await cut.get('objects/f'); // headers arrived, so the SDK considers the request done
+    await expect(hashStream(body)).rejects.toThrow();
+    expect(proxy.stats.byKind.truncate).toBe(1);
+  });
+
   it('an aborted multipart put is ABORTED and leaves no object', async () => {
     const remote = await freshRemote({ part_size: 5 * MiB });
     const dir = await tempDir();
