@@ -39,7 +39,7 @@ export function parseRemoteUrl(url: string): RemoteLocation {
       throw new TroveError('CONFIG', 'remote url must not contain credentials or a port after s3://',
         'use s3://bucket/prefix; put the endpoint in the remote\'s `endpoint` option and credentials in the AWS default chain');
     }
-    if (!/^[a-z0-9][a-z0-9.\-_]{1,254}$/i.test(bucket)) {
+    if (!/^[a-z0-9][a-z0-9.\-_]{0,254}$/i.test(bucket)) {
       throw new TroveError('CONFIG', `remote url ${url} has no valid bucket name`, 'use s3://bucket/prefix');
     }
     const prefix = (slash < 0 ? '' : rest.slice(slash + 1)).replace(/^\/+|\/+$/g, '');
