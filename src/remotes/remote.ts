@@ -1,0 +1,90 @@
+/**
+ * The storage interface that every remote backend implements (see README.md in this folder).
+ *
+ * A remote is a flat key → bytes store. Keys are slash-separated, relative and normalized, e.g.
+ * `objects/sha256/ab/cdef…` or `runs/<id>.json`. Backends know nothing about pointers, trees or
+ * workspaces; the transfer engine in core decides what to send.
+ */
+import { TroveError } from '../core/errors.js';
+
+export interface RemoteEntry {
+  key: string;
+  size: number;
+}
+
+export interface Remote {
+  /** Config name, e.g. "origin". */
+  readonly name: string;
+  /** Display url; never contains credentials. */
+  readonly url: string;
+  /** Size of the object at `key`, or null when there is none. */
+  stat(key: string, o?: { signal?: AbortSignal }): Promise<{ size: number } | null>;
+  /**
+   * Every key that starts with `prefix` (a plain string prefix, as in S3; '' lists everything),
+   * paginated internally. Memory stays flat however many keys there are.
+   */
+  list(prefix: string, o?: { signal?: AbortSignal }): AsyncIterable<RemoteEntry>;
+  /**
+   * A stream of the object's bytes; throws TroveError('NOT_FOUND') if there is none.
+   * The request is retried before the body starts; a body that dies midway surfaces as a stream
+   * error and it is the caller's job to retry the whole get (it verifies the hash anyway).
+   * The caller must consume or destroy the stream.
+   */
+  get(key: string, o?: { signal?: AbortSignal }): Promise<NodeJS.ReadableStream>;
+  /**
+   * Upload `size` bytes from the local `file`. Atomic: a reader sees the old object, no object, or
+   * the complete new one, never a partial one. `onBytes(n)` reports newly sent bytes (deltas; a
+   * retried attempt does not report the same bytes twice).
+   */
+  put(
+    key: string,
+    file: string,
+    size: number,
+    o?: { signal?: AbortSignal; onBytes?: (n: number) => void },
+  ): Promise<void>;
+  /** Small things (run records); atomic like put. */
+  putBytes(key: string, body: Buffer | string, o?: { signal?: AbortSignal }): Promise<void>;
+  /** Delete keys; missing keys are fine. */
+  delete(keys: string[]): Promise<void>;
+  /** Release sockets and handles. The remote must not be used afterwards. */
+  close(): Promise<void>;
+}
+
+/**
+ * Check that `key` is a relative, normalized, slash-separated key and return it unchanged.
+ * Every backend calls this before touching storage, so a key taken from a pointer, tree or run
+ * record can never address anything outside the remote's root.
+ *
+ * @example validateKey('objects/sha256/ab/cdef') // → 'objects/sha256/ab/cdef'
+ * @example validateKey('../x')                   // throws TroveError('REMOTE')
+ */
+export function validateKey(key: string): string {
+  const why = keyProblem(key, false);
+  if (why) throw new TroveError('REMOTE', `invalid remote key ${JSON.stringify(key)}: ${why}`);
+  return key;
+}
+
+/**
+ * Like validateKey, for a listing prefix: '' (everything) and a trailing '/' are allowed.
+ * @example validatePrefix('objects/') // → 'objects/'
+ */
+export function validatePrefix(prefix: string): string {
+  if (prefix === '') return prefix;
+  const why = keyProblem(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix, true);
+  if (why) throw new TroveError('REMOTE', `invalid remote prefix ${JSON.stringify(prefix)}: ${why}`);
+  return prefix;
+}
+
+function keyProblem(key: string, isPrefix: boolean): string | undefined {
+  if (typeof key !== 'string' || key === '') return isPrefix ? 'empty segment' : 'empty key';
+  if (key.startsWith('/')) return 'must be relative (leading "/")';
+  if (key.includes('\\')) return 'backslash is not allowed';
+  // Control characters (NUL above all) break file systems and S3 listings alike.
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(key)) return 'control characters are not allowed';
+  for (const seg of key.split('/')) {
+    if (seg === '') return 'empty segment ("//" or trailing "/")';
+    if (seg === '.' || seg === '..') return `"${seg}" segments are not allowed`;
+  }
+  return undefined;
+}

@@ -1,0 +1,42 @@
+/**
+ * An S3-compatible server (fauxqs) for tests, in process, on 127.0.0.1 and a free port.
+ *
+ * fauxqs' startFauxqs() always listens on 0.0.0.0 (its `host` option only changes the host name in
+ * SQS queue urls), which would expose the test server to the network. So we build the same app with
+ * buildApp() and listen on loopback ourselves. See /work/shared/S3-TESTING.md for its gaps
+ * (no auth, bodies over 11 MiB get 413, in-memory only).
+ */
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { buildApp } from 'fauxqs';
+
+export interface TestS3 {
+  endpoint: string;
+  port: number;
+  createBucket(name: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Client settings that work against the test server (fauxqs does no auth). */
+export function testClientConfig(endpoint: string) {
+  return { endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
+}
+
+export async function startS3(): Promise<TestS3> {
+  const app = buildApp({ logger: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address();
+  if (!addr || typeof addr === 'string') throw new Error('fauxqs did not report a TCP address');
+  const endpoint = `http://127.0.0.1:${addr.port}`;
+  const admin = new S3Client(testClientConfig(endpoint));
+  return {
+    endpoint,
+    port: addr.port,
+    async createBucket(name: string) {
+      await admin.send(new CreateBucketCommand({ Bucket: name }));
+    },
+    async stop() {
+      admin.destroy();
+      await app.close();
+    },
+  };
+}
