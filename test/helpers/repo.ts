@@ -49,8 +49,12 @@ export async function git(cwd: string, ...args: string[]): Promise<string> {
 }
 
 /** A fresh git repo with trove initialised and a committer configured. */
-export async function newRepo(): Promise<string> {
-  const dir = tempDir();
+export async function newRepo(sub?: string): Promise<string> {
+  let dir = tempDir();
+  if (sub) {
+    dir = path.join(dir, sub);
+    await fsp.mkdir(dir);
+  }
   await git(dir, 'init', '-q', '-b', 'main');
   await git(dir, 'config', 'user.email', 'test@example.com');
   await git(dir, 'config', 'user.name', 'Test');
