@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isTroveError } from '../../src/core/errors.js';
 import {
-  applyEvents, newRunRecord, parseRunRecord, RUN_LIMITS, serializeRunRecord, ulid, ulidTime, ULID_RE,
+  applyEvents, effectiveStatus, newRunRecord, parseRunRecord, RUN_LIMITS, serializeRunRecord, ulid, ulidTime, ULID_RE,
   type RunRecord,
 } from '../../src/core/runs/record.js';
 
@@ -227,5 +227,18 @@ describe('applyEvents', () => {
     r.metrics.big = Array.from({ length: RUN_LIMITS.metricPoints }, (_, i) => ({ value: i, step: i, ts: 0 }));
     const { problems } = applyEvents(r, [ev({ metric: 'big', value: 1 })]);
     expect(problems).toHaveLength(1);
+  });
+});
+
+describe('effectiveStatus', () => {
+  const r = (o: Partial<RunRecord>) => newRunRecord({ command: ['x'], host: 'box', pid: 42, ...o });
+  it.each([
+    [{}, 'box', false, 'KILLED'],
+    [{}, 'box', true, 'RUNNING'],
+    [{}, 'other', false, 'RUNNING'], // another host's pid cannot be judged here
+    [{ pid: null }, 'box', false, 'RUNNING'],
+    [{ status: 'FINISHED' as const }, 'box', false, 'FINISHED'],
+  ])('%j on %s alive=%s → %s', (o, host, alive, expected) => {
+    expect(effectiveStatus(r(o), { host, isAlive: () => alive })).toBe(expected);
   });
 });

@@ -503,3 +503,14 @@ function newKey<T>(map: Record<string, T>, k: string, v: T, problem: (m: string)
 export function formatEvent(ev: RunEvent): string {
   return JSON.stringify(ev) + '\n';
 }
+
+/**
+ * The status to show for a record: a RUNNING record whose process is gone is KILLED. Only a run started
+ * on this host can be judged (a pid means nothing elsewhere); `isAlive` is injected so this stays pure
+ * (in the CLI: `process.kill(pid, 0)` that does not throw ESRCH).
+ * @example effectiveStatus(rec, { host: os.hostname(), isAlive: pidIsAlive })
+ */
+export function effectiveStatus(rec: RunRecord, here: { host: string; isAlive: (pid: number) => boolean }): RunStatus {
+  if (rec.status !== 'RUNNING' || rec.pid === null || rec.host !== here.host) return rec.status;
+  return here.isAlive(rec.pid) ? 'RUNNING' : 'KILLED';
+}
