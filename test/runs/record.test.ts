@@ -222,6 +222,28 @@ describe('applyEvents', () => {
     expect(r.params).toEqual({});
   });
 
+  it('treats the empty string after a final newline as nothing', () => {
+    const text = ev({ metric: 'a', value: 1 }) + '\n' + ev({ metric: 'a', value: 2 }) + '\n';
+    const { record, problems } = applyEvents(base(), text.split('\n'));
+    expect(problems).toEqual([]);
+    expect(record.metrics.a).toHaveLength(2);
+  });
+
+  it('reports an unparsable line in the middle as invalid, not truncated', () => {
+    const { problems } = applyEvents(base(), ['{"metric":"a","val', ev({ metric: 'a', value: 1 })]);
+    expect(problems).toEqual([{ line: 1, message: 'not valid JSON' }]);
+  });
+
+  it('caps distinct keys and handles large files', () => {
+    const lines: string[] = [];
+    for (let i = 0; i <= RUN_LIMITS.keys; i++) lines.push(ev({ tag: `t${i}`, value: 'x' }));
+    for (let i = 0; i < 50_000; i++) lines.push(ev({ input: `data/f${i}`, oid: OID('a'), type: 'file', size: 1 }));
+    const { record, problems } = applyEvents(base(), lines);
+    expect(Object.keys(record.tags)).toHaveLength(RUN_LIMITS.keys);
+    expect(problems.map((p) => p.line)).toEqual([RUN_LIMITS.keys + 1]);
+    expect(record.inputs).toHaveLength(50_000);
+  });
+
   it('skips events over the metric point limit', () => {
     const r = base();
     r.metrics.big = Array.from({ length: RUN_LIMITS.metricPoints }, (_, i) => ({ value: i, step: i, ts: 0 }));

@@ -425,11 +425,23 @@ export function applyEvents(
   };
   const problems: EventProblem[] = [];
   let points = Object.values(rec.metrics).reduce((n, v) => n + v.length, 0);
+  // Counts and path maps kept alongside, so that a file of a million events stays linear.
+  const keyCount = {
+    params: Object.keys(rec.params).length, metrics: Object.keys(rec.metrics).length, tags: Object.keys(rec.tags).length,
+  };
+  const inputByPath = new Map(rec.inputs.map((x) => [x.path, x]));
+  const outputAt = new Map(rec.outputs.map((x, i) => [x.path, i]));
   const lastIndex = lines.length - 1;
 
   lines.forEach((line, i) => {
     const lineNo = i + 1;
     const problem = (message: string) => problems.push({ line: lineNo, message });
+    /** Room for one more key in `map`? Reports the problem when there is none. */
+    const roomFor = (map: keyof typeof keyCount) => {
+      if (keyCount[map] < RUN_LIMITS.keys) return (keyCount[map]++, true);
+      problem(`more than ${RUN_LIMITS.keys} distinct ${map}`);
+      return false;
+    };
     if (line.trim() === '') return;
     if (line.length > RUN_LIMITS.eventLine) return problem(`line is longer than ${RUN_LIMITS.eventLine} characters`);
     let raw: unknown;
@@ -455,8 +467,11 @@ export function applyEvents(
     const ev = res.data;
     if ('metric' in ev) {
       if (points >= RUN_LIMITS.metricPoints) return problem(`metric points over the limit of ${RUN_LIMITS.metricPoints}`);
-      const history = rec.metrics[ev.metric] ?? newKey(rec.metrics, ev.metric, [], problem);
-      if (!history) return;
+      let history = rec.metrics[ev.metric];
+      if (!history) {
+        if (!roomFor('metrics')) return;
+        history = rec.metrics[ev.metric] = [];
+      }
       history.push({ value: ev.value, step: ev.step ?? history.length, ts: ev.ts ?? now });
       points++;
     } else if ('param' in ev) {
@@ -465,38 +480,30 @@ export function applyEvents(
         if (old !== ev.value) problem(`param ${ev.param} is already ${JSON.stringify(old)}; params are write-once`);
         return;
       }
-      newKey(rec.params, ev.param, ev.value, problem);
+      if (roomFor('params')) rec.params[ev.param] = ev.value;
     } else if ('tag' in ev) {
-      if (rec.tags[ev.tag] !== undefined) rec.tags[ev.tag] = ev.value;
-      else newKey(rec.tags, ev.tag, ev.value, problem);
+      if (rec.tags[ev.tag] !== undefined || roomFor('tags')) rec.tags[ev.tag] = ev.value;
     } else if ('input' in ev) {
       const { input: path, ts: _ts, ...rest } = ev;
-      const same = rec.inputs.find((x) => x.path === path);
+      const same = inputByPath.get(path);
       if (same) {
         if (same.oid !== rest.oid) problem(`input ${path} was already recorded at ${same.oid}`);
         return;
       }
       if (rec.inputs.length >= RUN_LIMITS.inputs) return problem(`inputs over the limit of ${RUN_LIMITS.inputs}`);
-      rec.inputs.push({ path, ...rest });
+      const entry: RunInput = { path, ...rest };
+      rec.inputs.push(entry);
+      inputByPath.set(path, entry);
     } else {
       const { output: path, ts: _ts, ...rest } = ev;
       const entry: RunOutput = { path, ...rest };
-      const at = rec.outputs.findIndex((x) => x.path === path);
-      if (at >= 0) rec.outputs[at] = entry;
+      const at = outputAt.get(path);
+      if (at !== undefined) rec.outputs[at] = entry;
       else if (rec.outputs.length >= RUN_LIMITS.outputs) problem(`outputs over the limit of ${RUN_LIMITS.outputs}`);
-      else rec.outputs.push(entry);
+      else outputAt.set(path, rec.outputs.push(entry) - 1);
     }
   });
   return { record: rec, problems };
-}
-
-function newKey<T>(map: Record<string, T>, k: string, v: T, problem: (m: string) => void): T | undefined {
-  if (Object.keys(map).length >= RUN_LIMITS.keys) {
-    problem(`more than ${RUN_LIMITS.keys} distinct keys`);
-    return undefined;
-  }
-  map[k] = v;
-  return v;
 }
 
 /** One event as the line to append (with its newline). */
