@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isTroveError } from '../../src/core/errors.js';
-import { compileFilter, parseOrderBy, type RunView } from '../../src/core/runs/filter.js';
+import { compileFilter, likeMatcher, parseOrderBy, type RunView } from '../../src/core/runs/filter.js';
 
 const run = (id: string, o: Partial<RunView>): RunView => ({
   id, name: id.toLowerCase(), experiment: 'Default', status: 'FINISHED', start: 1000, end: 2000,
@@ -189,5 +189,38 @@ describe('parseOrderBy', () => {
       return;
     }
     throw new Error('expected BAD_QUERY');
+  });
+});
+
+describe('likeMatcher', () => {
+  it.each([
+    ['abc', 'abc', false, true],
+    ['abc', 'ABC', false, false],
+    ['abc', 'ABC', true, true],
+    ['a%', 'a', false, true],
+    ['%', '', false, true],
+    ['_', '', false, false],
+    ['a_c', 'abc', false, true],
+    ['a_c', 'abbc', false, false],
+    ['%b%', 'abc', false, true],
+    ['%.%', 'abc', false, false], // regex characters are literal
+    ['a.c', 'abc', false, false],
+    ['(x)+', '(x)+', false, true],
+    ['50\\%', '50%', false, true],
+    ['50\\%', '500', false, false],
+    ['a\\_c', 'a_c', false, true],
+    ['a\\_c', 'abc', false, false],
+    ['%a%b', 'xaxxb', false, true],
+    ['%a%b', 'xaxxbx', false, false],
+    ['_é_', 'aéb', false, true], // one character is one code point
+    ['😀_', '😀x', false, true],
+    ['line%', 'line1\nline2', false, true],
+  ])('%s ~ %j (ci=%s) → %s', (pattern, text, ci, expected) => {
+    expect(likeMatcher(pattern, ci)(text)).toBe(expected);
+  });
+
+  it('stays fast on patterns that make regexes backtrack', () => {
+    const m = likeMatcher('%a%a%a%a%a%a%a%a%b', false);
+    expect(m('a'.repeat(8000))).toBe(false);
   });
 });

@@ -264,19 +264,42 @@ function test(x: string | number, op: Op, target: { num: number } | { str: strin
   return compareOp(op, cmp(n, target.num));
 }
 
-/** SQL LIKE pattern → anchored RegExp: `%` any run, `_` one character, `\` escapes the next one. */
-export function likeToRegExp(pattern: string, caseInsensitive: boolean): RegExp {
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '\\' && i + 1 < pattern.length) re += escapeRe(pattern[++i]!);
-    else if (c === '%') re += '.*';
-    else if (c === '_') re += '.';
-    else re += escapeRe(c);
+const ANY_ONE = Symbol('_');
+const ANY_RUN = Symbol('%');
+
+/**
+ * A SQL LIKE matcher: `%` any run of characters, `_` one character, `\` makes the next one literal.
+ * Not a RegExp: `%a%a%a%b` as a regex backtracks polynomially over an 8,000-character tag value;
+ * this is the greedy wildcard match that backs up only to the last `%`, O(pattern × text) at worst.
+ * @example likeMatcher('train%', false)('train-big') // true
+ */
+export function likeMatcher(pattern: string, caseInsensitive: boolean): (text: string) => boolean {
+  const fold = (s: string) => (caseInsensitive ? s.toLowerCase() : s);
+  const p: (string | symbol)[] = [];
+  const chars = Array.from(pattern);
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i]!;
+    if (c === '\\' && i + 1 < chars.length) p.push(...Array.from(fold(chars[++i]!)));
+    else if (c === '%') { if (p.at(-1) !== ANY_RUN) p.push(ANY_RUN); }
+    else if (c === '_') p.push(ANY_ONE);
+    else p.push(...Array.from(fold(c)));
   }
-  return new RegExp(`^${re}$`, caseInsensitive ? 'isu' : 'su');
+  return (text) => {
+    const t = Array.from(fold(text));
+    let i = 0;
+    let j = 0;
+    let star = -1;
+    let mark = 0;
+    while (i < t.length) {
+      if (j < p.length && (p[j] === ANY_ONE || p[j] === t[i])) { i++; j++; }
+      else if (j < p.length && p[j] === ANY_RUN) { star = j++; mark = i; }
+      else if (star >= 0) { j = star + 1; i = ++mark; }
+      else return false;
+    }
+    while (j < p.length && p[j] === ANY_RUN) j++;
+    return j === p.length;
+  };
 }
-const escapeRe = (c: string) => c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 
 function parseComparison(sc: Scanner): Pred {
   const id = parseIdent(sc);
@@ -303,10 +326,10 @@ function parseComparison(sc: Scanner): Pred {
     }
     const v = parseValue(sc);
     if (v.type !== 'string') throw queryError(v.column, `${kind.toUpperCase()} needs a quoted pattern`, "e.g. tags.x LIKE '%abc%'");
-    const re = likeToRegExp(v.s, kind === 'ilike');
+    const like = likeMatcher(v.s, kind === 'ilike');
     return (r) => {
       const x = get(r);
-      return x !== undefined && re.test(String(x)) !== negate;
+      return x !== undefined && like(String(x)) !== negate;
     };
   }
   if (kind === 'in') {
