@@ -215,6 +215,27 @@ export class Cache {
     }
   }
 
+  /**
+   * Removes temp files left by trove processes that are gone (kill -9, power loss). Temp names
+   * start with the writer's pid; a live pid's files are left alone.
+   */
+  async cleanStaleTemp(): Promise<number> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.tmpDir);
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const n of names) {
+      const pid = Number(/^(\d+)-/.exec(n)?.[1]);
+      if (!pid || pid === process.pid || isAlive(pid)) continue;
+      await fsp.rm(path.join(this.tmpDir, n), { force: true, recursive: true });
+      removed++;
+    }
+    return removed;
+  }
+
   /** Moves a corrupt object aside (never deletes it). */
   async quarantine(oid: Oid): Promise<string> {
     await fsp.mkdir(this.quarantineDir, { recursive: true });
@@ -305,4 +326,13 @@ async function pipeHashed(src: fsp.FileHandle, out: fsp.FileHandle): Promise<{ h
   }
   await pendingWrite;
   return { hex: hash.digest('hex'), size };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return !isErrno(err, 'ESRCH');
+  }
 }

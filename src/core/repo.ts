@@ -278,6 +278,7 @@ export class Repo {
     const targets = await this.expandAddPaths(userPaths);
     const unlock = await this.lock(`add ${targets.join(' ')}`);
     try {
+      await this.cache.cleanStaleTemp();
       const all = await this.listTracked();
       for (const rel of targets) await this.checkAddable(rel, all);
       const gitTracked = await this.git.trackedUnder(targets);

@@ -9,7 +9,8 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .addHelpText('after', `
 Examples:
-  $ git init && trove init
+  $ git init && git commit --allow-empty -m start
+  $ trove init
   $ git add .trove && git commit -m "use trove"
 
 Running it twice is harmless. A fresh clone needs no init: the committed .trove/config is enough.`)
