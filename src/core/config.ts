@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
-import { parseDocument, stringify } from 'yaml';
 import { writeFileAtomic } from './atomicWrite.js';
+import { yaml } from './lazyYaml.js';
 import { TroveError, isErrno } from './errors.js';
 import type { LinkMode } from './cache.js';
 
@@ -57,7 +57,9 @@ export async function readConfigFile(file: string, display: string): Promise<Con
     throw err;
   }
   if (text.length > 1 << 20) throw new TroveError('CONFIG', `${display}: too large to be a config file`);
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  // Only comments and blank lines (a fresh `trove init`): no need to load the YAML parser.
+  if (text.split('\n').every((l) => /^\s*(#.*)?$/.test(l))) return {};
+  const doc = yaml().parseDocument(text, { uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length) throw new TroveError('CONFIG', `${display}: not valid YAML: ${doc.errors[0].message.split('\n')[0]}`, `fix ${display} by hand or restore it from git`);
   const v = doc.toJS({ maxAliasCount: 10 }) as unknown;
   if (v === null || v === undefined) return {};
@@ -66,7 +68,7 @@ export async function readConfigFile(file: string, display: string): Promise<Con
 }
 
 export async function writeConfigFile(file: string, tree: ConfigTree, header: string): Promise<void> {
-  const body = Object.keys(tree).length ? stringify(tree, { lineWidth: 0 }) : '';
+  const body = Object.keys(tree).length ? yaml().stringify(tree, { lineWidth: 0 }) : '';
   await writeFileAtomic(file, header + body);
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import { oidFromHex, type Oid } from './oid.js';
 
 const CHUNK = 1 << 20;
@@ -26,4 +26,10 @@ export async function hashFile(file: string): Promise<{ oid: Oid; size: number }
   } finally {
     await fh.close();
   }
+}
+
+/** Small files: one synchronous read (see Cache.putSmallFileSync for why). */
+export function hashSmallFileSync(file: string): { oid: Oid; size: number } {
+  const buf = readFileSync(file);
+  return { oid: oidFromHex(createHash('sha256').update(buf).digest('hex')), size: buf.length };
 }

@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
-import { parseDocument, stringify } from 'yaml';
 import { writeFileAtomic } from './atomicWrite.js';
+import { yaml } from './lazyYaml.js';
 import { TroveError, isErrno } from './errors.js';
 import { isOid, type Oid } from './oid.js';
 import { validateRelPath } from './paths.js';
@@ -36,10 +36,7 @@ function count(v: unknown, file: string, field: string): number {
 export function parsePointer(text: string, file: string): Pointer {
   if (text.length > MAX_POINTER_BYTES) throw bad(file, '(file)', `is ${text.length} bytes: too large to be a pointer`);
   if (text.includes('\0')) throw bad(file, '(file)', 'contains a NUL byte');
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length) throw bad(file, '(file)', `is not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
-  if (doc.warnings.length && doc.warnings.some((w) => /alias/i.test(w.message))) throw bad(file, '(file)', 'uses YAML aliases');
-  const v: unknown = doc.toJS({ maxAliasCount: 10 });
+  const v: unknown = parseSimple(text) ?? parseYaml(text, file);
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(file, '(file)', 'must be a YAML mapping');
   const o = v as Record<string, unknown>;
   if (o.version !== 1) throw bad(file, 'version', `must be 1 (this trove reads pointer version 1), got ${JSON.stringify(o.version)?.slice(0, 40)}`);
@@ -67,12 +64,41 @@ export function parsePointer(text: string, file: string): Pointer {
   return ptr;
 }
 
+function parseYaml(text: string, file: string): unknown {
+  const doc = yaml().parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length) throw bad(file, '(file)', `is not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
+  return doc.toJS({ maxAliasCount: 10 });
+}
+
+const SIMPLE_LINE = /^(version|path|type|oid|size|files|exec): ([A-Za-z0-9_.:/-]+)$/;
+
+/**
+ * The pointers trove writes are flat `key: value` lines with plain scalars; those are read here
+ * without the YAML library. Anything else (quotes, unknown keys, other layouts) returns null and goes
+ * through the full YAML parser, so both paths accept exactly the same documents.
+ */
+function parseSimple(text: string): Record<string, unknown> | null {
+  const o: Record<string, unknown> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line === '' || line.startsWith('#')) continue;
+    const m = SIMPLE_LINE.exec(line);
+    if (!m || m[1] in o) return null;
+    const [, k, v] = m;
+    if (/^(0|[1-9][0-9]{0,15})$/.test(v)) o[k] = Number(v);
+    else if (v === 'true' || v === 'false') o[k] = v === 'true';
+    else if (/^[0-9.+-]|^(null|~|yes|no|on|off|y|n)$/i.test(v)) return null; // leave YAML's number and bool forms to YAML
+    else o[k] = v;
+  }
+  return o;
+}
+
 export function serializePointer(ptr: Pointer): string {
   const o: Record<string, unknown> = { version: 1, path: ptr.path, type: ptr.type, oid: ptr.oid, size: ptr.size };
   if (ptr.type === 'dir') o.files = ptr.files ?? 0;
   if (ptr.type === 'file' && ptr.exec) o.exec = true;
   if (ptr.extra) for (const [k, v] of Object.entries(ptr.extra)) if (!KNOWN.has(k)) o[k] = v;
-  return HEADER + stringify(o, { lineWidth: 0 });
+  return HEADER + yaml().stringify(o, { lineWidth: 0 });
 }
 
 /** Reads a pointer file; null when it does not exist. */

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { writeFileAtomic } from './atomicWrite.js';
-import { Cache, type LinkMode } from './cache.js';
+import { Cache, SYNC_FILE, type LinkMode } from './cache.js';
 import {
   flattenConfig, getKey, mergeConfig, parseBool, parseLinkModes, readConfigFile, setKey, unsetKey, validateSetting,
   writeConfigFile, type ConfigTree,
@@ -479,7 +479,7 @@ export class Repo {
     const plan = {
       t,
       conflicts: [] as string[],
-      writes: [] as { rel: string; oid: Oid; exec: boolean }[],
+      writes: [] as { rel: string; oid: Oid; exec: boolean; size: number; fresh: boolean }[],
       chmods: [] as { rel: string; exec: boolean }[],
       deletes: [] as string[],
       dirsToRemove: [] as string[],
@@ -515,7 +515,7 @@ export class Repo {
         for (const [rel, f] of flatScan(scanned, t.path)) if (!(await safeToDrop(f))) plan.conflicts.push(rel);
         plan.dirsToRemove.push(t.path);
       }
-      plan.writes.push({ rel: t.path, oid: ptr.oid, exec: !!ptr.exec });
+      plan.writes.push({ rel: t.path, oid: ptr.oid, exec: !!ptr.exec, size: ptr.size, fresh: !scanned });
       return plan;
     }
 
@@ -571,7 +571,7 @@ export class Repo {
     for (const [p, w] of want.files) {
       const h = have.get(p);
       if (h && h.oid === w.oid) continue;
-      plan.writes.push({ rel: `${t.path}/${p}`, oid: w.oid, exec: !!w.exec });
+      plan.writes.push({ rel: `${t.path}/${p}`, oid: w.oid, exec: !!w.exec, size: w.size, fresh: !h });
     }
     return plan;
   }
@@ -606,7 +606,9 @@ export class Repo {
         limit(async () => {
           const dest = this.abs(w.rel);
           try {
-            usedMode = await this.cache.materialize(w.oid, dest, mode, w.exec);
+            // cache objects are read-only and never executable: an executable file is always a copy
+            const m: LinkMode = w.exec ? 'copy' : mode;
+            usedMode = w.size <= SYNC_FILE ? this.cache.materializeSync(w.oid, dest, m, w.exec, w.fresh) : await this.cache.materialize(w.oid, dest, m, w.exec);
           } catch (err) {
             if (isErrno(err, 'ENOENT') && !(await this.cache.has(w.oid))) {
               missing.add(w.oid);
@@ -615,7 +617,7 @@ export class Repo {
             }
             throw err;
           }
-          if (mode !== 'symlink') records.push({ path: w.rel, key: statKey(statSync(dest, { bigint: true })), oid: w.oid });
+          if (mode !== 'symlink') records.push({ path: w.rel, key: statKey(statSync(dest)), oid: w.oid });
           done++;
           if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: 'checkout', done, total });
         }),
@@ -690,7 +692,7 @@ export class Repo {
   private quickState(rel: string, oid: Oid, type: 'file' | 'dir', rows?: ReturnType<StateDb['loadPrefix']>): LsEntry['state'] {
     let st;
     try {
-      st = lstatSync(this.abs(rel), { bigint: true });
+      st = lstatSync(this.abs(rel));
     } catch {
       return 'missing';
     }

@@ -1,8 +1,9 @@
-import { readFileSync, readdirSync, readlinkSync, lstatSync, statSync, type BigIntStats } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, lstatSync, statSync } from 'node:fs';
 import path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { TroveError, isErrno } from './errors.js';
 import { isOid, oidFromHex, type Oid } from './oid.js';
+import { statKey, type StatKey } from './state.js';
 
 /**
  * The workspace side of a tracked folder, as a tree of nodes with their lstat.
@@ -12,7 +13,8 @@ import { isOid, oidFromHex, type Oid } from './oid.js';
  * slower here for `status` of 20,000 files. Hashing and copying (the heavy I/O) stay async.
  */
 export interface FileNode {
-  st: BigIntStats;
+  /** the stat fields the stat cache compares; the Stats object itself is not kept (GC cost) */
+  key: StatKey;
   exec: boolean;
   oid?: Oid;
 }
@@ -67,8 +69,10 @@ function readMatcher(file: string, base: string): Matcher | null {
  */
 export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjects?: string): DirNode {
   const node: DirNode = { files: new Map(), dirs: new Map() };
-  const here = rules.enter(abs, rel);
-  for (const d of readdirSync(abs, { withFileTypes: true })) {
+  const dirents = readdirSync(abs, { withFileTypes: true });
+  // read a .troveignore only where the listing shows one: no failed open() per folder
+  const here = dirents.some((d) => d.name === IGNORE_FILE) ? rules.enter(abs, rel) : rules;
+  for (const d of dirents) {
     const childRel = `${rel}/${d.name}`;
     const childAbs = path.join(abs, d.name);
     if (d.isDirectory()) {
@@ -76,15 +80,15 @@ export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjec
       node.dirs.set(d.name, walkDir(childAbs, childRel, here, cacheObjects));
     } else if (d.isFile()) {
       if (here.ignores(childRel, false)) continue;
-      const st = lstatSync(childAbs, { bigint: true });
-      node.files.set(d.name, { st, exec: (st.mode & 0o100n) !== 0n });
+      const st = lstatSync(childAbs);
+      node.files.set(d.name, { key: statKey(st), exec: (st.mode & 0o100) !== 0 });
     } else if (d.isSymbolicLink()) {
       if (here.ignores(childRel, false)) continue;
       // `cache.link: symlink` puts links to read-only cache objects in the workspace: their name is their oid.
       const linked = cacheObjects ? oidOfCacheLink(childAbs, cacheObjects) : null;
       if (linked) {
-        const st = statSync(childAbs, { bigint: true }); // the object's own stat: size is the content's
-        node.files.set(d.name, { st, exec: false, oid: linked });
+        const st = statSync(childAbs); // the object's own stat: size is the content's
+        node.files.set(d.name, { key: statKey(st), exec: false, oid: linked });
         continue;
       }
       throw new TroveError('SYMLINK', `${childRel}: is a symbolic link; trove does not follow links inside tracked folders`, `replace it with the file it points to, or list it in ${IGNORE_FILE}`, { data: { path: childRel } });

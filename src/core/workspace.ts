@@ -1,9 +1,9 @@
-import { lstatSync, type BigIntStats } from 'node:fs';
+import { existsSync, lstatSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import type { Cache } from './cache.js';
+import { SYNC_FILE, type Cache } from './cache.js';
 import { TroveError, isErrno } from './errors.js';
-import { hashFile } from './hash.js';
+import { hashFile, hashSmallFileSync } from './hash.js';
 import { hashBytes, type Oid } from './oid.js';
 import type { StateDb, StatKey } from './state.js';
 import { statKey } from './state.js';
@@ -65,9 +65,9 @@ interface Ctx {
  */
 export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptions): Promise<Scanned | null> {
   const abs = path.join(root, rel);
-  let st: BigIntStats;
+  let st: Stats;
   try {
-    st = lstatSync(abs, { bigint: true });
+    st = lstatSync(abs);
   } catch (err) {
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
     throw err;
@@ -77,21 +77,21 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   const counters = { hashed: 0, stored: 0, storedBytes: 0 };
 
   const hashOne = async (fileRel: string, fileAbs: string, key: StatKey, cached: Oid | null): Promise<{ oid: Oid; size: number }> => {
-    if (cached && (!o.store || (await ctx.cache.has(cached)))) return { oid: cached, size: Number(key.size) };
+    if (cached && (!o.store || (await ctx.cache.has(cached)))) return { oid: cached, size: key.size };
     o.signal?.throwIfAborted();
     counters.hashed++;
     let res: { oid: Oid; size: number };
     if (o.store) {
-      const r = await ctx.cache.putFile(fileAbs);
+      const r = key.size <= SYNC_FILE ? ctx.cache.putSmallFileSync(fileAbs, key.size) : await ctx.cache.putFile(fileAbs);
       if (r.stored) {
         counters.stored++;
         counters.storedBytes += r.size;
       }
       res = r;
-    } else res = await hashFile(fileAbs);
+    } else res = key.size <= SYNC_FILE ? hashSmallFileSync(fileAbs) : await hashFile(fileAbs);
     // Record only if the file did not change while we read it.
-    const after = lstatSync(fileAbs, { bigint: true });
-    if (after.mtimeNs === key.mtimeNs && after.size === key.size && after.ctimeNs === key.ctimeNs) records.push({ path: fileRel, key, oid: res.oid });
+    const after = lstatSync(fileAbs);
+    if (after.mtimeMs === key.mtime && after.size === key.size && after.ctimeMs === key.ctime) records.push({ path: fileRel, key, oid: res.oid });
     return res;
   };
 
@@ -106,38 +106,46 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     const key = statKey(st);
     const r = await hashOne(rel, abs, key, ctx.state.lookup(rel, key));
     ctx.state.record(records);
-    return { type: 'file', oid: r.oid, size: r.size, files: 1, exec: (st.mode & 0o100n) !== 0n, ...counters };
+    return { type: 'file', oid: r.oid, size: r.size, files: 1, exec: (st.mode & 0o100) !== 0, ...counters };
   }
   if (!st.isDirectory()) throw new TroveError('BAD_ARGS', `${rel}: not a regular file or folder`);
 
   const tree = walkDir(abs, rel, ctx.rules, ctx.cache.objectsDir) as ScanNode;
   const rows = ctx.state.loadPrefix(rel);
-  const jobs: Promise<void>[] = [];
   let total = 0;
   let done = 0;
   let bytes = 0;
+  // Stat-cache hits are settled here, synchronously: no promise or queue entry per unchanged file.
+  const toHash: { f: ScanFile; rel: string; abs: string; key: StatKey }[] = [];
   const visit = (node: ScanNode, nodeRel: string, nodeAbs: string) => {
     for (const [name, f] of node.files) {
       const fileRel = `${nodeRel}/${name}`;
-      const key = statKey(f.st);
+      const key = f.key;
       const cached = f.oid ?? ctx.state.lookup(fileRel, key, rows);
       total++;
-      jobs.push(
-        limit(async () => {
-          const r = await hashOne(fileRel, path.join(nodeAbs, name), key, cached);
-          f.oid = r.oid;
-          f.size = r.size;
-          done++;
-          bytes += r.size;
-          if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: o.store ? 'add' : 'hash', done, total, bytes });
-        }),
-      );
+      if (cached && (!o.store || existsSync(ctx.cache.objectPath(cached)))) {
+        f.oid = cached;
+        f.size = key.size;
+        done++;
+        bytes += key.size;
+      } else toHash.push({ f, rel: fileRel, abs: path.join(nodeAbs, name), key });
     }
     for (const [name, d] of node.dirs) visit(d, `${nodeRel}/${name}`, path.join(nodeAbs, name));
   };
   visit(tree, rel, abs);
   try {
-    await Promise.all(jobs);
+    await Promise.all(
+      toHash.map((t) =>
+        limit(async () => {
+          const r = await hashOne(t.rel, t.abs, t.key, null);
+          t.f.oid = r.oid;
+          t.f.size = r.size;
+          done++;
+          bytes += r.size;
+          if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: o.store ? 'add' : 'hash', done, total, bytes });
+        }),
+      ),
+    );
   } finally {
     limit.clearQueue();
     if (records.length) ctx.state.record(records);

@@ -1,0 +1,256 @@
+#!/usr/bin/env node
+/**
+ * trove's benchmark: trove beside the physical limits (openssl hashing, cp -r, cp -rl, git status)
+ * and the peers installed here (git-lfs, git-annex), in one run, as ratios. Writes bench/RESULTS.md.
+ *
+ *   npm run bench                      all three data sets
+ *   npm run bench -- --sets 1g,20k     some of them (1g, 20k, 100k)
+ *   npm run bench -- --runs 5          repetitions per measurement (median reported; default 3)
+ *   npm run bench -- --peer-timeout 600
+ *
+ * Data sets are generated under $TROVE_BENCH_DIR (default: <tmp>/trove-bench), never in the repo,
+ * and reused between runs. Before every timed step the page cache's dirty pages are flushed (sync)
+ * so that one step's writeback is not billed to the next.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync, writeFileSync, readFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const TROVE = path.resolve(HERE, '../bin/trove.js');
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : def;
+};
+const RUNS = Number(opt('runs', '3'));
+const SETS = opt('sets', '1g,20k,100k').split(',');
+const PEER_TIMEOUT = Number(opt('peer-timeout', '300'));
+const ROOT = process.env.TROVE_BENCH_DIR ?? path.join(os.tmpdir(), 'trove-bench');
+mkdirSync(ROOT, { recursive: true });
+
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+
+function ensureTools() {
+  const want = [['git-lfs', 'git-lfs'], ['git-annex', 'git-annex'], ['rclone', 'rclone'], ['/usr/bin/time', 'time']];
+  const missing = want.filter(([bin]) => !(bin.startsWith('/') ? existsSync(bin) : has(bin))).map(([, pkg]) => pkg);
+  if (!missing.length) return;
+  if (process.getuid?.() === 0 && has('apt-get')) {
+    console.error(`installing ${missing.join(' ')} (Debian packages)…`);
+    spawnSync('sh', ['-c', `apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${missing.join(' ')} >/dev/null 2>&1`], { stdio: 'inherit' });
+  } else {
+    console.error(`missing peers: ${missing.join(' ')}; install them with: sudo apt-get install -y ${missing.join(' ')}`);
+  }
+}
+
+const sync = () => spawnSync('sync');
+
+/** Runs a command, returns { s, rssMb } (wall seconds; peak RSS where /usr/bin/time exists). */
+function timed(cmd, argv, cwd, { timeout = 0, env = {} } = {}) {
+  sync();
+  const useTime = TIME && cmd !== 'sh';
+  const file = path.join(os.tmpdir(), `trove-bench-time-${process.pid}`);
+  const full = useTime ? [TIME, ['-f', '%M', '-o', file, cmd, ...argv]] : [cmd, argv];
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(full[0], full[1], { cwd, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env }, timeout: timeout * 1000 || undefined, maxBuffer: 1 << 26 });
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.error?.code === 'ETIMEDOUT' || r.signal === 'SIGTERM') return { s: Infinity, timedOut: true };
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}): ${String(r.stderr).slice(0, 500)}`);
+  let rssMb;
+  if (useTime && existsSync(file)) rssMb = Number(readFileSync(file, 'utf8').trim().split('\n').pop()) / 1024;
+  return { s, rssMb };
+}
+
+const median = (xs) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v[Math.floor((v.length - 1) / 2)];
+};
+
+function repeat(n, prep, fn) {
+  const res = [];
+  for (let i = 0; i < n; i++) {
+    prep?.();
+    res.push(fn());
+  }
+  return { s: median(res.map((r) => r.s)), rssMb: Math.max(...res.map((r) => r.rssMb ?? 0)) || undefined, all: res.map((r) => r.s) };
+}
+
+function sh(cmd, cwd) {
+  return execFileSync('sh', ['-c', cmd], { cwd, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 }).toString();
+}
+
+// ------------------------------------------------------------------ data sets
+const SPECS = {
+  '1g': { label: '1 GiB file', files: 1, dirs: 0, size: 1 << 30 },
+  '20k': { label: '20,000 × 16 KiB in 100 folders', files: 20_000, dirs: 100, size: 16 << 10 },
+  '100k': { label: '100,000 × 1 KiB in 1,000 folders', files: 100_000, dirs: 1000, size: 1 << 10 },
+};
+
+function makeSet(name) {
+  const spec = SPECS[name];
+  const dir = path.join(ROOT, `src-${name}`);
+  if (existsSync(path.join(dir, '.complete'))) return dir;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  console.error(`generating ${spec.label} in ${dir}…`);
+  if (spec.files === 1) {
+    const fd = openSync(path.join(dir, 'model.bin'), 'w');
+    const chunk = randomBytes(8 << 20);
+    for (let off = 0; off < spec.size; off += chunk.length) {
+      chunk.writeUInt32LE(off >>> 0, 0); // no two chunks alike
+      writeSync(fd, chunk);
+    }
+    closeSync(fd);
+  } else {
+    const per = spec.files / spec.dirs;
+    const pool = randomBytes(spec.size + 4096);
+    for (let d = 0; d < spec.dirs; d++) {
+      const sub = path.join(dir, `d${String(d).padStart(4, '0')}`);
+      mkdirSync(sub);
+      for (let f = 0; f < per; f++) {
+        const buf = Buffer.from(pool.subarray((d * 31 + f * 7) % 4096, ((d * 31 + f * 7) % 4096) + spec.size));
+        buf.writeUInt32LE(d * per + f, 0); // unique content per file
+        writeFileSync(path.join(sub, `f${String(f).padStart(5, '0')}.bin`), buf);
+      }
+    }
+  }
+  writeFileSync(path.join(dir, '.complete'), '');
+  return dir;
+}
+
+// ------------------------------------------------------------------ measurements
+function freshRepo(name, tag) {
+  const dir = path.join(ROOT, `${tag}-${name}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  sh('git init -q -b main && git config user.email b@e && git config user.name bench', dir);
+  return dir;
+}
+
+function benchSet(name) {
+  const src = makeSet(name);
+  const r = {};
+  const data = (repo) => path.join(repo, 'data');
+  const copyIn = (repo) => {
+    rmSync(data(repo), { recursive: true, force: true });
+    sh(`cp -r ${JSON.stringify(src)} data && rm -f data/.complete`, repo);
+  };
+
+  // the limits
+  r.openssl = repeat(RUNS, null, () => timed('sh', ['-c', `find . -type f ! -name .complete -print0 | sort -z | xargs -0 cat | openssl dgst -sha256 >/dev/null`], src));
+  const cpDst = path.join(ROOT, `cp-${name}`);
+  r.cp = repeat(RUNS, () => rmSync(cpDst, { recursive: true, force: true }), () => timed('cp', ['-r', src, cpDst], ROOT));
+  r.cpl = repeat(RUNS, () => rmSync(cpDst + 'l', { recursive: true, force: true }), () => timed('cp', ['-rl', src, cpDst + 'l'], ROOT));
+  rmSync(cpDst, { recursive: true, force: true });
+  rmSync(cpDst + 'l', { recursive: true, force: true });
+
+  // trove
+  const repo = freshRepo(name, 'trove');
+  execFileSync(process.execPath, [TROVE, 'init'], { cwd: repo, stdio: 'ignore' });
+  copyIn(repo);
+  const resetCache = () => {
+    rmSync(path.join(repo, '.trove/cache'), { recursive: true, force: true });
+    rmSync(path.join(repo, '.trove/tmp'), { recursive: true, force: true });
+    for (const f of ['state.db', 'state.db-wal', 'state.db-shm']) rmSync(path.join(repo, '.trove', f), { force: true });
+  };
+  r.add = repeat(RUNS, resetCache, () => timed(process.execPath, [TROVE, 'add', 'data'], repo));
+  timed(process.execPath, [TROVE, 'status'], repo); // settle racy entries once, as git does
+  r.status = repeat(Math.max(RUNS, 5), null, () => timed(process.execPath, [TROVE, 'status'], repo));
+  r.readd = repeat(RUNS, null, () => timed(process.execPath, [TROVE, 'add', 'data'], repo));
+  execFileSync(process.execPath, [TROVE, 'config', 'cache.link', 'reflink,copy'], { cwd: repo });
+  r.checkout = repeat(RUNS, () => rmSync(data(repo), { recursive: true, force: true }), () => timed(process.execPath, [TROVE, 'checkout'], repo));
+  execFileSync(process.execPath, [TROVE, 'config', 'cache.link', 'hardlink'], { cwd: repo });
+  r.checkoutHl = repeat(RUNS, () => rmSync(data(repo), { recursive: true, force: true }), () => timed(process.execPath, [TROVE, 'checkout'], repo));
+  rmSync(repo, { recursive: true, force: true });
+
+  // git status of the same tree committed to git
+  const g = freshRepo(name, 'git');
+  copyIn(g);
+  sh('git add -A && git commit -qm data', g);
+  sh('git status >/dev/null', g);
+  r.gitStatus = repeat(Math.max(RUNS, 5), null, () => timed('git', ['status'], g));
+  rmSync(g, { recursive: true, force: true });
+
+  // peers (one run each: they are slow; median of one)
+  if (has('git-lfs')) {
+    const l = freshRepo(name, 'lfs');
+    copyIn(l);
+    sh('git lfs install --local >/dev/null && git lfs track "data/**" >/dev/null && git add .gitattributes', l);
+    r.lfs = timed('git', ['add', 'data'], l, { timeout: PEER_TIMEOUT });
+    rmSync(l, { recursive: true, force: true });
+  }
+  if (has('git-annex')) {
+    const a = freshRepo(name, 'annex');
+    copyIn(a);
+    sh('git annex init -q bench >/dev/null 2>&1', a);
+    r.annex = timed('git', ['annex', 'add', '--quiet', 'data'], a, { timeout: PEER_TIMEOUT });
+    rmSync(a, { recursive: true, force: true });
+  }
+  return r;
+}
+
+// ------------------------------------------------------------------ report
+const fmt = (x) => (x === undefined ? 'n/a' : x === Infinity ? `> ${PEER_TIMEOUT} s` : `${x < 0.1 ? x.toFixed(3) : x.toFixed(2)} s`);
+const ratio = (a, b) => (a === undefined || b === undefined || b === Infinity ? 'n/a' : `${(a / b).toFixed(2)}×`);
+const verdict = (ok) => (ok ? 'met' : '**not met**');
+
+function machine() {
+  const cpu = os.cpus()[0]?.model ?? '?';
+  const fsType = (() => {
+    try {
+      return sh(`df -T ${JSON.stringify(ROOT)} | tail -1 | awk '{print $2}'`).trim();
+    } catch {
+      return '?';
+    }
+  })();
+  const v = (cmd) => {
+    try {
+      return sh(`${cmd} 2>/dev/null | head -1`).trim() || 'not installed';
+    } catch {
+      return 'not installed';
+    }
+  };
+  return [
+    `- CPU: ${cpu}, ${os.availableParallelism()} cores; memory ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ${os.type()} ${os.release()}`,
+    `- data dir: ${ROOT} (${fsType})`,
+    `- node ${process.version}; ${v('git --version')}; ${v('git lfs version')}; git-annex ${v("git annex version | sed -n 's/git-annex version: //p'")}; ${v('openssl version')}`,
+  ].join('\n');
+}
+
+ensureTools();
+const started = new Date();
+const results = {};
+for (const s of SETS) {
+  if (!SPECS[s]) throw new Error(`unknown set ${s} (1g, 20k, 100k)`);
+  console.error(`\n== ${SPECS[s].label}`);
+  results[s] = benchSet(s);
+  console.error(JSON.stringify(results[s], (k, v) => (k === 'all' ? undefined : v)));
+}
+
+let md = `# trove benchmark results\n\nRun ${started.toISOString()} with \`npm run bench -- --sets ${SETS.join(',')} --runs ${RUNS}\`; medians of ${RUNS} runs (status: of ${Math.max(RUNS, 5)}), peers one run each, timeout ${PEER_TIMEOUT} s.\nThis machine is shared and noisy: read ratios, not absolute numbers, and expect ±20 % between runs.\n\n${machine()}\n\n`;
+md += `| data set | openssl sha256 | cp -r | cp -rl | trove add (cold) | add / max(openssl, cp) | re-add (unchanged) | git-lfs add | git-annex add | peak RSS add |\n|---|---|---|---|---|---|---|---|---|---|\n`;
+for (const [s, r] of Object.entries(results)) {
+  const limit = Math.max(r.openssl.s, r.cp.s);
+  md += `| ${SPECS[s].label} | ${fmt(r.openssl.s)} | ${fmt(r.cp.s)} | ${fmt(r.cpl.s)} | ${fmt(r.add.s)} | ${ratio(r.add.s, limit)} | ${fmt(r.readd.s)} | ${fmt(r.lfs?.s)} | ${fmt(r.annex?.s)} | ${r.add.rssMb ? r.add.rssMb.toFixed(0) + ' MB' : 'n/a'} |\n`;
+}
+md += `\n| data set | trove status (unchanged) | git status | ratio | checkout copy | / cp -r | checkout hardlink | / cp -rl | peak RSS checkout |\n|---|---|---|---|---|---|---|---|---|\n`;
+for (const [s, r] of Object.entries(results)) {
+  md += `| ${SPECS[s].label} | ${fmt(r.status.s)} | ${fmt(r.gitStatus.s)} | ${ratio(r.status.s, r.gitStatus.s)} | ${fmt(r.checkout.s)} | ${ratio(r.checkout.s, r.cp.s)} | ${fmt(r.checkoutHl.s)} | ${ratio(r.checkoutHl.s, r.cpl.s)} | ${r.checkout.rssMb ? r.checkout.rssMb.toFixed(0) + ' MB' : 'n/a'} |\n`;
+}
+md += `\n## Targets (issue 2)\n\n| target | ${Object.keys(results).map((s) => SPECS[s].label).join(' | ')} |\n|---|${Object.keys(results).map(() => '---').join('|')}|\n`;
+const row = (label, f) => (md += `| ${label} | ${Object.values(results).map(f).join(' | ')} |\n`);
+row('add ≤ 1.5× max(openssl, cp -r)', (r) => `${ratio(r.add.s, Math.max(r.openssl.s, r.cp.s))} ${verdict(r.add.s <= 1.5 * Math.max(r.openssl.s, r.cp.s))}`);
+row('add faster than git-lfs', (r) => (r.lfs ? `${ratio(r.add.s, r.lfs.s)} ${verdict(r.add.s < r.lfs.s)}` : 'git-lfs n/a'));
+row('add faster than git-annex', (r) => (r.annex ? `${ratio(r.add.s, r.annex.s)} ${verdict(r.add.s < r.annex.s)}` : 'git-annex n/a'));
+row('status ≤ 2× git status', (r) => `${ratio(r.status.s, r.gitStatus.s)} ${verdict(r.status.s <= 2 * r.gitStatus.s)}`);
+row('checkout (copy) ≤ 1.3× cp -r', (r) => `${ratio(r.checkout.s, r.cp.s)} ${verdict(r.checkout.s <= 1.3 * r.cp.s)}`);
+row('checkout (hardlink) ≤ 1.3× cp -rl', (r) => `${ratio(r.checkoutHl.s, r.cpl.s)} ${verdict(r.checkoutHl.s <= 1.3 * r.cpl.s)}`);
+row('peak RSS (≤ 100 MB 1 GiB file, ≤ 200 MB 100k)', (r) => (r.add.rssMb ? `${r.add.rssMb.toFixed(0)} MB` : 'n/a'));
+md += `\nAll timings (s): \`${JSON.stringify(Object.fromEntries(Object.entries(results).map(([s, r]) => [s, Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.all ?? v.s]))])))}\`\n`;
+writeFileSync(path.join(HERE, 'RESULTS.md'), md);
+console.log(md);
+void createHash;
