@@ -19,6 +19,9 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   remove: () => import('./commands/remove.js'),
   move: () => import('./commands/move.js'),
   config: () => import('./commands/config.js'),
+  diff: () => import('./commands/diff.js'),
+  log: () => import('./commands/log.js'),
+  'install-hooks': () => import('./commands/install-hooks.js'),
 };
 
 export class UsageError extends Error {}

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, statSync, promises as fsp } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
@@ -113,8 +113,14 @@ export class Repo {
   private constructor(readonly root: string, readonly cwd: string, readonly config: ConfigTree) {
     this.troveDir = path.join(root, TROVE_DIR);
     const cacheDir = getKey(config, 'cache.dir');
-    const dir = typeof cacheDir === 'string' && cacheDir ? path.resolve(root, cacheDir) : path.join(this.troveDir, 'cache');
-    this.cache = new Cache(dir, path.join(dir === path.join(this.troveDir, 'cache') ? this.troveDir : dir, 'tmp'));
+    if (typeof cacheDir === 'string' && cacheDir) {
+      const dir = path.resolve(root, cacheDir);
+      this.cache = new Cache(dir, path.join(dir, 'tmp'));
+    } else {
+      // A linked worktree (`git worktree add`) shares the main checkout's cache.
+      const home = mainWorktreeTrove(root) ?? this.troveDir;
+      this.cache = new Cache(path.join(home, 'cache'), path.join(home, 'tmp'));
+    }
   }
 
   /** Finds the repository that holds `cwd` (nearest folder with `.trove/`). */
@@ -222,11 +228,30 @@ export class Repo {
 
   /** Reads one pointer file (repo-relative); null if it does not exist. */
   async readTracked(pointerFile: string): Promise<Tracked | null> {
-    const ptr = await readPointer(this.abs(pointerFile), pointerFile);
+    let ptr: Pointer | null;
+    try {
+      ptr = await readPointer(this.abs(pointerFile), pointerFile);
+    } catch (err) {
+      throw await this.explainConflict(pointerFile, err);
+    }
     if (!ptr) return null;
     const dir = path.posix.dirname(pointerFile);
     const p = dir === '.' ? ptr.path : `${dir}/${ptr.path}`;
     return { path: p, pointerFile, pointer: ptr };
+  }
+
+  /** A pointer that fails to parse because a merge left conflict markers in it: say so, with both sides. */
+  private async explainConflict(pointerFile: string, err: unknown): Promise<unknown> {
+    if (!(err instanceof TroveError && err.code === 'BAD_POINTER')) return err;
+    const text = await fsp.readFile(this.abs(pointerFile), 'utf8').catch(() => '');
+    const { conflictSides } = await import('./versions.js');
+    const sides = conflictSides(text, pointerFile);
+    if (!sides) return err;
+    const dataPath = pointerFile.replace(/\.trove$/, '');
+    const desc = (p: Pointer | null) => (p ? `${p.oid}${p.type === 'dir' ? ` (${p.files} files)` : ''}` : 'unreadable');
+    return new TroveError('BAD_POINTER', `${pointerFile}: merge conflict: ours ${desc(sides.ours)}, theirs ${desc(sides.theirs)}`,
+      `keep one side and its data with \`trove checkout --ours ${dataPath}\` or \`trove checkout --theirs ${dataPath}\`, then \`git add ${pointerFile}\``,
+      { data: { file: pointerFile, field: '(conflict)', ours: sides.ours?.oid, theirs: sides.theirs?.oid } });
   }
 
   /**
@@ -452,22 +477,55 @@ export class Repo {
    * `force` (WOULD_OVERWRITE names the files). Objects missing from the cache are reported in
    * `missing`, everything else is still restored.
    */
-  async checkout(userPaths?: string[], o: { force?: boolean; onProgress?: OnProgress; jobs?: number; relink?: boolean } = {}): Promise<CheckoutResult[]> {
+  async checkout(userPaths?: string[], o: CheckoutOptions = {}): Promise<CheckoutResult[]> {
     const targets = await this.resolveTargets(userPaths);
+    return this.checkoutTracked(uniqTargets(targets).map((t) => t.tracked), o);
+  }
+
+  /**
+   * Checks out explicit pointer versions (from a revision, a merge stage or a run record). With
+   * `writePointers`, each pointer file is rewritten to the given version, but only once the whole
+   * plan is known to be safe: a refusal or a missing object changes nothing.
+   */
+  async checkoutTracked(tracked: Tracked[], o: CheckoutOptions & { writePointers?: boolean; requireObjects?: boolean } = {}): Promise<CheckoutResult[]> {
     const unlock = await this.lock('checkout');
     try {
       const out: CheckoutResult[] = [];
       const ctx = this.ctx();
       // Plan everything first, so that a refusal changes nothing.
       const plans = [];
-      for (const { tracked } of uniqTargets(targets)) plans.push(await this.planCheckout(ctx, tracked, !!o.force));
+      for (const t of tracked) plans.push(await this.planCheckout(ctx, t, !!o.force));
+      if (o.requireObjects) {
+        // every object to be written must be here before anything changes
+        for (const p of plans) {
+          for (const w of p.writes) {
+            if (!existsSync(this.cache.objectPath(w.oid))) {
+              p.missing.push(w.oid);
+              p.missingFiles.push(w.rel);
+            }
+          }
+        }
+      }
+      const missing = plans.flatMap((p) => p.missingFiles);
+      if (o.requireObjects && missing.length) {
+        throw new TroveError('MISSING_OBJECT', `not in the cache: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ` and ${missing.length - 10} more` : ''}`,
+          'fetch them first with `trove fetch` (or `trove pull`); nothing was changed', { data: { oids: plans.flatMap((p) => p.missing), files: missing } });
+      }
       const conflicts = plans.flatMap((p) => p.conflicts);
       if (conflicts.length && !o.force) {
         const shown = conflicts.slice(0, 10).join(', ') + (conflicts.length > 10 ? ` and ${conflicts.length - 10} more` : '');
         throw new TroveError('WOULD_OVERWRITE', `checkout would overwrite or delete changes that are not in the cache: ${shown}`,
           'run `trove add <path>` to keep them, or `trove checkout --force <path>` to discard them', { data: { files: conflicts } });
       }
+      if (o.writePointers) {
+        for (const t of tracked) {
+          const prev = await this.readTracked(t.pointerFile).catch(() => null);
+          await writePointer(this.abs(t.pointerFile), prev?.pointer.extra && !t.pointer.extra ? { ...t.pointer, extra: prev.pointer.extra } : t.pointer);
+          await this.ignoreInGit(t.path);
+        }
+      }
       for (const plan of plans) out.push(await this.applyCheckout(plan, o));
+      if (o.writePointers && this.autostage()) await this.git.add(tracked.flatMap((t) => [t.pointerFile, gitignoreFor(t.path)]).filter((f) => existsSync(this.abs(f))));
       return out;
     } finally {
       await unlock();
@@ -799,6 +857,17 @@ export class Repo {
   }
 }
 
+export interface CheckoutOptions {
+  force?: boolean;
+  onProgress?: OnProgress;
+  jobs?: number;
+}
+
+function gitignoreFor(rel: string): string {
+  const dir = path.posix.dirname(rel);
+  return dir === '.' ? '.gitignore' : `${dir}/.gitignore`;
+}
+
 function uniqTargets<T extends { tracked: Tracked }>(targets: T[]): T[] {
   const seen = new Set<string>();
   return targets.filter((t) => (seen.has(t.tracked.pointerFile) ? false : (seen.add(t.tracked.pointerFile), true)));
@@ -820,6 +889,26 @@ function pointerFromScan(name: string, s: Scanned, prev?: Pointer): Pointer {
   else if (s.exec) ptr.exec = true;
   if (prev?.extra) ptr.extra = prev.extra;
   return ptr;
+}
+
+/**
+ * For a linked worktree (its `.git` is a file `gitdir: <main>/.git/worktrees/<name>`), the main
+ * checkout's `.trove` folder, so that every worktree shares one cache. null otherwise.
+ */
+function mainWorktreeTrove(root: string): string | null {
+  try {
+    const dotgit = path.join(root, '.git');
+    if (!lstatSync(dotgit).isFile()) return null;
+    const m = /^gitdir: (.+)$/m.exec(readFileSync(dotgit, 'utf8'));
+    if (!m) return null;
+    const gitdir = path.resolve(root, m[1].trim());
+    const common = path.resolve(gitdir, readFileSync(path.join(gitdir, 'commondir'), 'utf8').trim());
+    if (path.basename(common) !== '.git') return null;
+    const main = path.join(path.dirname(common), TROVE_DIR);
+    return main !== path.join(root, TROVE_DIR) && existsSync(main) ? main : null;
+  } catch {
+    return null;
+  }
 }
 
 function mkdirSyncSafe(dir: string): void {

@@ -1,14 +1,25 @@
 import type { Command } from 'commander';
 import { TroveError } from '../../core/errors.js';
-import { Repo } from '../../core/repo.js';
-import { err, json, out, plural, progressBar } from '../render.js';
+import { Repo, type CheckoutResult } from '../../core/repo.js';
+import { UsageError } from '../main.js';
+import { json, out, plural, progressBar } from '../render.js';
+
+/** Operands before `--` on the command line (commander merges both sides into one list). */
+export function splitAtDashDash(argv: string[], operands: string[]): { before: string[]; after: string[] } {
+  const i = argv.indexOf('--');
+  if (i < 0) return { before: [], after: operands };
+  const after = argv.slice(i + 1);
+  return { before: operands.slice(0, operands.length - after.length), after };
+}
 
 export function register(program: Command): void {
   program
     .command('checkout')
-    .description('make the workspace match the pointers (restore missing or changed files)')
-    .argument('[paths...]', 'tracked paths (default: all)')
+    .description('make the workspace match the pointers, or bring back data as it was at a git revision')
+    .argument('[args...]', '[<rev> --] [paths...]')
     .option('-f, --force', 'discard workspace changes that are not in the cache')
+    .option('--ours', 'merge conflict in a pointer: keep our side and its data')
+    .option('--theirs', 'merge conflict in a pointer: keep their side and its data')
     .option('-j, --jobs <n>', 'files written in parallel', (v) => parseInt(v, 10))
     .option('--json', 'print the result as JSON')
     .addHelpText('after', `
@@ -16,22 +27,34 @@ Examples:
   $ trove checkout                  restore everything the pointers name
   $ trove checkout data/            one tracked folder
   $ trove checkout --force data/    discard local edits to data/
+  $ trove checkout v1.0 -- data     data (and data.trove) as they were at tag v1.0
+  $ trove checkout HEAD~3 -- models/model.pkl
+  $ trove checkout --theirs data    after a merge conflict in data.trove
 
 Files are copied from the cache (cloned where the filesystem can); \`trove config cache.link hardlink\`
-links them instead. Changes that are not in the cache are never overwritten without --force.`)
-    .action(async (paths: string[], o: { force?: boolean; jobs?: number; json?: boolean }) => {
+links them instead. Changes that are not in the cache are never overwritten without --force.
+With a revision, nothing is changed unless every object it needs is in the cache.`)
+    .action(async (operands: string[], o: { force?: boolean; ours?: boolean; theirs?: boolean; jobs?: number; json?: boolean }) => {
+      const { before, after } = splitAtDashDash(process.argv, operands);
+      if (before.length > 1) throw new UsageError(`one revision before --, got ${before.length}: ${before.join(' ')}`);
+      if (o.ours && o.theirs) throw new UsageError('--ours and --theirs exclude each other');
       const repo = await Repo.open();
       const bar = await progressBar('checkout', { quiet: o.json });
       try {
-        const res = await repo.checkout(paths, { force: o.force, jobs: o.jobs, onProgress: bar.onProgress });
+        let res: CheckoutResult[];
+        if (o.ours || o.theirs) {
+          const { checkoutSide } = await import('../../core/versions.js');
+          res = await checkoutSide(repo, o.ours ? 'ours' : 'theirs', [...before, ...after], { force: o.force });
+        } else if (before.length === 1) {
+          const { checkoutRev } = await import('../../core/versions.js');
+          res = await checkoutRev(repo, before[0], after, { force: o.force, jobs: o.jobs, onProgress: bar.onProgress });
+        } else {
+          res = await repo.checkout(after, { force: o.force, jobs: o.jobs, onProgress: bar.onProgress });
+        }
         bar.stop();
         const missing = res.flatMap((r) => r.missingFiles);
         if (o.json) json(res);
-        else {
-          for (const r of res) {
-            if (r.written || r.deleted) out(`${r.path}: ${plural(r.written, 'file')} written, ${r.deleted} deleted`);
-          }
-        }
+        else for (const r of res) if (r.written || r.deleted) out(`${r.path}: ${plural(r.written, 'file')} written, ${r.deleted} deleted`);
         if (missing.length) {
           throw new TroveError('MISSING_OBJECT', `${plural(missing.length, 'path')} could not be restored, their content is not in the cache: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}`,
             'run `trove pull` to fetch them from a remote (everything else was restored)');
@@ -40,6 +63,5 @@ links them instead. Changes that are not in the cache are never overwritten with
         bar.stop();
         repo.close();
       }
-      void err;
     });
 }
