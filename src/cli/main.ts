@@ -19,6 +19,11 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   remove: () => import('./commands/remove.js'),
   move: () => import('./commands/move.js'),
   config: () => import('./commands/config.js'),
+  remote: () => import('./commands/remote.js'),
+  push: () => import('./commands/push.js'),
+  fetch: () => import('./commands/fetch.js'),
+  pull: () => import('./commands/pull.js'),
+  gc: () => import('./commands/gc.js'),
 };
 
 export class UsageError extends Error {}

@@ -24,6 +24,7 @@
  * inserted). A get whose body dies midway is retried whole, with exponential backoff and full jitter.
  * Sub-path targets (`trove fetch data/images/cats`) fetch the trees on the path and that subtree only.
  */
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import type { Cache } from './cache.js';
 import { TroveError, isTroveError } from './errors.js';
@@ -513,6 +514,8 @@ export async function collectRoots(repo: Repo, o: SyncOptions): Promise<{ roots:
  * @example const r = await push(repo, { remote: 'origin', jobs: 16 }); console.log(r.transferred, r.missing)
  */
 export async function push(repo: Repo, o: SyncOptions = {}): Promise<TransferResult> {
+  // one signal is shared by every request in flight (jobs can exceed Node's default of 10 listeners)
+  if (o.signal) setMaxListeners(0, o.signal);
   const { roots, bad } = await collectRoots(repo, o);
   const { remote, spec } = openRepoRemote(repo, o.remote);
   try {
@@ -532,6 +535,7 @@ export async function push(repo: Repo, o: SyncOptions = {}): Promise<TransferRes
  * @example await fetch(repo, { paths: ['data/images/cats'] })
  */
 export async function fetch(repo: Repo, o: SyncOptions = {}): Promise<TransferResult> {
+  if (o.signal) setMaxListeners(0, o.signal);
   const { roots, bad } = await collectRoots(repo, o);
   const { remote, spec } = openRepoRemote(repo, o.remote);
   try {
