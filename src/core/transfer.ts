@@ -394,7 +394,7 @@ function emptyResult(remote: string): TransferResult {
  * retries in `failed`.
  * @example await fetchObjects(repo.cache, remote, [{ oid, type: 'dir', where: 'data', sub: 'images/cats' }], { jobs: 16 })
  */
-export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], o: { jobs: number; signal?: AbortSignal; onProgress?: OnProgress }): Promise<TransferResult> {
+export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], o: { jobs: number; signal?: AbortSignal; onProgress?: OnProgress; treesOnly?: boolean }): Promise<TransferResult> {
   const limit = pLimit(o.jobs);
   const res = emptyResult(remote.name);
   let done = 0;
@@ -455,7 +455,7 @@ export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], 
   const walked = new Set<Oid>();
   const walk = async (r: Root): Promise<void> => {
     if (r.type === 'file') {
-      await ensure(r.oid, r.where, r.size);
+      if (!o.treesOnly) await ensure(r.oid, r.where, r.size);
       return;
     }
     if (walked.has(r.oid)) return;
@@ -534,12 +534,23 @@ export async function push(repo: Repo, o: SyncOptions = {}): Promise<TransferRes
  * `trove fetch`: downloads into the cache what the named pointers need (sub-paths: that subtree only).
  * @example await fetch(repo, { paths: ['data/images/cats'] })
  */
-export async function fetch(repo: Repo, o: SyncOptions = {}): Promise<TransferResult> {
+export async function fetch(repo: Repo, o: SyncOptions & { allTrees?: boolean } = {}): Promise<TransferResult> {
   if (o.signal) setMaxListeners(0, o.signal);
   const { roots, bad } = await collectRoots(repo, o);
   const { remote, spec } = openRepoRemote(repo, o.remote);
   try {
-    const res = await fetchObjects(repo.cache, remote, roots, { jobs: transferJobs(spec, o.jobs), signal: o.signal, onProgress: o.onProgress });
+    const jobs = transferJobs(spec, o.jobs);
+    const res = await fetchObjects(repo.cache, remote, roots, { jobs, signal: o.signal, onProgress: o.onProgress });
+    // allTrees (pull of a sub-path): checkout works on whole folders, so it needs every tree of the
+    // folder (small) while only the sub-path's files are fetched.
+    const partial = roots.filter((r) => r.sub && r.type === 'dir').map((r) => ({ ...r, sub: undefined }));
+    if (o.allTrees && partial.length) {
+      const t = await fetchObjects(repo.cache, remote, partial, { jobs, signal: o.signal, treesOnly: true });
+      res.transferred += t.transferred;
+      res.transferredBytes += t.transferredBytes;
+      res.missing.push(...t.missing);
+      res.failed.push(...t.failed);
+    }
     res.badPointers = bad;
     if (o.records?.fetch) res.records = await o.records.fetch(remote, { signal: o.signal });
     return res;
@@ -560,7 +571,7 @@ export interface PullResult {
  * named in `missingFiles` (the CLI exits 1 then).
  */
 export async function pull(repo: Repo, o: SyncOptions & { force?: boolean } = {}): Promise<PullResult> {
-  const f = await fetch(repo, o);
+  const f = await fetch(repo, { ...o, allTrees: true });
   const targets = await repo.resolveTargets(o.paths);
   const checkout = await repo.checkout(o.paths, { force: o.force, onProgress: o.onProgress, jobs: o.jobs });
   // checkout works on whole pointers; with a sub-path, files outside it were not meant to be fetched
