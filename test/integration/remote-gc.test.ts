@@ -126,3 +126,27 @@ describe('gc', () => {
     expect(after.size).toBe(before.size - 1);
   });
 });
+
+describe('revs', () => {
+  it('a bad pointer at an old revision is reported with rev and path and skipped; an unknown revision is NOT_FOUND', async () => {
+    const { pointersAtRevs, listRevs, resolveRev } = await import('../../src/core/revs.js');
+    const { Git } = await import('../../src/core/git.js');
+    const a = await newRepo();
+    await addOid(a, 'm.bin', 'm');
+    await write(a, 'bad.trove', 'version: 1\npath: ../escape\ntype: file\noid: sha256:00\nsize: 1\n');
+    await commitAll(a, 'with a bad pointer');
+    await fsp.rm(path.join(a, 'bad.trove'));
+    await commitAll(a, 'fixed');
+    const g = new Git(a);
+    const revs = await listRevs(g, { allCommits: true });
+    expect(revs.length).toBe(2);
+    const { tracked, bad } = await pointersAtRevs(g, revs);
+    expect(tracked.filter((t) => t.path === 'm.bin').length).toBe(2);
+    expect(bad).toHaveLength(1);
+    expect(bad[0]).toMatchObject({ pointerFile: 'bad.trove' });
+    await expect(resolveRev(g, 'no-such-branch')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const r = await trove(a, 'gc', '--dry-run', '--all-commits');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/bad\.trove/);
+  });
+});
