@@ -22,6 +22,11 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   diff: () => import('./commands/diff.js'),
   log: () => import('./commands/log.js'),
   'install-hooks': () => import('./commands/install-hooks.js'),
+  remote: () => import('./commands/remote.js'),
+  push: () => import('./commands/push.js'),
+  fetch: () => import('./commands/fetch.js'),
+  pull: () => import('./commands/pull.js'),
+  gc: () => import('./commands/gc.js'),
 };
 
 export class UsageError extends Error {}

@@ -102,7 +102,7 @@ export class FsRemote implements Remote {
       } else if (e.isFile) {
         try {
           const st = await stat(path.join(dir, e.name));
-          yield { key, size: st.size };
+          yield { key, size: st.size, mtimeMs: st.mtimeMs };
         } catch (err) {
           if (!isErrno(err, 'ENOENT')) throw this.wrap(err, 'list', key); // deleted while listing
         }

@@ -10,6 +10,8 @@ import { TroveError } from '../core/errors.js';
 export interface RemoteEntry {
   key: string;
   size: number;
+  /** Last modification time (ms since the epoch) when the backend knows it; gc's grace period uses it. */
+  mtimeMs?: number;
 }
 
 export interface Remote {

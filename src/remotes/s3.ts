@@ -132,7 +132,7 @@ export class S3Remote implements Remote {
       for await (const page of pages) {
         for (const c of page.Contents ?? []) {
           if (c.Key === undefined || !c.Key.startsWith(root)) continue;
-          yield { key: c.Key.slice(root.length), size: c.Size ?? 0 };
+          yield { key: c.Key.slice(root.length), size: c.Size ?? 0, mtimeMs: c.LastModified?.getTime() };
         }
       }
     } catch (err) {

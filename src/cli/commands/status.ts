@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Repo, type StatusEntry } from '../../core/repo.js';
-import { json, out } from '../render.js';
+import { remoteStatus, type RemoteStatusEntry } from '../../core/transfer.js';
+import { humanBytes, json, out, plural } from '../render.js';
 
 export function register(program: Command): void {
   program
@@ -8,17 +9,24 @@ export function register(program: Command): void {
     .description('show how the workspace differs from the pointers')
     .argument('[paths...]', 'tracked paths (default: all)')
     .option('--json', 'print the result as JSON')
+    .option('--remote [name]', 'compare with a remote instead (default remote when no name): in sync, not pushed, missing')
     .addHelpText('after', `
 Examples:
   $ trove status
   $ trove status data/ --json
+  $ trove status --remote            what the default remote lacks, per pointer
 
 States: unchanged, modified (with the files added / modified / deleted inside folders),
 missing (not in the workspace), and "not in cache" when the pointer's object is not local.
 Exit code 0 whenever the status could be computed.`)
-    .action(async (paths: string[], o: { json?: boolean }) => {
+    .action(async (paths: string[], o: { json?: boolean; remote?: string | boolean }) => {
       const repo = await Repo.open();
       try {
+        if (o.remote !== undefined) {
+          const r = await remoteStatus(repo, { paths, remote: typeof o.remote === 'string' ? o.remote : undefined });
+          if (o.json) return json(r);
+          return renderRemote(r.remote, r.entries);
+        }
         const st = await repo.status(paths);
         if (o.json) return json(st);
         render(st);
@@ -49,4 +57,14 @@ function render(st: StatusEntry[]): void {
   if (changed.some((s) => s.workspace === 'missing')) hints.push('`trove checkout` to restore missing data');
   if (changed.some((s) => s.cache === 'missing')) hints.push('`trove pull` to fetch what is not in the cache');
   if (hints.length) out(`\n(use ${hints.join('; ')})`);
+}
+
+function renderRemote(remote: string, entries: RemoteStatusEntry[]): void {
+  if (!entries.length) return out('No tracked data.');
+  for (const e of entries) {
+    if (e.state === 'in-sync') out(`${e.path}: in sync with ${remote}`);
+    else if (e.state === 'not-pushed') out(`${e.path}: not pushed (${plural(e.objects, 'object')}, ${humanBytes(e.bytes)})`);
+    else out(`${e.path}: missing everywhere (${plural(e.missing, 'object')} neither in the cache nor on ${remote})${e.objects ? `; ${plural(e.objects, 'object')} not pushed` : ''}`);
+  }
+  if (entries.some((e) => e.state === 'not-pushed')) out(`\n(use \`trove push\` to upload what ${remote} lacks)`);
 }
