@@ -30,6 +30,7 @@ export const TROVE_GITIGNORE = `# written by trove init: the cache and per-machi
 /state.db-*
 /index.db
 /index.db-*
+/runs/
 /lock
 /lock.*
 /config.local
