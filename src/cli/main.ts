@@ -19,6 +19,12 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   remove: () => import('./commands/remove.js'),
   move: () => import('./commands/move.js'),
   config: () => import('./commands/config.js'),
+  run: () => import('./commands/run.js'),
+  'log-param': async () => ({ register: (await import('./commands/log.js')).registerFor('param') }),
+  'log-metric': async () => ({ register: (await import('./commands/log.js')).registerFor('metric') }),
+  'log-tag': async () => ({ register: (await import('./commands/log.js')).registerFor('tag') }),
+  'log-artifact': async () => ({ register: (await import('./commands/log.js')).registerFor('artifact') }),
+  'log-input': async () => ({ register: (await import('./commands/log.js')).registerFor('input') }),
 };
 
 export class UsageError extends Error {}

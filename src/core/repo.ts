@@ -15,6 +15,8 @@ import type { Oid } from './oid.js';
 import { isWithin, pointerPathFor, repoRelative } from './paths.js';
 import { readPointer, writePointer, type Pointer } from './pointer.js';
 import { StateDb, statKey } from './state.js';
+import { startRun, type ActiveRun, type StartRunOptions } from './runs/recorder.js';
+import { RunStore } from './runs/store.js';
 import { IgnoreRules } from './walk.js';
 import {
   diffTreeWithScan, loadFlatTree, scanPath, type FolderChanges, type OnProgress, type Scanned,
@@ -201,6 +203,29 @@ export class Repo {
 
   private ctx() {
     return { cache: this.cache, state: this.state, rules: IgnoreRules.load(this.root) };
+  }
+
+  // ---------------------------------------------------------------- runs
+
+  /** The run records under `.trove/runs/` and their index. */
+  runStore(): RunStore {
+    return new RunStore(path.join(this.troveDir, 'runs'), path.join(this.troveDir, 'index.db'));
+  }
+
+  /**
+   * Starts recording a run: code version and input versions now, then log calls, then `end()`.
+   * @example
+   * const run = await repo.startRun({ name: 'baseline', inputs: ['data'], outputs: ['model.pkl'] });
+   * await run.logMetric('acc', 0.93);
+   * await run.end({ exitCode: 0 });
+   */
+  async startRun(o: StartRunOptions = {}): Promise<ActiveRun> {
+    return startRun(this, o);
+  }
+
+  /** What a tracked path holds in the workspace now (null when absent); with `store`, new content goes into the cache. */
+  async scanTracked(rel: string, o: { store?: boolean } = {}): Promise<Scanned | null> {
+    return scanPath(this.ctx(), this.root, rel, { store: !!o.store, jobs: this.jobs });
   }
 
   // ---------------------------------------------------------------- pointers
