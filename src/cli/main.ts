@@ -20,6 +20,8 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   move: () => import('./commands/move.js'),
   config: () => import('./commands/config.js'),
   run: () => import('./commands/run.js'),
+  runs: () => import('./commands/runs.js'),
+  lineage: () => import('./commands/lineage.js'),
   'log-param': async () => ({ register: (await import('./commands/log.js')).registerFor('param') }),
   'log-metric': async () => ({ register: (await import('./commands/log.js')).registerFor('metric') }),
   'log-tag': async () => ({ register: (await import('./commands/log.js')).registerFor('tag') }),
