@@ -11,8 +11,8 @@ import {
 import { TroveError, isErrno } from './errors.js';
 import { Git } from './git.js';
 import { acquireLock } from './lock.js';
-import type { Oid } from './oid.js';
-import { isWithin, pointerPathFor, repoRelative } from './paths.js';
+import { assertOid, type Oid } from './oid.js';
+import { isWithin, pointerPathFor, repoRelative, validateRelPath } from './paths.js';
 import { readPointer, writePointer, type Pointer } from './pointer.js';
 import { StateDb, statKey } from './state.js';
 import { startRun, type ActiveRun, type StartRunOptions } from './runs/recorder.js';
@@ -494,6 +494,79 @@ export class Repo {
       }
       for (const plan of plans) out.push(await this.applyCheckout(plan, o));
       return out;
+    } finally {
+      await unlock();
+    }
+  }
+
+  /**
+   * Makes tracked paths hold the given versions (from a run record, or a pointer at another revision):
+   * writes each pointer and checks its data out of the cache, with `checkout`'s safety: everything is
+   * planned first, so a refusal changes nothing. Every object must be in the cache (MISSING_OBJECT names
+   * the paths otherwise); workspace content that is not in the cache is not overwritten without `force`.
+   * @example await repo.checkoutVersions([{ path: 'data', type: 'dir', oid, size, files }])
+   */
+  async checkoutVersions(
+    versions: { path: string; type: 'file' | 'dir'; oid: string; size: number; files?: number }[],
+    o: { force?: boolean; onProgress?: OnProgress; jobs?: number } = {},
+  ): Promise<{ results: CheckoutResult[]; gitAdd: string[] }> {
+    const unlock = await this.lock('checkout');
+    try {
+      const all = await this.listTracked();
+      const targets: Tracked[] = [];
+      const missing: string[] = [];
+      for (const v of versions) {
+        const rel = validateRelPath(v.path, 'run record', 'BAD_RUN');
+        const first = rel.split('/')[0];
+        if (first === TROVE_DIR || rel.split('/').includes('.git')) throw new TroveError('BAD_RUN', `${rel}: not a place for tracked data`);
+        const inside = all.find((t) => t.path !== rel && (isWithin(rel, t.path) || isWithin(t.path, rel)));
+        if (inside) {
+          throw new TroveError('PATH_ALREADY_TRACKED', `${rel}: overlaps ${inside.path}, which trove tracks now`,
+            `stop tracking one of them first (\`trove remove ${shellQuote(inside.path)}\`)`);
+        }
+        const oid = assertOid(v.oid, rel);
+        const prev = all.find((t) => t.path === rel);
+        const pointer: Pointer = { version: 1, path: path.posix.basename(rel), type: v.type, oid, size: v.size };
+        if (v.type === 'dir') {
+          try {
+            const flat = await loadFlatTree(this.cache, oid, rel);
+            pointer.files = flat.files.size;
+            for (const [p, e] of flat.files) if (!(await this.cache.has(e.oid))) missing.push(`${rel}/${p}`);
+          } catch (err) {
+            if (!(err instanceof TroveError && err.code === 'MISSING_OBJECT')) throw err;
+            missing.push(rel);
+          }
+        } else {
+          if (!(await this.cache.has(oid))) missing.push(rel);
+          if (prev?.pointer.oid === oid && prev.pointer.exec) pointer.exec = true;
+        }
+        if (prev?.pointer.extra) pointer.extra = prev.pointer.extra;
+        targets.push({ path: rel, pointerFile: pointerPathFor(rel), pointer });
+      }
+      if (missing.length) {
+        throw new TroveError('MISSING_OBJECT', `not in the cache, so not restored: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ` and ${missing.length - 10} more` : ''}`,
+          'run `trove pull` to fetch them from a remote, then try again (nothing was changed)', { data: { files: missing } });
+      }
+      const ctx = this.ctx();
+      const plans = [];
+      for (const t of targets) plans.push(await this.planCheckout(ctx, t, !!o.force));
+      const conflicts = plans.flatMap((p) => p.conflicts);
+      if (conflicts.length && !o.force) {
+        const shown = conflicts.slice(0, 10).join(', ') + (conflicts.length > 10 ? ` and ${conflicts.length - 10} more` : '');
+        throw new TroveError('WOULD_OVERWRITE', `checkout would overwrite or delete changes that are not in the cache: ${shown}`,
+          'run `trove add <path>` to keep them, or add --force to discard them', { data: { files: conflicts } });
+      }
+      const gitAdd = new Set<string>();
+      const results: CheckoutResult[] = [];
+      for (const [i, plan] of plans.entries()) {
+        const t = targets[i]!;
+        await writePointer(this.abs(t.pointerFile), t.pointer);
+        gitAdd.add(t.pointerFile);
+        const gi = await this.ignoreInGit(t.path);
+        if (gi) gitAdd.add(gi);
+        results.push(await this.applyCheckout(plan, o));
+      }
+      return { results, gitAdd: [...gitAdd] };
     } finally {
       await unlock();
     }

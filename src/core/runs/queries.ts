@@ -8,7 +8,7 @@ import { TroveError } from '../errors.js';
 import type { Oid } from '../oid.js';
 import { parsePointer, type Pointer } from '../pointer.js';
 import type { Repo } from '../repo.js';
-import { loadFlatTree } from '../workspace.js';
+import { loadFlatTree, type OnProgress } from '../workspace.js';
 import type { LineageGraph, RunIndex, RunListQuery } from './index-db.js';
 import { lastMetricPoint } from './index-db.js';
 import type { RunView } from './filter.js';
@@ -226,3 +226,36 @@ export async function lineageOf(repo: Repo, spec: string, o: { direction?: 'upst
 }
 
 export { ULID_RE };
+
+/**
+ * Restores the data versions a run read (`inputs`), wrote (`outputs`), or both (the default; where a
+ * path is both, the version the run wrote wins): pointers and files. `paths` narrows it to some of them.
+ * @example await checkoutRun(repo, '01JD3Z8Q4X', { inputs: true })
+ */
+export async function checkoutRun(
+  repo: Repo, idOrPrefix: string,
+  o: { inputs?: boolean; outputs?: boolean; paths?: string[]; force?: boolean; onProgress?: OnProgress } = {},
+): Promise<{ run: string; results: Awaited<ReturnType<Repo['checkoutVersions']>>['results']; gitAdd: string[]; notProduced: string[] }> {
+  const { record } = await repo.runStore().read(idOrPrefix);
+  const both = !o.inputs && !o.outputs;
+  const want = new Map<string, { path: string; type: 'file' | 'dir'; oid: string; size: number; files?: number }>();
+  if (both || o.inputs) for (const i of record.inputs) want.set(i.path, i);
+  const notProduced: string[] = [];
+  if (both || o.outputs) {
+    for (const x of record.outputs) {
+      if (x.oid === null || x.type === undefined || x.size === undefined) notProduced.push(x.path);
+      else want.set(x.path, { path: x.path, type: x.type, oid: x.oid, size: x.size, files: x.files });
+    }
+  }
+  let versions = [...want.values()];
+  if (o.paths?.length) {
+    const rels = o.paths.map((p) => repo.rel(p).replace(/\.trove$/, ''));
+    for (const r of rels) {
+      if (!want.has(r)) throw new TroveError('NOT_FOUND', `${r}: not among the data of run ${record.id}`, `see \`trove runs show ${record.id}\``);
+    }
+    versions = versions.filter((v) => rels.includes(v.path));
+  }
+  if (!versions.length) throw new TroveError('NOT_FOUND', `run ${record.id} recorded no ${o.inputs ? 'inputs' : o.outputs ? 'outputs' : 'data'} to restore`);
+  const { results, gitAdd } = await repo.checkoutVersions(versions, { force: o.force, onProgress: o.onProgress });
+  return { run: record.id, results, gitAdd, notProduced };
+}
