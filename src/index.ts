@@ -13,3 +13,7 @@ export { parsePointer, serializePointer, type Pointer } from './core/pointer.js'
 export { parseTree, serializeTree, type Tree, type TreeEntry } from './core/tree.js';
 export { Cache, type LinkMode } from './core/cache.js';
 export type { Oid } from './core/oid.js';
+export { ActiveRun, type StartRunOptions, type EndRunOptions, type EndRunResult } from './core/runs/recorder.js';
+export { RunStore } from './core/runs/store.js';
+export { listRuns, showRun, compareRuns, lineageOf, checkoutRun, resolveTarget, pointerAtRev } from './core/runs/queries.js';
+export type { RunRecord, RunInput, RunOutput, RunStatus } from './core/runs/record.js';

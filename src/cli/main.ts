@@ -27,6 +27,14 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   fetch: () => import('./commands/fetch.js'),
   pull: () => import('./commands/pull.js'),
   gc: () => import('./commands/gc.js'),
+  run: () => import('./commands/run.js'),
+  runs: () => import('./commands/runs.js'),
+  lineage: () => import('./commands/lineage.js'),
+  'log-param': async () => ({ register: (await import('./commands/log-event.js')).registerFor('param') }),
+  'log-metric': async () => ({ register: (await import('./commands/log-event.js')).registerFor('metric') }),
+  'log-tag': async () => ({ register: (await import('./commands/log-event.js')).registerFor('tag') }),
+  'log-artifact': async () => ({ register: (await import('./commands/log-event.js')).registerFor('artifact') }),
+  'log-input': async () => ({ register: (await import('./commands/log-event.js')).registerFor('input') }),
 };
 
 export class UsageError extends Error {}

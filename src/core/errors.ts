@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'BAD_QUERY'
   | 'GIT'
   | 'LOCKED'
+  | 'NOT_IN_RUN'
+  | 'PARAM_CONFLICT'
   | 'ABORTED';
 
 export class TroveError extends Error {

@@ -11,10 +11,12 @@ import {
 import { TroveError, isErrno } from './errors.js';
 import { Git } from './git.js';
 import { acquireLock } from './lock.js';
-import type { Oid } from './oid.js';
-import { isWithin, pointerPathFor, repoRelative } from './paths.js';
+import { assertOid, type Oid } from './oid.js';
+import { isWithin, pointerPathFor, repoRelative, validateRelPath } from './paths.js';
 import { readPointer, writePointer, type Pointer } from './pointer.js';
 import { StateDb, statKey } from './state.js';
+import { startRun, type ActiveRun, type StartRunOptions } from './runs/recorder.js';
+import { RunStore } from './runs/store.js';
 import { IgnoreRules } from './walk.js';
 import {
   diffTreeWithScan, loadFlatTree, scanPath, type FolderChanges, type OnProgress, type Scanned,
@@ -30,6 +32,7 @@ export const TROVE_GITIGNORE = `# written by trove init: the cache and per-machi
 /state.db-*
 /index.db
 /index.db-*
+/runs/
 /lock
 /lock.*
 /config.local
@@ -206,6 +209,29 @@ export class Repo {
 
   private ctx() {
     return { cache: this.cache, state: this.state, rules: IgnoreRules.load(this.root) };
+  }
+
+  // ---------------------------------------------------------------- runs
+
+  /** The run records under `.trove/runs/` and their index. */
+  runStore(): RunStore {
+    return new RunStore(path.join(this.troveDir, 'runs'), path.join(this.troveDir, 'index.db'));
+  }
+
+  /**
+   * Starts recording a run: code version and input versions now, then log calls, then `end()`.
+   * @example
+   * const run = await repo.startRun({ name: 'baseline', inputs: ['data'], outputs: ['model.pkl'] });
+   * await run.logMetric('acc', 0.93);
+   * await run.end({ exitCode: 0 });
+   */
+  async startRun(o: StartRunOptions = {}): Promise<ActiveRun> {
+    return startRun(this, o);
+  }
+
+  /** What a tracked path holds in the workspace now (null when absent); with `store`, new content goes into the cache. */
+  async scanTracked(rel: string, o: { store?: boolean } = {}): Promise<Scanned | null> {
+    return scanPath(this.ctx(), this.root, rel, { store: !!o.store, jobs: this.jobs });
   }
 
   // ---------------------------------------------------------------- pointers
@@ -530,6 +556,47 @@ export class Repo {
     } finally {
       await unlock();
     }
+  }
+
+  /**
+   * Makes tracked paths hold the given versions (from a run record, or a pointer at another revision):
+   * writes each pointer and checks its data out of the cache, with `checkout`'s safety: everything is
+   * planned first, so a refusal changes nothing. Every object must be in the cache (MISSING_OBJECT names
+   * the paths otherwise); workspace content that is not in the cache is not overwritten without `force`.
+   * @example await repo.checkoutVersions([{ path: 'data', type: 'dir', oid, size, files }])
+   */
+  async checkoutVersions(
+    versions: { path: string; type: 'file' | 'dir'; oid: string; size: number; files?: number }[],
+    o: { force?: boolean; onProgress?: OnProgress; jobs?: number } = {},
+  ): Promise<{ results: CheckoutResult[]; gitAdd: string[] }> {
+    const unlock = await this.lock('checkout');
+    const targets: Tracked[] = [];
+    try {
+      const all = await this.listTracked();
+      for (const v of versions) {
+        const rel = validateRelPath(v.path, 'run record', 'BAD_RUN');
+        const first = rel.split('/')[0];
+        if (first === TROVE_DIR || rel.split('/').includes('.git')) throw new TroveError('BAD_RUN', `${rel}: not a place for tracked data`);
+        const inside = all.find((t) => t.path !== rel && (isWithin(rel, t.path) || isWithin(t.path, rel)));
+        if (inside) {
+          throw new TroveError('PATH_ALREADY_TRACKED', `${rel}: overlaps ${inside.path}, which trove tracks now`,
+            `stop tracking one of them first (\`trove remove ${shellQuote(inside.path)}\`)`);
+        }
+        const oid = assertOid(v.oid, rel);
+        const prev = all.find((t) => t.path === rel);
+        const pointer: Pointer = { version: 1, path: path.posix.basename(rel), type: v.type, oid, size: v.size };
+        if (v.type === 'dir') pointer.files = v.files ?? 0;
+        else if (prev?.pointer.oid === oid && prev.pointer.exec) pointer.exec = true;
+        if (prev?.pointer.extra) pointer.extra = prev.pointer.extra;
+        targets.push({ path: rel, pointerFile: pointerPathFor(rel), pointer });
+      }
+    } finally {
+      await unlock();
+    }
+    // checkoutTracked plans first: a conflict or a missing object changes nothing
+    const results = await this.checkoutTracked(targets, { ...o, writePointers: true, requireObjects: true });
+    const gitAdd = targets.flatMap((t) => [t.pointerFile, gitignoreFor(t.path)]).filter((f) => existsSync(this.abs(f)));
+    return { results, gitAdd };
   }
 
   private async planCheckout(ctx: ReturnType<Repo['ctx']>, t: Tracked, force: boolean) {

@@ -32,7 +32,7 @@ describe('init', () => {
     expect((await trove(dir, 'init')).code).toBe(0);
     expect(await fsp.readFile(path.join(dir, '.trove/config'), 'utf8')).toBe(before);
     const gi = await fsp.readFile(path.join(dir, '.trove/.gitignore'), 'utf8');
-    for (const p of ['/cache/', '/tmp/', '/state.db', '/config.local', '/index.db']) expect(gi).toContain(p);
+    for (const p of ['/cache/', '/tmp/', '/state.db', '/config.local', '/index.db', '/runs/']) expect(gi).toContain(p);
   });
 });
 

@@ -268,6 +268,11 @@ export class RunIndex {
     return this.db.prepare('SELECT file, error FROM files WHERE error IS NOT NULL ORDER BY file').all() as { file: string; error: string }[];
   }
 
+  /** Runs the index holds as RUNNING, with where they run (to judge whether they are still alive). */
+  runningRuns(): { id: string; file: string; host: string; pid: number | null }[] {
+    return this.db.prepare("SELECT id, file, host, pid FROM runs WHERE status = 'RUNNING'").all() as { id: string; file: string; host: string; pid: number | null }[];
+  }
+
   /** How many runs the index holds. */
   count(): number {
     return (this.db.prepare('SELECT count(*) AS n FROM runs').get() as { n: number }).n;

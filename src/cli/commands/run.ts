@@ -1,0 +1,131 @@
+import { spawn } from 'node:child_process';
+import { constants as osc } from 'node:os';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { TroveError } from '../../core/errors.js';
+import { Repo } from '../../core/repo.js';
+import { readParamsFile } from '../../core/runs/recorder.js';
+import { err, plural } from '../render.js';
+import { UsageError } from '../main.js';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** `k=v` pairs into a map; a pair without `=` is a usage error naming the option. */
+export function keyValues(pairs: string[] | undefined, option: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs ?? []) {
+    const at = p.indexOf('=');
+    if (at <= 0) throw new UsageError(`${option} ${JSON.stringify(p)}: expected key=value`);
+    out[p.slice(0, at)] = p.slice(at + 1);
+  }
+  return out;
+}
+
+/** The launcher of this very trove, for the child's `trove` shim (works without a global install). */
+const LAUNCHER = fileURLToPath(new URL('../../../bin/trove.js', import.meta.url));
+
+/** A folder holding a `trove` script that runs this trove with this node; put first on the child's PATH. */
+async function makeShim(dir: string): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true });
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  await fsp.writeFile(path.join(dir, 'trove'), `#!/bin/sh\nexec ${q(process.execPath)} ${q(LAUNCHER)} "$@"\n`, { mode: 0o755 });
+}
+
+interface RunOpts {
+  name?: string; experiment?: string; param?: string[]; paramsFile?: string; tag?: string[];
+  in?: string[]; out?: string[]; metrics?: string;
+}
+
+export function register(program: Command): void {
+  // `trove run [options] -- cmd --its-own-flags`: options after the command belong to the command.
+  program.enablePositionalOptions();
+  program
+    .command('run')
+    .description('run a command and record it: code version, params, metrics, and the exact data it read and wrote')
+    .argument('<command...>', 'the command to run (put it after --)')
+    .option('-n, --name <name>', 'a name for the run')
+    .option('-e, --experiment <name>', 'experiment to file the run under', 'Default')
+    .option('-p, --param <key=value>', 'a param (repeatable)', collect)
+    .option('--params-file <file>', 'params from a YAML or JSON file (nested keys become a.b.c)')
+    .option('-t, --tag <key=value>', 'a tag (repeatable)', collect)
+    .option('-i, --in <path>', 'a tracked input (repeatable; default: every tracked path)', collect)
+    .option('-o, --out <path>', 'an output, added to the cache when the command succeeds (repeatable)', collect)
+    .option('--metrics <file>', 'a JSON or YAML file of metrics the command writes, read when it ends')
+    .passThroughOptions()
+    .addHelpText('after', `
+Examples:
+  $ trove run -n baseline -p C=1.0 -i data -o models/model.bin -- python train.py --C 1.0
+  $ trove run --params-file params.yaml --metrics metrics.json -o model.pkl -- ./train.sh
+  $ trove run -- make train                 every tracked path is recorded as an input
+
+Inside the command, these log into the run (trove is on its PATH even if not installed):
+  trove log-param k v | log-metric k v [--step n] | log-tag k v | log-artifact <path> | log-input <path>
+or append JSON lines to the file named by $TROVE_RUN_EVENTS, e.g. {"metric":"loss","value":0.41,"step":3}.
+The command's exit code is trove's exit code; SIGINT and SIGTERM are passed on to it.`)
+    .action(async (command: string[], o: RunOpts) => {
+      const repo = await Repo.open();
+      try {
+        const params = { ...(o.paramsFile ? await readParamsFile(path.resolve(o.paramsFile)) : {}), ...keyValues(o.param, '--param') };
+        const run = await repo.startRun({
+          name: o.name, experiment: o.experiment, command, params, tags: keyValues(o.tag, '--tag'),
+          inputs: o.in, outputs: o.out, metricsFile: o.metrics,
+        });
+        const shimDir = path.join(repo.troveDir, 'tmp', `run-${run.id}`);
+        let exit: { code: number; signal: NodeJS.Signals | null };
+        try {
+          await makeShim(shimDir);
+          exit = await execChild(command, {
+            ...process.env, ...run.childEnv(), PATH: `${shimDir}${path.delimiter}${process.env.PATH ?? ''}`,
+          });
+        } finally {
+          await fsp.rm(shimDir, { recursive: true, force: true });
+        }
+        const { record, problems } = await run.end({
+          status: exit.signal ? 'KILLED' : exit.code === 0 ? 'FINISHED' : 'FAILED', exitCode: exit.code,
+        });
+        for (const p of problems) err(`trove: warning: ${p.source}${p.line === undefined ? '' : `:${p.line}`}: ${p.message}`);
+        const produced = record.outputs.filter((x) => x.oid !== null).length;
+        err(`trove: run ${record.id} ${record.status} (exit ${exit.code}${exit.signal ? `, ${exit.signal}` : ''}), ${plural(record.inputs.length, 'input')}, ${plural(produced, 'output')} recorded`);
+        process.exitCode = exit.code;
+      } finally {
+        repo.close();
+      }
+    });
+}
+
+/**
+ * Runs the command with inherited stdio. SIGINT, SIGTERM and SIGHUP sent to trove are passed on to the
+ * child (a Ctrl-C in a terminal reaches both: the child then sees it twice, as under most runners);
+ * trove itself waits for the child to end so the record is always finished.
+ */
+function execChild(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env });
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    const forward = (sig: NodeJS.Signals) => {
+      try {
+        child.kill(sig);
+      } catch {
+        /* already gone */
+      }
+    };
+    for (const s of signals) process.on(s, forward);
+    const done = () => {
+      for (const s of signals) process.off(s, forward);
+    };
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      done();
+      if (e.code === 'ENOENT' || e.code === 'EACCES') {
+        err(`trove: cannot run ${argv[0]}: ${e.code === 'ENOENT' ? 'command not found' : 'permission denied'}`);
+        resolve({ code: e.code === 'ENOENT' ? 127 : 126, signal: null });
+      } else reject(new TroveError('BAD_ARGS', `cannot run ${argv[0]}: ${e.message}`, undefined, { cause: e }));
+    });
+    child.on('exit', (code, signal) => {
+      done();
+      // The shell's convention for a child killed by a signal: 128 + its number.
+      resolve({ code: code ?? 128 + (signal ? (osc.signals[signal] ?? 0) : 0), signal });
+    });
+  });
+}

@@ -1,0 +1,412 @@
+/**
+ * Recording a run: what the code and the data were when it started, what it logged while it ran, and
+ * what it produced. The CLI's `trove run` and library users both go through `startRun`:
+ *
+ * ```ts
+ * const run = await repo.startRun({ name: 'baseline', params: { lr: '0.1' }, inputs: ['data'], outputs: ['model.pkl'] });
+ * await run.logMetric('loss', 0.41, 3);
+ * const { record } = await run.end({ exitCode: 0 });
+ * ```
+ *
+ * 1. Start: the code version (commit, branch, dirty; a dirty tree's `git diff HEAD --binary` is stored
+ *    as an object), then the inputs, hashed now (through the stat cache), so that a file rewritten while
+ *    the command runs is still recorded at the version the command started from. An input whose
+ *    workspace content differs from its pointer is recorded by what is actually there (`modified`), and
+ *    that content is stored in the cache so `checkout --run` can bring it back. Then the RUNNING record
+ *    is written (temp + fsync + rename) and an empty events file created.
+ * 2. While running: every log call appends one line to `runs/<id>.events.jsonl` (also what the child
+ *    process does, through `trove log-*` or by appending lines itself).
+ * 3. End: declared outputs are added to the cache when the run succeeded (recorded as not produced
+ *    otherwise), the events are folded in (a bad line is reported, never fatal), the metrics file is
+ *    read, and the final record replaces the RUNNING one; then the events file is removed.
+ *    A crash anywhere leaves the RUNNING record plus its events, shown as KILLED later.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { TroveError, isErrno } from '../errors.js';
+import type { Oid } from '../oid.js';
+import type { Repo, Tracked } from '../repo.js';
+import {
+  applyEvents, newRunRecord, parseRunRecord, serializeRunRecord,
+  type EventProblem, type RunEvent, type RunInput, type RunOutput, type RunRecord, type RunStatus,
+} from './record.js';
+import type { RunStore } from './store.js';
+
+export interface StartRunOptions {
+  name?: string;
+  experiment?: string;
+  /** The command, for the record (argv). Library runs may leave it empty. */
+  command?: string[];
+  params?: Record<string, string>;
+  tags?: Record<string, string>;
+  /** Tracked paths the run reads. None: every tracked path, with role `workspace`. */
+  inputs?: string[];
+  /** Paths the run writes; added to the cache when it ends successfully. */
+  outputs?: string[];
+  /** A JSON or YAML file of metrics to read when the run ends (nested keys flattened with dots). */
+  metricsFile?: string;
+  /** The process to judge liveness by (default this one). */
+  pid?: number;
+}
+
+export interface EndRunOptions {
+  /** Default: FINISHED when exitCode is 0 or absent, FAILED otherwise. */
+  status?: Exclude<RunStatus, 'RUNNING'>;
+  exitCode?: number | null;
+}
+
+export interface EndRunResult {
+  record: RunRecord;
+  /** Bad events lines, unreadable metrics file, declared outputs that were not there: reported, not fatal. */
+  problems: { source: string; line?: number; message: string }[];
+}
+
+/**
+ * Flattens nested YAML/JSON into dotted keys: `{a: {b: 1}}` → `{'a.b': 1}`. Arrays are kept as
+ * values (a list of params is one param).
+ */
+export function flatten(v: unknown, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v)) flatten(x, prefix ? `${prefix}.${k}` : k, out);
+  } else if (prefix) out[prefix] = v;
+  return out;
+}
+
+/** A param value as text: strings as they are, everything else as JSON (`0.1`, `true`, `[1,2]`). */
+export function paramText(v: unknown): string {
+  return typeof v === 'string' ? v : v === null || v === undefined ? '' : JSON.stringify(v);
+}
+
+/** Reads a params file (YAML or JSON) into flat string params. */
+export async function readParamsFile(file: string): Promise<Record<string, string>> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    throw new TroveError('NOT_FOUND', `${file}: cannot read the params file (${(err as Error).message})`, undefined, { cause: err });
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new TroveError('BAD_ARGS', `${file}: not valid YAML or JSON (${(err as Error).message.split('\n')[0]})`, undefined, { cause: err });
+  }
+  return Object.fromEntries(Object.entries(flatten(doc)).map(([k, v]) => [k, paramText(v)]));
+}
+
+/**
+ * The code version: commit, branch, dirty (tracked files changed; untracked files do not count, as in
+ * MLflow), and for a dirty tree the binary diff against HEAD (or the empty tree before the first
+ * commit) streamed into the cache.
+ */
+async function codeVersion(repo: Repo): Promise<RunRecord['git']> {
+  const ask = async (args: string[]) => {
+    try {
+      return (await repo.git.raw(args)).trim() || null;
+    } catch {
+      return null;
+    }
+  };
+  if (!(await repo.git.topLevel())) return null;
+  const commit = await ask(['rev-parse', '--verify', '-q', 'HEAD^{commit}']);
+  const branch = await ask(['symbolic-ref', '--short', '-q', 'HEAD']);
+  const porcelain = await repo.git.raw(['status', '--porcelain', '-z', '--untracked-files=no', '--ignore-submodules=dirty']);
+  const dirty = porcelain.length > 0;
+  let diffOid: Oid | null = null;
+  if (dirty) {
+    // 4b825dc… is git's empty tree: before the first commit the diff is everything staged.
+    const base = commit ?? '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+    diffOid = await storeGitOutput(repo, ['diff', '--binary', '--no-color', '--no-ext-diff', base, '--']);
+  }
+  return { commit, branch, dirty, diffOid };
+}
+
+/** Runs git with stdout into a cache temp file (binary-safe, flat memory), then stores it as an object. */
+async function storeGitOutput(repo: Repo, args: string[]): Promise<Oid> {
+  const tmp = await repo.cache.tempPath();
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    const stderr: Buffer[] = [];
+    const code = await new Promise<number>((resolve, reject) => {
+      const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
+      for (const k of Object.keys(env)) if (k.startsWith('GIT_') && k !== 'GIT_CEILING_DIRECTORIES') delete env[k];
+      const child = spawn('git', args, { cwd: repo.root, stdio: ['ignore', fd, 'pipe'], env });
+      child.stderr!.on('data', (b: Buffer) => stderr.push(b));
+      child.on('error', reject);
+      child.on('close', (c) => resolve(c ?? 1));
+    });
+    closeSync(fd);
+    if (code !== 0) throw new TroveError('GIT', `git ${args[0]} failed: ${Buffer.concat(stderr).toString().trim().split('\n')[0]}`);
+    return (await repo.cache.putFile(tmp)).oid;
+  } finally {
+    try {
+      closeSync(fd);
+    } catch {
+      /* closed above */
+    }
+    await fsp.rm(tmp, { force: true });
+  }
+}
+
+function userName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return process.env.USER ?? process.env.USERNAME ?? '';
+  }
+}
+
+/**
+ * The version of a tracked path as it is now. Unchanged content is vouched for by the stat cache (no
+ * read); content that differs from the pointer is hashed and stored, and flagged `modified`.
+ * Returns null when the path is not in the workspace.
+ */
+export async function inputVersion(repo: Repo, t: Tracked, role?: string): Promise<RunInput | null> {
+  let scanned = await repo.scanTracked(t.path, { store: false });
+  if (!scanned) return null;
+  const modified = scanned.oid !== t.pointer.oid || scanned.type !== t.pointer.type;
+  if (modified) scanned = (await repo.scanTracked(t.path, { store: true })) ?? scanned;
+  const input: RunInput = { path: t.path, oid: scanned.oid, type: scanned.type, size: scanned.size };
+  if (scanned.type === 'dir') input.files = scanned.files;
+  if (role) input.role = role;
+  if (modified) input.modified = true;
+  return input;
+}
+
+/** Resolves user paths to tracked entries (a path inside a tracked folder names the folder). */
+async function trackedOf(repo: Repo, userPaths: string[]): Promise<Tracked[]> {
+  const seen = new Map<string, Tracked>();
+  for (const { tracked } of await repo.resolveTargets(userPaths)) seen.set(tracked.path, tracked);
+  return [...seen.values()];
+}
+
+/** A run in progress. Log calls append to the events file; `end` writes the final record. */
+export class ActiveRun {
+  private ended = false;
+
+  constructor(
+    private readonly repo: Repo,
+    private readonly store: RunStore,
+    /** The record as written at start (events are not folded into it). */
+    readonly started: RunRecord,
+    private readonly opts: { outputs: string[]; metricsFile?: string },
+  ) {}
+
+  get id(): string {
+    return this.started.id;
+  }
+
+  get recordFile(): string {
+    return this.store.recordFile(this.id);
+  }
+
+  get eventsFile(): string {
+    return this.store.eventsFile(this.id);
+  }
+
+  /** Environment for a child process that should log into this run. */
+  childEnv(): Record<string, string> {
+    return { TROVE_RUN_ID: this.id, TROVE_RUN_EVENTS: this.eventsFile, TROVE_REPO: this.repo.root };
+  }
+
+  private async append(ev: RunEvent): Promise<void> {
+    if (this.ended) throw new TroveError('NOT_IN_RUN', `run ${this.id} has ended`);
+    await this.store.appendEvent(this.id, ev);
+  }
+
+  /**
+   * Sets a param. Write-once: the same value again is fine, another value is PARAM_CONFLICT.
+   * @example await run.logParam('lr', 0.1)
+   */
+  async logParam(key: string, value: string | number | boolean): Promise<void> {
+    await logParamTo(this.store, this.id, key, String(value));
+  }
+
+  /** Appends a metric point (step default: the next one for that metric). */
+  async logMetric(key: string, value: number, step?: number): Promise<void> {
+    await this.append(step === undefined ? { metric: key, value, ts: Date.now() } : { metric: key, value, step, ts: Date.now() });
+  }
+
+  async logTag(key: string, value: string): Promise<void> {
+    await this.append({ tag: key, value });
+  }
+
+  /** Records a tracked path as an input, at its version now. */
+  async useInput(userPath: string, role?: string): Promise<RunInput> {
+    if (this.ended) throw new TroveError('NOT_IN_RUN', `run ${this.id} has ended`);
+    return logInputTo(this.repo, this.id, userPath, role);
+  }
+
+  /** Adds a file or folder to the cache (writes its pointer) and records it as an output. */
+  async logOutput(userPath: string): Promise<RunOutput> {
+    if (this.ended) throw new TroveError('NOT_IN_RUN', `run ${this.id} has ended`);
+    return logOutputTo(this.repo, this.id, userPath);
+  }
+
+  /**
+   * Ends the run and writes its final record. Declared outputs are added when the run succeeded.
+   * @example const { record, problems } = await run.end({ exitCode: code })
+   */
+  async end(o: EndRunOptions = {}): Promise<EndRunResult> {
+    if (this.ended) throw new TroveError('NOT_IN_RUN', `run ${this.id} has already ended`);
+    const exitCode = o.exitCode ?? null;
+    const status = o.status ?? (exitCode === null || exitCode === 0 ? 'FINISHED' : 'FAILED');
+    const problems: EndRunResult['problems'] = [];
+    const eventsName = path.relative(this.repo.root, this.eventsFile);
+
+    // Outputs first: they may take a while, and the events should include anything logged meanwhile.
+    const declared: RunOutput[] = [];
+    for (const p of this.opts.outputs) {
+      const rel = this.repo.rel(p);
+      if (status !== 'FINISHED') {
+        declared.push({ path: rel, oid: null, produced: false });
+        continue;
+      }
+      try {
+        declared.push(await addOutput(this.repo, p));
+      } catch (err) {
+        if (!(err instanceof TroveError && err.code === 'NOT_FOUND')) throw err;
+        problems.push({ source: rel, message: 'declared as an output (--out) but the run did not write it' });
+        declared.push({ path: rel, oid: null, produced: false });
+      }
+    }
+
+    let text = '';
+    try {
+      text = await fsp.readFile(this.eventsFile, 'utf8');
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
+    const folded = applyEvents(this.started, text.split('\n'));
+    const rec = folded.record;
+    for (const p of folded.problems) problems.push({ source: eventsName, line: p.line, message: p.message });
+    for (const d of declared) {
+      const at = rec.outputs.findIndex((x) => x.path === d.path);
+      // A declared output that was not produced does not erase one the command logged itself.
+      if (at >= 0 && d.oid === null && rec.outputs[at]!.oid !== null) continue;
+      if (at >= 0) rec.outputs[at] = d;
+      else rec.outputs.push(d);
+    }
+    if (this.opts.metricsFile) await this.readMetricsFile(rec, problems);
+
+    rec.status = status;
+    rec.exitCode = exitCode;
+    rec.end = new Date(Math.max(Date.now(), Date.parse(rec.start))).toISOString();
+    // Never write a record this trove would refuse to read back.
+    parseRunRecord(serializeRunRecord(rec), `${rec.id}.json`);
+    await this.store.write(rec);
+    this.ended = true;
+    await fsp.rm(this.eventsFile, { force: true });
+    return { record: rec, problems };
+  }
+
+  private async readMetricsFile(rec: RunRecord, problems: EndRunResult['problems']): Promise<void> {
+    const file = this.opts.metricsFile!;
+    const name = path.relative(this.repo.root, path.resolve(this.repo.cwd, file)) || file;
+    let doc: unknown;
+    try {
+      doc = parseYaml(await fsp.readFile(path.resolve(this.repo.cwd, file), 'utf8'));
+    } catch (err) {
+      problems.push({ source: name, message: `metrics file not read: ${(err as Error).message.split('\n')[0]}` });
+      return;
+    }
+    const now = Date.now();
+    const lines: string[] = [];
+    for (const [k, v] of Object.entries(flatten(doc))) {
+      const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+      if (!Number.isFinite(n)) {
+        problems.push({ source: name, message: `${k}: not a number, skipped` });
+        continue;
+      }
+      lines.push(JSON.stringify({ metric: k, value: n, ts: now }));
+    }
+    const folded = applyEvents(rec, lines);
+    for (const p of folded.problems) problems.push({ source: name, message: p.message });
+    Object.assign(rec, { metrics: folded.record.metrics });
+  }
+}
+
+async function addOutput(repo: Repo, userPath: string): Promise<RunOutput> {
+  const { results } = await repo.add([userPath]);
+  const r = results[0]!;
+  const out: RunOutput = { path: r.path, oid: r.oid, type: r.type, size: r.size };
+  if (r.type === 'dir') out.files = r.files;
+  return out;
+}
+
+/** `log-input`: records a tracked path, at its version now, as an input of run `id`. */
+export async function logInputTo(repo: Repo, id: string, userPath: string, role?: string): Promise<RunInput> {
+  const [t] = await trackedOf(repo, [userPath]);
+  const input = await inputVersion(repo, t!, role);
+  if (!input) throw new TroveError('NOT_FOUND', `${t!.path}: not in the workspace`, `restore it with \`trove checkout ${t!.path}\``);
+  const { path: p, ...rest } = input;
+  await repo.runStore().appendEvent(id, { input: p, ...rest });
+  return input;
+}
+
+/** `log-artifact`: adds a path to the cache (writes its pointer) and records it as an output of run `id`. */
+export async function logOutputTo(repo: Repo, id: string, userPath: string): Promise<RunOutput> {
+  const store = repo.runStore();
+  await store.assertRunning(id);
+  const out = await addOutput(repo, userPath);
+  await store.appendEvent(id, { output: out.path, oid: out.oid!, type: out.type!, size: out.size!, ...(out.files === undefined ? {} : { files: out.files }) });
+  return out;
+}
+
+/**
+ * Appends a param event unless the run already has another value for it (write-once).
+ * Concurrent writers of the same key are settled when the run ends: the first line wins.
+ */
+export async function logParamTo(store: RunStore, id: string, key: string, value: string): Promise<void> {
+  const { record } = await store.read(id);
+  if (record.status !== 'RUNNING') throw new TroveError('NOT_IN_RUN', `run ${id} is ${record.status}; only a running run takes new values`);
+  const old = record.params[key];
+  if (old !== undefined && old !== value) {
+    throw new TroveError('PARAM_CONFLICT', `param ${key} is already ${JSON.stringify(old)} in run ${id}; params are write-once`,
+      'log the new value under another name, or as a tag or metric');
+  }
+  if (old === undefined) await store.appendEvent(id, { param: key, value });
+}
+
+/** Starts a run: see the module comment. */
+export async function startRun(repo: Repo, o: StartRunOptions = {}): Promise<ActiveRun> {
+  const store = repo.runStore();
+  const git = await codeVersion(repo);
+  const inputs: RunInput[] = [];
+  if (o.inputs && o.inputs.length) {
+    for (const t of await trackedOf(repo, o.inputs)) {
+      const input = await inputVersion(repo, t);
+      if (!input) throw new TroveError('NOT_FOUND', `input ${t.path} is not in the workspace`, `restore it with \`trove checkout ${t.path}\``);
+      inputs.push(input);
+    }
+  } else {
+    // No declared inputs: record every tracked path, so a run is never without its data versions.
+    for (const t of await repo.listTracked()) {
+      const input = await inputVersion(repo, t, 'workspace');
+      if (input) inputs.push(input);
+    }
+  }
+  const outputs = (o.outputs ?? []).map((p) => repo.rel(p));
+  const rec = newRunRecord({
+    name: o.name ?? '',
+    experiment: o.experiment || 'Default',
+    command: o.command ?? [],
+    user: userName(),
+    host: os.hostname(),
+    pid: o.pid ?? process.pid,
+    git,
+    params: o.params ?? {},
+    tags: o.tags ?? {},
+    inputs,
+  });
+  // Refuse bad names, keys or values now, before the command runs, rather than at the end.
+  parseRunRecord(serializeRunRecord(rec), `${rec.id}.json`);
+  await store.write(rec);
+  await fsp.writeFile(store.eventsFile(rec.id), '', { flag: 'a' });
+  return new ActiveRun(repo, store, rec, { outputs, metricsFile: o.metricsFile });
+}
+
+export type { EventProblem };
