@@ -190,7 +190,7 @@ describe('checkout --run', () => {
     await fsp.rm(obj, { force: true });
     const missing = await trove(dir, 'checkout', '--run', featurize, '--inputs');
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/not in the cache, so not restored: data\/raw\.csv/);
+    expect(missing.stderr).toMatch(/not in the cache: data\/raw\.csv/);
     expect(missing.stderr).toMatch(/trove pull/);
     expect(await fsp.readFile(path.join(dir, 'data/raw.csv'), 'utf8')).toBe('raw v3\n');
 
