@@ -12,6 +12,7 @@ export function transferOptions(cmd: Command): Command {
     .option('--all-branches', 'also the objects that every branch\'s pointers name')
     .option('--all-tags', 'also the objects that every tag\'s pointers name')
     .option('--all-commits', 'also the objects that every commit\'s pointers name')
+    .option('--rev <rev>', 'also the objects that this revision\'s pointers name (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
     .option('--json', 'print the result as JSON');
 }
 
@@ -21,6 +22,7 @@ export interface TransferCliOptions {
   allBranches?: boolean;
   allTags?: boolean;
   allCommits?: boolean;
+  rev?: string[];
   json?: boolean;
 }
 

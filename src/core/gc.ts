@@ -93,6 +93,11 @@ export async function gcRoots(repo: Repo, o: GcOptions): Promise<{ roots: Root[]
     for (const t of r.tracked) roots.push({ oid: t.pointer.oid, type: t.pointer.type, where: `${t.path} at ${t.rev.slice(0, 12)}` });
   }
   if (o.extraRoots) roots.push(...(await o.extraRoots()));
+  else {
+    // every run record's inputs, outputs and stored diff: `checkout --run` must keep working
+    const { runRoots } = await import('./runs/sync.js');
+    roots.push(...(await runRoots(repo)));
+  }
   return { roots, bad };
 }
 
@@ -111,6 +116,15 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
     const r = openRepoRemote(repo, o.remote);
     remote = r.remote;
     jobs = transferJobs(r.spec, o.jobs);
+    if (!o.extraRoots) {
+      const { remoteRunRoots } = await import('./runs/sync.js');
+      try {
+        roots.push(...(await remoteRunRoots(remote)));
+      } catch (err) {
+        await remote.close();
+        throw err;
+      }
+    }
   }
   try {
     // stored objects: oid → size, mtime

@@ -1,26 +1,15 @@
 import { spawn } from 'node:child_process';
 import { TroveError } from './errors.js';
-import type { Git } from './git.js';
+import { gitEnv, type Git } from './git.js';
 import { parsePointer, type Pointer } from './pointer.js';
+import { pointersAt as pointersAtRev, resolveRev } from './revs.js';
+
+export { resolveRev };
 
 /**
  * git revisions as trove sees them: pointers read at any revision without moving HEAD, and the
  * history of one pointer. git stays the source of truth for which version is which.
  */
-
-/** Resolves a revision to a commit id, or throws NOT_FOUND naming it. */
-export async function resolveRev(git: Git, rev: string): Promise<string> {
-  if (rev.startsWith('-')) throw new TroveError('BAD_ARGS', `bad revision ${JSON.stringify(rev)}`);
-  try {
-    return (await git.sg.raw(['rev-parse', '--verify', '--quiet', '--end-of-options', `${rev}^{commit}`])).trim() || notFound(rev);
-  } catch {
-    return notFound(rev);
-  }
-}
-
-function notFound(rev: string): never {
-  throw new TroveError('NOT_FOUND', `unknown revision ${JSON.stringify(rev)}`, 'name a commit, branch or tag that exists (`git log --oneline`, `git tag`)');
-}
 
 export async function isRev(git: Git, rev: string): Promise<boolean> {
   try {
@@ -37,7 +26,9 @@ export async function isRev(git: Git, rev: string): Promise<boolean> {
  */
 export async function readBlobs(cwd: string, specs: string[]): Promise<(Buffer | null)[]> {
   if (!specs.length) return [];
-  const child = spawn('git', ['cat-file', '--batch'], { cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  // Unlike revs.catFileBatch (keyed by blob id), answers come back in the order asked, which is what
+  // `<rev>:<path>` lookups need. Pointers are small; callers only ask for *.trove paths.
+  const child = spawn('git', ['cat-file', '--batch'], { cwd, stdio: ['pipe', 'pipe', 'pipe'], env: gitEnv() });
   const chunks: Buffer[] = [];
   child.stdout.on('data', (c: Buffer) => chunks.push(c));
   let stderr = '';
@@ -83,13 +74,14 @@ function trackedFrom(pointerFile: string, ptr: Pointer): PointerAtRev {
   return { path: dir ? `${dir}/${ptr.path}` : ptr.path, pointerFile, pointer: ptr };
 }
 
-/** Every pointer committed at `rev` (a bad one names the revision and file). */
+/**
+ * Every pointer committed at `rev`. Unlike gc and push (which skip and report a bad pointer at an old
+ * revision), a checkout or diff of that revision must not silently leave one out: it is an error.
+ */
 export async function pointersAt(git: Git, rev: string): Promise<PointerAtRev[]> {
-  const commit = await resolveRev(git, rev);
-  const out = await git.raw(['ls-tree', '-r', '-z', '--name-only', '--full-tree', commit]);
-  const files = out.split('\0').filter((f) => f.endsWith('.trove') && !f.startsWith('.trove/'));
-  const blobs = await readBlobs(git.dir, files.map((f) => `${commit}:${f}`));
-  return files.map((f, i) => trackedFrom(f, parsePointer(blobs[i]!.toString('utf8'), `${f} at ${rev}`)));
+  const { tracked, bad } = await pointersAtRev(git, rev);
+  if (bad.length) throw new TroveError('BAD_POINTER', bad[0].message, `that revision holds a pointer trove cannot read; name the paths you want instead`);
+  return tracked.map((t) => ({ path: t.path, pointerFile: t.pointerFile, pointer: t.pointer }));
 }
 
 /** One pointer file at `rev`, or null when that revision does not have it. */

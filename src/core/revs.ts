@@ -40,6 +40,8 @@ export interface RevScope {
   allBranches?: boolean;
   allTags?: boolean;
   allCommits?: boolean;
+  /** these revisions too (the pre-push hook names the commits being pushed) */
+  revs?: string[];
 }
 
 /** The revision name shown for pointers staged in git's index. */
@@ -68,6 +70,7 @@ export async function listRevs(git: Git, scope: RevScope): Promise<string[]> {
       else if (type === 'tag' && peeledType === 'commit' && peeled) out.add(peeled);
     }
   }
+  for (const r of scope.revs ?? []) out.add(await resolveRev(git, r));
   return [...out].sort();
 }
 

@@ -97,6 +97,9 @@ export interface SyncOptions extends RevScope {
   /** more roots, e.g. the inputs and outputs of run records */
   extraRoots?: () => Promise<Root[]>;
   records?: RecordSync;
+  /** run records travel too (default true): push sends finished records and, when no paths are
+   * named, the cached data versions they read and wrote; fetch gets the records the remote has */
+  runs?: boolean;
 }
 
 /**
@@ -494,7 +497,7 @@ export async function collectRoots(repo: Repo, o: SyncOptions): Promise<{ roots:
       sub: sub && sub !== t.path ? sub.slice(t.path.length + 1) : undefined,
     });
   }
-  if (o.allBranches || o.allTags || o.allCommits) {
+  if (o.allBranches || o.allTags || o.allCommits || o.revs?.length) {
     const revs = await listRevs(repo.git, o);
     const { tracked, bad: b } = await pointersAtRevs(repo.git, revs);
     bad.push(...b);
@@ -517,6 +520,11 @@ export async function collectRoots(repo: Repo, o: SyncOptions): Promise<{ roots:
 export async function push(repo: Repo, o: SyncOptions = {}): Promise<TransferResult> {
   // one signal is shared by every request in flight (jobs can exceed Node's default of 10 listeners)
   if (o.signal) setMaxListeners(0, o.signal);
+  if (o.runs !== false) {
+    const { runRecordSync, runRoots } = await import('./runs/sync.js');
+    o = { ...o, records: o.records ?? runRecordSync(repo) };
+    if (!o.paths?.length && !o.extraRoots) o.extraRoots = () => runRoots(repo, { onlyCached: true });
+  }
   const { roots, bad } = await collectRoots(repo, o);
   const { remote, spec } = openRepoRemote(repo, o.remote);
   try {
@@ -537,6 +545,10 @@ export async function push(repo: Repo, o: SyncOptions = {}): Promise<TransferRes
  */
 export async function fetch(repo: Repo, o: SyncOptions & { allTrees?: boolean } = {}): Promise<TransferResult> {
   if (o.signal) setMaxListeners(0, o.signal);
+  if (o.runs !== false && !o.records) {
+    const { runRecordSync } = await import('./runs/sync.js');
+    o = { ...o, records: runRecordSync(repo) };
+  }
   const { roots, bad } = await collectRoots(repo, o);
   const { remote, spec } = openRepoRemote(repo, o.remote);
   try {
@@ -628,6 +640,26 @@ export async function remoteStatus(repo: Repo, o: { paths?: string[]; remote?: s
       return { path: t.path, pointerFile: t.pointerFile, oid: t.pointer.oid, state, objects, bytes, missing };
     });
     return { remote: spec.name, entries };
+  } finally {
+    await remote.close();
+  }
+}
+
+/**
+ * Fetches what explicit pointer versions need from the default remote, when one is configured
+ * (`trove checkout <rev> -- path` of a version this clone never pulled). Returns null without a
+ * default remote: the caller then names what is missing.
+ */
+export async function fetchForPointers(repo: Repo, tracked: { path: string; pointer: { oid: Oid; type: 'file' | 'dir' } }[], o: { jobs?: number; onProgress?: OnProgress; signal?: AbortSignal } = {}): Promise<TransferResult | null> {
+  const { defaultRemoteName } = await import('./remoteConfig.js');
+  if (!defaultRemoteName(repo.config)) return null;
+  // nothing to do when every root (and so, by the push order, its subtree) is here already
+  const needed = [];
+  for (const t of tracked) if (!(await repo.cache.has(t.pointer.oid)) || t.pointer.type === 'dir') needed.push(t);
+  if (!needed.length) return null;
+  const { remote, spec } = openRepoRemote(repo);
+  try {
+    return await fetchObjects(repo.cache, remote, needed.map((t) => ({ oid: t.pointer.oid, type: t.pointer.type, where: t.path })), { jobs: transferJobs(spec, o.jobs), onProgress: o.onProgress, signal: o.signal });
   } finally {
     await remote.close();
   }

@@ -65,7 +65,10 @@ With a revision, nothing is changed unless every object it needs is in the cache
           res = await checkoutSide(repo, o.ours ? 'ours' : 'theirs', [...before, ...after], { force: o.force });
         } else if (before.length === 1) {
           const { checkoutRev } = await import('../../core/versions.js');
-          res = await checkoutRev(repo, before[0], after, { force: o.force, jobs: o.jobs, onProgress: bar.onProgress });
+          const { fetchForPointers } = await import('../../core/transfer.js');
+          // objects this clone lacks come from the default remote, when there is one
+          const fetchMissing = async (t: Parameters<typeof fetchForPointers>[1]) => void (await fetchForPointers(repo, t, { jobs: o.jobs }));
+          res = await checkoutRev(repo, before[0], after, { force: o.force, jobs: o.jobs, onProgress: bar.onProgress, fetchMissing });
         } else {
           res = await repo.checkout(after, { force: o.force, jobs: o.jobs, onProgress: bar.onProgress });
         }

@@ -24,7 +24,7 @@ remote is refused (exit 1) and nothing is inserted.`)
       const onSig = () => ac.abort();
       process.once('SIGINT', onSig);
       try {
-        const r = await fetch(repo, { ...o, paths, onProgress: bar.onProgress, signal: ac.signal });
+        const r = await fetch(repo, { ...o, revs: o.rev, paths, onProgress: bar.onProgress, signal: ac.signal });
         bar.stop();
         if (o.json) json(r);
         else renderTransfer('fetched', r);

@@ -25,7 +25,7 @@ exit code is 1.`)
       const onSig = () => ac.abort();
       process.once('SIGINT', onSig);
       try {
-        const r = await pull(repo, { ...o, paths, onProgress: bar.onProgress, signal: ac.signal });
+        const r = await pull(repo, { ...o, revs: o.rev, paths, onProgress: bar.onProgress, signal: ac.signal });
         bar.stop();
         if (o.json) json(r);
         else {

@@ -24,7 +24,7 @@ remote that looks complete; run it again to finish. Exit 1 when an object could 
       const onSig = () => ac.abort();
       process.once('SIGINT', onSig);
       try {
-        const r = await push(repo, { ...o, paths, onProgress: bar.onProgress, signal: ac.signal });
+        const r = await push(repo, { ...o, revs: o.rev, paths, onProgress: bar.onProgress, signal: ac.signal });
         bar.stop();
         if (o.json) json(r);
         else renderTransfer('pushed', r);

@@ -14,24 +14,20 @@ import { lastMetricPoint } from './index-db.js';
 import type { RunView } from './filter.js';
 import type { RunInput, RunOutput, RunRecord } from './record.js';
 import { ULID_RE } from './record.js';
+import { pointerAt } from '../history.js';
 
 /**
- * The pointer that `path` had at git revision `rev` (`git show <rev>:<path>.trove`).
- * Self-contained on purpose: a fuller revision resolver can replace it.
+ * The pointer that `path` had at git revision `rev`.
  * @example await pointerAtRev(repo, 'data/iris.csv', 'HEAD~2')
  */
 export async function pointerAtRev(repo: Repo, userPath: string, rev: string): Promise<{ path: string; pointer: Pointer }> {
   const rel = repo.rel(userPath).replace(/\.trove$/, '');
-  if (!rev || rev.startsWith('-')) throw new TroveError('BAD_ARGS', `${userPath}@${rev}: not a git revision`);
-  const spec = `${rev}:${rel}.trove`;
-  let text: string;
-  try {
-    text = await repo.git.raw(['show', spec]);
-  } catch (err) {
+  const found = await pointerAt(repo.git, rev, `${rel}.trove`);
+  if (!found) {
     throw new TroveError('NOT_FOUND', `${rel}.trove does not exist at git revision ${rev}`,
-      `check the revision (\`git log -- ${rel}.trove\` lists the commits that changed it)`, { cause: err });
+      `check the revision (\`git log -- ${rel}.trove\` lists the commits that changed it)`);
   }
-  return { path: rel, pointer: parsePointer(text, spec) };
+  return { path: rel, pointer: found.pointer };
 }
 
 export type Target =

@@ -1,0 +1,151 @@
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../atomicWrite.js';
+import { TroveError, isErrno } from '../errors.js';
+import type { Repo } from '../repo.js';
+import type { RecordSync, Root } from '../transfer.js';
+import type { Remote } from '../../remotes/index.js';
+import { parseRunRecord, type RunRecord } from './record.js';
+
+/**
+ * Run records travel with push and fetch (`runs/<id>.json` on the remote), so that a teammate's
+ * clone answers the same lineage questions. Only finished records move (a RUNNING record is still
+ * being written); records are immutable once finished, so "the remote has that file name" means "the
+ * remote has that record". Every downloaded record is validated like a local one before it is
+ * written (atomically) into `.trove/runs/`; a hostile one is skipped and reported, never written.
+ */
+const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+
+export interface RecordSyncReport {
+  transferred: number;
+  skipped: number;
+  rejected: { key: string; error: string }[];
+}
+
+async function localRecords(repo: Repo): Promise<{ name: string; text: string; record: RunRecord }[]> {
+  const store = repo.runStore();
+  const out: { name: string; text: string; record: RunRecord }[] = [];
+  for (const name of await store.names()) {
+    const file = path.join(store.dir, name);
+    let text: string;
+    try {
+      text = await fsp.readFile(file, 'utf8');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) continue;
+      throw err;
+    }
+    try {
+      out.push({ name, text, record: parseRunRecord(text, `.trove/runs/${name}`) });
+    } catch {
+      // a bad local record is reported by `runs list`; it is never pushed
+    }
+  }
+  return out;
+}
+
+async function remoteNames(remote: Remote, signal?: AbortSignal): Promise<Set<string>> {
+  const names = new Set<string>();
+  for await (const e of remote.list('runs/', { signal })) {
+    const name = e.key.slice('runs/'.length);
+    if (/^[0-9A-HJKMNP-TV-Z]{26}\.json$/.test(name)) names.add(name);
+  }
+  return names;
+}
+
+async function readBody(body: NodeJS.ReadableStream, key: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of body as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > MAX_RECORD_BYTES) {
+      (body as unknown as { destroy?: () => void }).destroy?.();
+      throw new TroveError('BAD_RUN', `${key}: larger than ${MAX_RECORD_BYTES} bytes; not a run record`);
+    }
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function runRecordSync(repo: Repo): RecordSync & { report: RecordSyncReport } {
+  const report: RecordSyncReport = { transferred: 0, skipped: 0, rejected: [] };
+  return {
+    report,
+    async push(remote, o) {
+      const there = await remoteNames(remote, o.signal);
+      for (const r of await localRecords(repo)) {
+        if (r.record.status === 'RUNNING') continue;
+        if (there.has(r.name)) {
+          report.skipped++;
+          continue;
+        }
+        await remote.putBytes(`runs/${r.name}`, r.text, { signal: o.signal });
+        report.transferred++;
+      }
+      return report;
+    },
+    async fetch(remote, o) {
+      const store = repo.runStore();
+      const here = new Set(await store.names());
+      for (const name of await remoteNames(remote, o.signal)) {
+        if (here.has(name)) {
+          report.skipped++;
+          continue;
+        }
+        const key = `runs/${name}`;
+        try {
+          const text = await readBody(await remote.get(key, { signal: o.signal }), key);
+          const rec = parseRunRecord(text, `${remote.name}:${key}`);
+          if (rec.status === 'RUNNING') throw new TroveError('BAD_RUN', `${key}: a RUNNING record on a remote`);
+          await fsp.mkdir(store.dir, { recursive: true });
+          await writeFileAtomic(path.join(store.dir, name), text);
+          report.transferred++;
+        } catch (err) {
+          if (!(err instanceof TroveError) || err.code === 'ABORTED') throw err;
+          report.rejected.push({ key, error: err.message });
+        }
+      }
+      return report;
+    },
+  };
+}
+
+/**
+ * The data versions that local run records read and wrote, as roots: gc keeps them, and push sends
+ * those in the local cache with the records (so that `checkout --run` works in a teammate's clone).
+ */
+export async function runRoots(repo: Repo, o: { onlyCached?: boolean } = {}): Promise<Root[]> {
+  const roots: Root[] = [];
+  for (const { record } of await localRecords(repo)) {
+    for (const x of [...record.inputs, ...record.outputs]) {
+      if (!x.oid || !x.type) continue;
+      if (o.onlyCached && !(await repo.cache.has(x.oid as Root['oid']))) continue;
+      roots.push({ oid: x.oid as Root['oid'], type: x.type, where: `${x.path} (run ${record.id})`, size: x.size, files: x.files });
+    }
+    if (record.git?.diffOid && (!o.onlyCached || (await repo.cache.has(record.git.diffOid as Root['oid'])))) {
+      roots.push({ oid: record.git.diffOid as Root['oid'], type: 'file', where: `uncommitted diff of run ${record.id}` });
+    }
+  }
+  return roots;
+}
+
+/**
+ * Roots from the run records on a remote (teammates' runs this clone may never have fetched), for
+ * `gc --remote`. A record that cannot be read stops the gc: deleting what it might name is not safe.
+ */
+export async function remoteRunRoots(remote: Remote, signal?: AbortSignal): Promise<Root[]> {
+  const roots: Root[] = [];
+  for (const name of await remoteNames(remote, signal)) {
+    const key = `runs/${name}`;
+    let record: RunRecord;
+    try {
+      record = parseRunRecord(await readBody(await remote.get(key, { signal }), key), `${remote.name}:${key}`);
+    } catch (err) {
+      throw new TroveError('REMOTE', `gc --remote: cannot read run record ${key}: ${(err as Error).message}`, 'fix or remove that record on the remote; nothing was deleted', { cause: err });
+    }
+    for (const x of [...record.inputs, ...record.outputs]) {
+      if (x.oid && x.type) roots.push({ oid: x.oid as Root['oid'], type: x.type, where: `${x.path} (run ${record.id} on ${remote.name})` });
+    }
+    if (record.git?.diffOid) roots.push({ oid: record.git.diffOid as Root['oid'], type: 'file', where: `uncommitted diff of run ${record.id}` });
+  }
+  return roots;
+}
