@@ -7,6 +7,7 @@
  *   npm run bench -- --sets 1g,20k     some of them (1g, 20k, 100k)
  *   npm run bench -- --runs 5          repetitions per measurement (median reported; default 3)
  *   npm run bench -- --peer-timeout 600
+ *   npm run bench -- --no-peers         skip git-lfs / git-annex (quick iterations)
  *
  * Data sets are generated under $TROVE_BENCH_DIR (default: <tmp>/trove-bench), never in the repo,
  * and reused between runs. Before every timed step the page cache's dirty pages are flushed (sync)
@@ -29,6 +30,7 @@ const opt = (name, def) => {
 const RUNS = Number(opt('runs', '3'));
 const SETS = opt('sets', '1g,20k,100k').split(',');
 const PEER_TIMEOUT = Number(opt('peer-timeout', '300'));
+const PEERS = !args.includes('--no-peers');
 const ROOT = process.env.TROVE_BENCH_DIR ?? path.join(os.tmpdir(), 'trove-bench');
 mkdirSync(ROOT, { recursive: true });
 
@@ -176,14 +178,14 @@ function benchSet(name) {
   rmSync(g, { recursive: true, force: true });
 
   // peers (one run each: they are slow; median of one)
-  if (has('git-lfs')) {
+  if (PEERS && has('git-lfs')) {
     const l = freshRepo(name, 'lfs');
     copyIn(l);
     sh('git lfs install --local >/dev/null && git lfs track "data/**" >/dev/null && git add .gitattributes', l);
     r.lfs = timed('git', ['add', 'data'], l, { timeout: PEER_TIMEOUT });
     rmSync(l, { recursive: true, force: true });
   }
-  if (has('git-annex')) {
+  if (PEERS && has('git-annex')) {
     const a = freshRepo(name, 'annex');
     copyIn(a);
     sh('git annex init -q bench >/dev/null 2>&1', a);

@@ -15,8 +15,8 @@ import { assertOid, type Oid } from './oid.js';
 import { isWithin, pointerPathFor, repoRelative, validateRelPath } from './paths.js';
 import { readPointer, writePointer, type Pointer } from './pointer.js';
 import { StateDb, statKey } from './state.js';
-import { startRun, type ActiveRun, type StartRunOptions } from './runs/recorder.js';
-import { RunStore } from './runs/store.js';
+import type { ActiveRun, StartRunOptions } from './runs/recorder.js';
+import type { RunStore } from './runs/store.js';
 import { IgnoreRules } from './walk.js';
 import {
   diffTreeWithScan, loadFlatTree, scanPath, type FolderChanges, type OnProgress, type Scanned,
@@ -214,7 +214,9 @@ export class Repo {
   // ---------------------------------------------------------------- runs
 
   /** The run records under `.trove/runs/` and their index. */
-  runStore(): RunStore {
+  async runStore(): Promise<RunStore> {
+    // loaded on use: the runs modules bring zod and yaml, which status and add never need
+    const { RunStore } = await import('./runs/store.js');
     return new RunStore(path.join(this.troveDir, 'runs'), path.join(this.troveDir, 'index.db'));
   }
 
@@ -226,6 +228,7 @@ export class Repo {
    * await run.end({ exitCode: 0 });
    */
   async startRun(o: StartRunOptions = {}): Promise<ActiveRun> {
+    const { startRun } = await import('./runs/recorder.js');
     return startRun(this, o);
   }
 

@@ -120,7 +120,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   const visit = (node: ScanNode, nodeRel: string, nodeAbs: string) => {
     for (const [name, f] of node.files) {
       const fileRel = `${nodeRel}/${name}`;
-      const key = f.key;
+      const key: StatKey = f;
       const cached = f.oid ?? ctx.state.lookup(fileRel, key, rows);
       total++;
       if (cached && (!o.store || existsSync(ctx.cache.objectPath(cached)))) {

@@ -55,7 +55,7 @@ export function registerFor(kind: 'param' | 'metric' | 'tag' | 'artifact' | 'inp
           .action(async (key: string, value: string) => {
             const repo = await openRunRepo();
             try {
-              await logParamTo(repo.runStore(), currentRunId(), key, value);
+              await logParamTo((await repo.runStore()), currentRunId(), key, value);
             } finally {
               repo.close();
             }
@@ -75,7 +75,7 @@ export function registerFor(kind: 'param' | 'metric' | 'tag' | 'artifact' | 'inp
             const repo = await openRunRepo();
             try {
               const ev = { metric: key, value: n, ts: Date.now(), ...(step === undefined ? {} : { step }) };
-              await repo.runStore().appendEvent(currentRunId(), ev);
+              await (await repo.runStore()).appendEvent(currentRunId(), ev);
             } finally {
               repo.close();
             }
@@ -87,7 +87,7 @@ export function registerFor(kind: 'param' | 'metric' | 'tag' | 'artifact' | 'inp
           .action(async (key: string, value: string) => {
             const repo = await openRunRepo();
             try {
-              await repo.runStore().appendEvent(currentRunId(), { tag: key, value });
+              await (await repo.runStore()).appendEvent(currentRunId(), { tag: key, value });
             } finally {
               repo.close();
             }
@@ -114,7 +114,7 @@ export function registerFor(kind: 'param' | 'metric' | 'tag' | 'artifact' | 'inp
             const id = currentRunId();
             const repo = await openRunRepo();
             try {
-              await repo.runStore().assertRunning(id);
+              await (await repo.runStore()).assertRunning(id);
               await logInputTo(repo, id, p, o.role);
             } finally {
               repo.close();

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Repo, type StatusEntry } from '../../core/repo.js';
-import { remoteStatus, type RemoteStatusEntry } from '../../core/transfer.js';
+import type { RemoteStatusEntry } from '../../core/transfer.js';
 import { humanBytes, json, out, plural } from '../render.js';
 
 export function register(program: Command): void {
@@ -23,7 +23,7 @@ Exit code 0 whenever the status could be computed.`)
       const repo = await Repo.open();
       try {
         if (o.remote !== undefined) {
-          const r = await remoteStatus(repo, { paths, remote: typeof o.remote === 'string' ? o.remote : undefined });
+          const r = await (await import('../../core/transfer.js')).remoteStatus(repo, { paths, remote: typeof o.remote === 'string' ? o.remote : undefined });
           if (o.json) return json(r);
           return renderRemote(r.remote, r.entries);
         }

@@ -62,7 +62,7 @@ export async function resolveTarget(repo: Repo, spec: string, index: RunIndex, o
   }
   if (o.allowRun && /^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{4,26}$/.test(spec)) {
     try {
-      return { kind: 'run', id: await repo.runStore().resolveId(spec) };
+      return { kind: 'run', id: await (await repo.runStore()).resolveId(spec) };
     } catch (err) {
       if (!(err instanceof TroveError && err.code === 'NOT_FOUND')) throw err;
     }
@@ -88,7 +88,7 @@ export interface ListRunsQuery {
  * @example await listRuns(repo, { filter: 'metrics.acc > 0.9', sort: 'metrics.acc DESC', uses: 'data@HEAD~1' })
  */
 export async function listRuns(repo: Repo, q: ListRunsQuery = {}): Promise<{ runs: RunView[]; skipped: { file: string; error: string }[] }> {
-  const { index, skipped } = await repo.runStore().openIndex();
+  const { index, skipped } = await (await repo.runStore()).openIndex();
   try {
     const query: RunListQuery = { experiment: q.experiment, filter: q.filter, orderBy: q.sort, limit: q.limit };
     if (q.uses !== undefined) {
@@ -125,7 +125,7 @@ async function matchWorkspace(repo: Repo, rel: string, oid: string | null): Prom
 
 /** One run, every field, each input and output marked as matching the workspace or not. */
 export async function showRun(repo: Repo, idOrPrefix: string): Promise<ShownRun> {
-  const { record, problems, file } = await repo.runStore().read(idOrPrefix);
+  const { record, problems, file } = await (await repo.runStore()).read(idOrPrefix);
   const inputs = [];
   for (const i of record.inputs) inputs.push({ ...i, workspace: await matchWorkspace(repo, i.path, i.oid) });
   const outputs = [];
@@ -170,7 +170,7 @@ async function folderCounts(repo: Repo, a: Oid, b: Oid, where: string): Promise<
 export async function compareRuns(repo: Repo, ids: string[]): Promise<RunComparison> {
   if (ids.length < 2) throw new TroveError('BAD_ARGS', 'compare needs at least two runs');
   const recs: RunRecord[] = [];
-  for (const id of ids) recs.push((await repo.runStore().read(id)).record);
+  for (const id of ids) recs.push((await (await repo.runStore()).read(id)).record);
   const keys = (f: (r: RunRecord) => string[]) => [...new Set(recs.flatMap(f))].sort();
   const allSame = <T>(v: T[]) => v.every((x) => x === v[0]);
   const params = keys((r) => Object.keys(r.params)).map((key) => {
@@ -211,7 +211,7 @@ export async function compareRuns(repo: Repo, ids: string[]): Promise<RunCompari
  * @example await lineageOf(repo, 'models/model.bin', { direction: 'upstream' })
  */
 export async function lineageOf(repo: Repo, spec: string, o: { direction?: 'upstream' | 'downstream'; depth?: number } = {}): Promise<LineageGraph & { skipped: { file: string; error: string }[] }> {
-  const { index, skipped } = await repo.runStore().openIndex();
+  const { index, skipped } = await (await repo.runStore()).openIndex();
   try {
     const t = await resolveTarget(repo, spec, index, { allowRun: true });
     const start = t.kind === 'run' ? { runId: t.id } : { oid: t.oid, ...(t.path ? { path: t.path } : {}) };
@@ -232,7 +232,7 @@ export async function checkoutRun(
   repo: Repo, idOrPrefix: string,
   o: { inputs?: boolean; outputs?: boolean; paths?: string[]; force?: boolean; onProgress?: OnProgress } = {},
 ): Promise<{ run: string; results: Awaited<ReturnType<Repo['checkoutVersions']>>['results']; gitAdd: string[]; notProduced: string[] }> {
-  const { record } = await repo.runStore().read(idOrPrefix);
+  const { record } = await (await repo.runStore()).read(idOrPrefix);
   const both = !o.inputs && !o.outputs;
   const want = new Map<string, { path: string; type: 'file' | 'dir'; oid: string; size: number; files?: number }>();
   if (both || o.inputs) for (const i of record.inputs) want.set(i.path, i);

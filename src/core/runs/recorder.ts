@@ -343,13 +343,13 @@ export async function logInputTo(repo: Repo, id: string, userPath: string, role?
   const input = await inputVersion(repo, t!, role);
   if (!input) throw new TroveError('NOT_FOUND', `${t!.path}: not in the workspace`, `restore it with \`trove checkout ${t!.path}\``);
   const { path: p, ...rest } = input;
-  await repo.runStore().appendEvent(id, { input: p, ...rest });
+  await (await repo.runStore()).appendEvent(id, { input: p, ...rest });
   return input;
 }
 
 /** `log-artifact`: adds a path to the cache (writes its pointer) and records it as an output of run `id`. */
 export async function logOutputTo(repo: Repo, id: string, userPath: string): Promise<RunOutput> {
-  const store = repo.runStore();
+  const store = (await repo.runStore());
   await store.assertRunning(id);
   const out = await addOutput(repo, userPath);
   await store.appendEvent(id, { output: out.path, oid: out.oid!, type: out.type!, size: out.size!, ...(out.files === undefined ? {} : { files: out.files }) });
@@ -373,7 +373,7 @@ export async function logParamTo(store: RunStore, id: string, key: string, value
 
 /** Starts a run: see the module comment. */
 export async function startRun(repo: Repo, o: StartRunOptions = {}): Promise<ActiveRun> {
-  const store = repo.runStore();
+  const store = (await repo.runStore());
   const git = await codeVersion(repo);
   const inputs: RunInput[] = [];
   if (o.inputs && o.inputs.length) {

@@ -23,7 +23,7 @@ export interface RecordSyncReport {
 }
 
 async function localRecords(repo: Repo): Promise<{ name: string; text: string; record: RunRecord }[]> {
-  const store = repo.runStore();
+  const store = (await repo.runStore());
   const out: { name: string; text: string; record: RunRecord }[] = [];
   for (const name of await store.names()) {
     const file = path.join(store.dir, name);
@@ -84,7 +84,7 @@ export function runRecordSync(repo: Repo): RecordSync & { report: RecordSyncRepo
       return report;
     },
     async fetch(remote, o) {
-      const store = repo.runStore();
+      const store = (await repo.runStore());
       const here = new Set(await store.names());
       for (const name of await remoteNames(remote, o.signal)) {
         if (here.has(name)) {
