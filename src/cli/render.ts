@@ -46,3 +46,28 @@ export async function progressBar(label: string, opts: { quiet?: boolean } = {})
     },
   };
 }
+
+/**
+ * The frame of a long command: the repo, a progress bar (terminal only) and an AbortSignal that
+ * Ctrl-C fires, so that work in flight stops cleanly (temp files removed, nothing half-visible).
+ * Everything is released whatever happens.
+ */
+export async function withRepoWork<T>(
+  label: string,
+  o: { json?: boolean },
+  fn: (ctx: { repo: import('../core/repo.js').Repo; onProgress?: OnProgress; signal: AbortSignal; stopBar: () => void }) => Promise<T>,
+): Promise<T> {
+  const { Repo } = await import('../core/repo.js');
+  const repo = await Repo.open();
+  const bar = await progressBar(label, { quiet: o.json });
+  const ac = new AbortController();
+  const onSig = () => ac.abort();
+  process.once('SIGINT', onSig);
+  try {
+    return await fn({ repo, onProgress: bar.onProgress, signal: ac.signal, stopBar: bar.stop });
+  } finally {
+    bar.stop();
+    process.off('SIGINT', onSig);
+    repo.close();
+  }
+}

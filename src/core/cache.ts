@@ -329,27 +329,22 @@ export class Cache {
         if (mode === 'symlink' || !isErrno(err, 'EXDEV', 'EMLINK', 'EPERM')) throw err;
       }
     }
-    const tmp = this.tempPathSync();
-    try {
-      copyFileSync(src, tmp, fsc.COPYFILE_FICLONE);
-      chmodSync(tmp, exec ? 0o755 : 0o644);
-      renameSync(tmp, dest);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      if (isErrno(err, 'EXDEV')) {
-        // workspace on another filesystem than the cache: temp beside the destination instead
-        const near = path.join(path.dirname(dest), `.trove-tmp-${process.pid}-${++tmpCounter}`);
-        try {
-          copyFileSync(src, near, fsc.COPYFILE_FICLONE);
-          chmodSync(near, exec ? 0o755 : 0o644);
-          renameSync(near, dest);
-        } catch (e2) {
-          rmSync(near, { force: true });
-          throw e2;
-        }
-        return 'copy';
+    // a copy appears whole: temp in the cache's tmp dir, or beside the destination across filesystems
+    const copyVia = (tmp: string) => {
+      try {
+        copyFileSync(src, tmp, fsc.COPYFILE_FICLONE);
+        chmodSync(tmp, exec ? 0o755 : 0o644);
+        renameSync(tmp, dest);
+      } catch (err) {
+        rmSync(tmp, { force: true });
+        throw err;
       }
-      throw err;
+    };
+    try {
+      copyVia(this.tempPathSync());
+    } catch (err) {
+      if (!isErrno(err, 'EXDEV')) throw err;
+      copyVia(path.join(path.dirname(dest), `.trove-tmp-${process.pid}-${++tmpCounter}`));
     }
     return 'copy';
   }

@@ -244,8 +244,7 @@ export class Repo {
    * (`git ls-files --cached --others --exclude-standard`, so git's own untracked cache does the walk).
    */
   async listTracked(): Promise<Tracked[]> {
-    const out = await this.git.raw(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--deduplicate', '--', ':(glob)**/*.trove']);
-    const files = [...new Set(out.split('\0').filter(Boolean))].sort();
+    const files = await this.git.lsPointerFiles();
     const result: Tracked[] = [];
     for (const f of files) {
       if (f.startsWith(TROVE_DIR + '/')) continue;

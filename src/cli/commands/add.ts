@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { Repo, shellQuote } from '../../core/repo.js';
-import { humanBytes, json, out, plural, progressBar } from '../render.js';
+import { shellQuote } from '../../core/repo.js';
+import { humanBytes, json, out, plural, withRepoWork } from '../render.js';
 
 export function register(program: Command): void {
   program
@@ -19,24 +19,15 @@ Examples:
 Re-adding a folder hashes only files whose size, mtime or inode changed. Patterns in
 .troveignore (gitignore syntax) are skipped. The data path is added to the .gitignore beside it.`)
     .action(async (paths: string[], o: { jobs?: number; json?: boolean }) => {
-      const repo = await Repo.open();
-      const bar = await progressBar('adding', { quiet: o.json });
-      const ac = new AbortController();
-      const onSig = () => ac.abort();
-      process.once('SIGINT', onSig);
-      try {
-        const r = await repo.add(paths, { jobs: o.jobs, onProgress: bar.onProgress, signal: ac.signal });
-        bar.stop();
+      await withRepoWork('adding', o, async ({ repo, onProgress, signal, stopBar }) => {
+        const r = await repo.add(paths, { jobs: o.jobs, onProgress, signal });
+        stopBar();
         if (o.json) return json(r);
         for (const x of r.results) {
           const what = x.type === 'dir' ? `${plural(x.files, 'file')}, ${humanBytes(x.size)}` : humanBytes(x.size);
           out(`${x.changed ? 'added' : 'unchanged'} ${x.path} (${what})`);
         }
         if (r.gitAdd.length) out(`\nTo track the changes with git, run:\n\n\tgit add ${r.gitAdd.map(shellQuote).join(' ')}`);
-      } finally {
-        bar.stop();
-        process.off('SIGINT', onSig);
-        repo.close();
-      }
+      });
     });
 }

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { Repo } from '../../core/repo.js';
 import { fetch } from '../../core/transfer.js';
-import { json, progressBar } from '../render.js';
+import { json, withRepoWork } from '../render.js';
 import { failIfIncomplete, renderTransfer, transferOptions, type TransferCliOptions } from '../renderTransfer.js';
 
 export function register(program: Command): void {
@@ -18,21 +17,12 @@ Examples:
 Every object is verified against its hash before it enters the cache; a corrupt object on the
 remote is refused (exit 1) and nothing is inserted.`)
     .action(async (paths: string[], o: TransferCliOptions) => {
-      const repo = await Repo.open();
-      const bar = await progressBar('fetch', { quiet: o.json });
-      const ac = new AbortController();
-      const onSig = () => ac.abort();
-      process.once('SIGINT', onSig);
-      try {
-        const r = await fetch(repo, { ...o, revs: o.rev, paths, onProgress: bar.onProgress, signal: ac.signal });
-        bar.stop();
+      await withRepoWork('fetch', o, async ({ repo, onProgress, signal, stopBar }) => {
+        const r = await fetch(repo, { ...o, revs: o.rev, paths, onProgress, signal });
+        stopBar();
         if (o.json) json(r);
         else renderTransfer('fetched', r);
         failIfIncomplete('fetch', r);
-      } finally {
-        bar.stop();
-        process.off('SIGINT', onSig);
-        repo.close();
-      }
+      });
     });
 }

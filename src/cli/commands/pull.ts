@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { TroveError } from '../../core/errors.js';
-import { Repo } from '../../core/repo.js';
 import { pull } from '../../core/transfer.js';
-import { json, out, plural, progressBar } from '../render.js';
+import { json, out, plural, withRepoWork } from '../render.js';
 import { renderTransfer, transferOptions, type TransferCliOptions } from '../renderTransfer.js';
 
 export function register(program: Command): void {
@@ -19,14 +18,9 @@ Examples:
 Whatever could be fetched is restored even when some objects are missing; those are named and the
 exit code is 1.`)
     .action(async (paths: string[], o: TransferCliOptions & { force?: boolean }) => {
-      const repo = await Repo.open();
-      const bar = await progressBar('pull', { quiet: o.json });
-      const ac = new AbortController();
-      const onSig = () => ac.abort();
-      process.once('SIGINT', onSig);
-      try {
-        const r = await pull(repo, { ...o, revs: o.rev, paths, onProgress: bar.onProgress, signal: ac.signal });
-        bar.stop();
+      await withRepoWork('pull', o, async ({ repo, onProgress, signal, stopBar }) => {
+        const r = await pull(repo, { ...o, revs: o.rev, paths, onProgress, signal });
+        stopBar();
         if (o.json) json(r);
         else {
           renderTransfer('fetched', r.fetch);
@@ -40,10 +34,6 @@ exit code is 1.`)
             [r.missingFiles.length ? `${plural(r.missingFiles.length, 'path')} could not be restored (not on remote "${r.fetch.remote}" or failed): ${names}` : '', f].filter(Boolean).join('\n'),
             'everything else was restored; push the missing data from a machine that has it, then pull again');
         }
-      } finally {
-        bar.stop();
-        process.off('SIGINT', onSig);
-        repo.close();
-      }
+      });
     });
 }

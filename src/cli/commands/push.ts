@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { Repo } from '../../core/repo.js';
 import { push } from '../../core/transfer.js';
-import { json, progressBar } from '../render.js';
+import { json, withRepoWork } from '../render.js';
 import { failIfIncomplete, renderTransfer, transferOptions, type TransferCliOptions } from '../renderTransfer.js';
 
 export function register(program: Command): void {
@@ -18,21 +17,12 @@ Examples:
 A folder's tree is uploaded only after everything below it, so an interrupted push never leaves a
 remote that looks complete; run it again to finish. Exit 1 when an object could not be pushed.`)
     .action(async (paths: string[], o: TransferCliOptions) => {
-      const repo = await Repo.open();
-      const bar = await progressBar('push', { quiet: o.json });
-      const ac = new AbortController();
-      const onSig = () => ac.abort();
-      process.once('SIGINT', onSig);
-      try {
-        const r = await push(repo, { ...o, revs: o.rev, paths, onProgress: bar.onProgress, signal: ac.signal });
-        bar.stop();
+      await withRepoWork('push', o, async ({ repo, onProgress, signal, stopBar }) => {
+        const r = await push(repo, { ...o, revs: o.rev, paths, onProgress, signal });
+        stopBar();
         if (o.json) json(r);
         else renderTransfer('pushed', r);
         failIfIncomplete('push', r);
-      } finally {
-        bar.stop();
-        process.off('SIGINT', onSig);
-        repo.close();
-      }
+      });
     });
 }
