@@ -728,28 +728,48 @@ export class Repo {
     const missing = new Set(plan.missing);
     const missingFiles = [...plan.missingFiles];
     if (plan.t.pointer.type === 'file' && plan.writes.length) await fsp.mkdir(path.dirname(this.abs(plan.t.path)), { recursive: true });
-    await Promise.all(
-      plan.writes.map((w) =>
+    // cache objects are read-only and never executable: an executable file is always a copy
+    const modeFor = (w: (typeof plan.writes)[number]): LinkMode => (w.exec ? 'copy' : mode);
+    const written = (w: (typeof plan.writes)[number], dest: string) => {
+      if (mode !== 'symlink') records.push({ path: w.rel, key: statKey(statSync(dest)), oid: w.oid });
+      done++;
+      if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: 'checkout', done, total });
+    };
+    const notCached = (w: (typeof plan.writes)[number], err: unknown) => {
+      if (!isErrno(err, 'ENOENT') || existsSync(this.cache.objectPath(w.oid))) throw err;
+      missing.add(w.oid);
+      missingFiles.push(w.rel);
+    };
+    // Large files stream through the thread pool, several at a time; small ones are written here in
+    // a plain loop, with no promise per file (see Cache.materializeSync), yielding now and then so
+    // that progress is drawn and the large copies' callbacks run.
+    const large = Promise.all(
+      plan.writes.filter((w) => w.size > SYNC_FILE).map((w) =>
         limit(async () => {
           const dest = this.abs(w.rel);
           try {
-            // cache objects are read-only and never executable: an executable file is always a copy
-            const m: LinkMode = w.exec ? 'copy' : mode;
-            usedMode = w.size <= SYNC_FILE ? this.cache.materializeSync(w.oid, dest, m, w.exec, w.fresh) : await this.cache.materialize(w.oid, dest, m, w.exec);
+            usedMode = await this.cache.materialize(w.oid, dest, modeFor(w), w.exec);
           } catch (err) {
-            if (isErrno(err, 'ENOENT') && !(await this.cache.has(w.oid))) {
-              missing.add(w.oid);
-              missingFiles.push(w.rel);
-              return;
-            }
-            throw err;
+            return notCached(w, err);
           }
-          if (mode !== 'symlink') records.push({ path: w.rel, key: statKey(statSync(dest)), oid: w.oid });
-          done++;
-          if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: 'checkout', done, total });
+          written(w, dest);
         }),
       ),
     );
+    let n = 0;
+    for (const w of plan.writes) {
+      if (w.size > SYNC_FILE) continue;
+      const dest = this.abs(w.rel);
+      try {
+        usedMode = this.cache.materializeSync(w.oid, dest, modeFor(w), w.exec, w.fresh);
+      } catch (err) {
+        notCached(w, err);
+        continue;
+      }
+      written(w, dest);
+      if ((++n & 511) === 0) await new Promise((r) => setImmediate(r));
+    }
+    await large;
     o.onProgress?.({ phase: 'checkout', done, total });
     this.state.record(records);
     return {

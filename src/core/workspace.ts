@@ -76,22 +76,32 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   const limit = pLimit(o.jobs);
   const counters = { hashed: 0, stored: 0, storedBytes: 0 };
 
+  const stored = <T extends { size: number; stored: boolean }>(r: T): T => {
+    if (r.stored) {
+      counters.stored++;
+      counters.storedBytes += r.size;
+    }
+    return r;
+  };
+  /** Records the stat-cache row, but only if the file did not change while it was read. */
+  const remember = (fileRel: string, fileAbs: string, key: StatKey, oid: Oid) => {
+    const after = lstatSync(fileAbs);
+    if (after.mtimeMs === key.mtime && after.size === key.size && after.ctimeMs === key.ctime) records.push({ path: fileRel, key, oid });
+  };
+  /** Small files: synchronous calls, no promise (see Cache.putSmallFileSync for why). */
+  const hashSmallSync = (fileRel: string, fileAbs: string, key: StatKey): { oid: Oid; size: number } => {
+    counters.hashed++;
+    const res = o.store ? stored(ctx.cache.putSmallFileSync(fileAbs, key.size)) : hashSmallFileSync(fileAbs);
+    remember(fileRel, fileAbs, key, res.oid);
+    return res;
+  };
   const hashOne = async (fileRel: string, fileAbs: string, key: StatKey, cached: Oid | null): Promise<{ oid: Oid; size: number }> => {
     if (cached && (!o.store || (await ctx.cache.has(cached)))) return { oid: cached, size: key.size };
     o.signal?.throwIfAborted();
+    if (key.size <= SYNC_FILE) return hashSmallSync(fileRel, fileAbs, key);
     counters.hashed++;
-    let res: { oid: Oid; size: number };
-    if (o.store) {
-      const r = key.size <= SYNC_FILE ? ctx.cache.putSmallFileSync(fileAbs, key.size) : await ctx.cache.putFile(fileAbs);
-      if (r.stored) {
-        counters.stored++;
-        counters.storedBytes += r.size;
-      }
-      res = r;
-    } else res = key.size <= SYNC_FILE ? hashSmallFileSync(fileAbs) : await hashFile(fileAbs);
-    // Record only if the file did not change while we read it.
-    const after = lstatSync(fileAbs);
-    if (after.mtimeMs === key.mtime && after.size === key.size && after.ctimeMs === key.ctime) records.push({ path: fileRel, key, oid: res.oid });
+    const res = o.store ? stored(await ctx.cache.putFile(fileAbs)) : await hashFile(fileAbs);
+    remember(fileRel, fileAbs, key, res.oid);
     return res;
   };
 
@@ -133,19 +143,29 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     for (const [name, d] of node.dirs) visit(d, `${nodeRel}/${name}`, path.join(nodeAbs, name));
   };
   visit(tree, rel, abs);
+  const settle = (t: (typeof toHash)[number], r: { oid: Oid; size: number }) => {
+    t.f.oid = r.oid;
+    t.f.size = r.size;
+    done++;
+    bytes += r.size;
+    if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: o.store ? 'add' : 'hash', done, total, bytes });
+  };
   try {
-    await Promise.all(
-      toHash.map((t) =>
-        limit(async () => {
-          const r = await hashOne(t.rel, t.abs, t.key, null);
-          t.f.oid = r.oid;
-          t.f.size = r.size;
-          done++;
-          bytes += r.size;
-          if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: o.store ? 'add' : 'hash', done, total, bytes });
-        }),
-      ),
-    );
+    // Large files stream through the thread pool, several at a time; small ones are read (and
+    // stored) here in a plain loop with synchronous calls and no promise per file, yielding now and
+    // then so that progress is drawn, Ctrl-C is seen and the large files' callbacks run.
+    const large = Promise.all(toHash.filter((t) => t.key.size > SYNC_FILE).map((t) => limit(async () => settle(t, await hashOne(t.rel, t.abs, t.key, null)))));
+    large.catch(() => {}); // observed below; an early failure must not be an unhandled rejection
+    let n = 0;
+    for (const t of toHash) {
+      if (t.key.size > SYNC_FILE) continue;
+      settle(t, hashSmallSync(t.rel, t.abs, t.key));
+      if ((++n & 511) === 0) {
+        await new Promise((r) => setImmediate(r));
+        o.signal?.throwIfAborted();
+      }
+    }
+    await large;
   } finally {
     limit.clearQueue();
     if (records.length) ctx.state.record(records);
