@@ -57,8 +57,10 @@ export async function readConfigFile(file: string, display: string): Promise<Con
     throw err;
   }
   if (text.length > 1 << 20) throw new TroveError('CONFIG', `${display}: too large to be a config file`);
-  // Only comments and blank lines (a fresh `trove init`): no need to load the YAML parser.
-  if (text.split('\n').every((l) => /^\s*(#.*)?$/.test(l))) return {};
+  // The nested `key: value` maps that trove writes are read without loading the YAML parser
+  // (~25 ms); anything else goes to the full parser.
+  const simple = parseSimpleMap(text);
+  if (simple) return simple;
   const doc = yaml().parseDocument(text, { uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length) throw new TroveError('CONFIG', `${display}: not valid YAML: ${doc.errors[0].message.split('\n')[0]}`, `fix ${display} by hand or restore it from git`);
   const v = doc.toJS({ maxAliasCount: 10 }) as unknown;
@@ -152,4 +154,53 @@ export function validateSetting(key: string, value: string): unknown {
   }
   if (key.startsWith('remotes.')) return value;
   throw new TroveError('CONFIG', `unknown config key ${key}`, `known keys: ${Object.keys(KNOWN).join(', ')}; remotes are set with \`trove remote\``);
+}
+
+/**
+ * A strict subset of YAML: comments, blank lines, and nested maps (2-space indentation) of plain
+ * scalars: whole numbers, true/false, and words without YAML syntax in them. Returns null for
+ * anything else, so that the result is always what the full parser would give.
+ */
+export function parseSimpleMap(text: string): ConfigTree | null {
+  const root: ConfigTree = {};
+  const stack: { indent: number; map: ConfigTree }[] = [{ indent: 0, map: root }];
+  let opened: { indent: number; map: ConfigTree } | null = null; // a `key:` waiting for its first child
+  for (const raw of text.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (/^\s*(#.*)?$/.test(line)) continue;
+    const m = /^( *)([A-Za-z0-9_-]+):(?: (.*))?$/.exec(line);
+    if (!m) return null;
+    const indent = m[1].length;
+    const key = m[2];
+    const value = m[3] ?? '';
+    if (opened) {
+      if (indent <= opened.indent) return null; // `key:` with nothing under it is null in YAML
+      stack.push({ indent, map: opened.map });
+      opened = null;
+    }
+    while (stack.length > 1 && indent < stack[stack.length - 1].indent) stack.pop();
+    const top = stack[stack.length - 1];
+    if (indent !== top.indent || Object.hasOwn(top.map, key) || key === '__proto__') return null;
+    if (value === '') {
+      const child: ConfigTree = {};
+      top.map[key] = child;
+      opened = { indent, map: child };
+      continue;
+    }
+    const scalar = simpleScalar(value);
+    if (scalar === undefined) return null;
+    top.map[key] = scalar;
+  }
+  return opened ? null : root;
+}
+
+/** A plain YAML scalar whose meaning is certain, or undefined (let the YAML parser decide). */
+function simpleScalar(v: string): string | number | boolean | undefined {
+  if (/^(0|-?[1-9][0-9]{0,14})$/.test(v)) return Number(v);
+  if (v === 'true' || v === 'false') return v === 'true';
+  if (v.includes(': ') || v.includes(' #') || v.endsWith(':')) return undefined;
+  if (/^(null|~|yes|no|on|off|y|n)$/i.test(v)) return undefined;
+  if (/^[0-9+-]/.test(v) || (/^\.[^./]/.test(v))) return undefined; // numbers, .inf, .nan
+  if (/^[A-Za-z0-9_./][A-Za-z0-9_./,@+%=:-]*$/.test(v)) return v;
+  return undefined;
 }

@@ -6,13 +6,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TroveError } from '../core/errors.js';
 import { FsRemote } from './fs.js';
-import { S3Remote } from './s3.js';
-import type { Remote } from './remote.js';
+import type { Remote, RemoteEntry } from './remote.js';
+import { parseS3Options } from './s3-options.js';
 
 export type { Remote, RemoteEntry } from './remote.js';
 export { validateKey, validatePrefix } from './remote.js';
 export { FsRemote } from './fs.js';
-export { S3Remote, type S3RemoteOptions } from './s3.js';
+export type { S3RemoteOptions } from './s3-options.js';
 export { redactSecrets } from './redact.js';
 
 export type RemoteLocation =
@@ -74,10 +74,53 @@ export function parseRemoteUrl(url: string): RemoteLocation {
  */
 export function openRemote(name: string, url: string, options: Record<string, unknown> = {}): Remote {
   const loc = parseRemoteUrl(url);
-  if (loc.kind === 's3') return new S3Remote(name, loc.bucket, loc.prefix, options);
+  if (loc.kind === 's3') return new LazyS3Remote(name, loc.bucket, loc.prefix, options);
   const unknown = Object.keys(options).filter((k) => k !== 'url');
   if (unknown.length > 0) {
     throw new TroveError('CONFIG', `folder remote "${name}": option ${unknown[0]} is not known (folder remotes take no options)`);
   }
   return new FsRemote(name, loc.root);
+}
+
+/**
+ * An S3 remote whose AWS SDK is loaded on first use: the options are checked now (a bad one is a
+ * CONFIG error at once), the ~100 ms of SDK loading is paid only by commands that talk to S3.
+ */
+class LazyS3Remote implements Remote {
+  readonly url: string;
+  private impl?: Promise<Remote>;
+
+  constructor(readonly name: string, private readonly bucket: string, private readonly prefix: string, private readonly options: Record<string, unknown>) {
+    parseS3Options(name, options);
+    this.url = `s3://${bucket}${prefix ? `/${prefix}` : ''}`;
+  }
+
+  private load(): Promise<Remote> {
+    // The SDK warns on every process below Node 22 that its later releases will need Node 22;
+    // package-lock pins a release that runs on 20, so the warning is only noise in trove's output.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    return (this.impl ??= import('./s3.js').then((m) => new m.S3Remote(this.name, this.bucket, this.prefix, this.options)));
+  }
+
+  async stat(key: string, o?: { signal?: AbortSignal }) {
+    return (await this.load()).stat(key, o);
+  }
+  async *list(prefix: string, o?: { signal?: AbortSignal }): AsyncIterable<RemoteEntry> {
+    yield* (await this.load()).list(prefix, o);
+  }
+  async get(key: string, o?: { signal?: AbortSignal }) {
+    return (await this.load()).get(key, o);
+  }
+  async put(key: string, file: string, size: number, o?: { signal?: AbortSignal; onBytes?: (n: number) => void }) {
+    return (await this.load()).put(key, file, size, o);
+  }
+  async putBytes(key: string, body: Buffer | string, o?: { signal?: AbortSignal }) {
+    return (await this.load()).putBytes(key, body, o);
+  }
+  async delete(keys: string[]) {
+    return (await this.load()).delete(keys);
+  }
+  async close() {
+    if (this.impl) await (await this.impl).close();
+  }
 }
