@@ -84,7 +84,7 @@ export async function resolveRev(git: Git, rev: string): Promise<string> {
     throw new TroveError('NOT_FOUND', `unknown revision ${JSON.stringify(rev)}: git has no commit by that name`, 'check the name with `git log --oneline` or `git branch -a`', { cause: err });
   }
   const id = txt.trim();
-  if (!/^[0-9a-f]{40,64}$/.test(id)) throw new TroveError('NOT_FOUND', `unknown revision ${JSON.stringify(rev)}`);
+  if (!/^[0-9a-f]{40,64}$/.test(id)) throw new TroveError('NOT_FOUND', `unknown revision ${JSON.stringify(rev)}: git has no commit by that name`, 'check the name with `git log --oneline` or `git branch -a`');
   return id;
 }
 

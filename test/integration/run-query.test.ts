@@ -119,7 +119,7 @@ describe('lineage and data-version queries', () => {
     expect(await listIds(dir, '--produced', 'data/features.csv@HEAD~1')).toEqual([featurize]);
     const badRev = await trove(dir, 'runs', 'list', '--uses', 'data/raw.csv@no-such-rev');
     expect(badRev.code).toBe(1);
-    expect(badRev.stderr).toMatch(/does not exist at git revision no-such-rev/);
+    expect(badRev.stderr).toMatch(/unknown revision "no-such-rev"/);
   });
 
   it('runs show marks data as matching the workspace; compare counts files in folders', async () => {
