@@ -206,7 +206,14 @@ export interface FlatTree {
 
 /** Reads a tree object from the cache and validates it. */
 export async function readTree(cache: Cache, oid: Oid, where: string): Promise<TreeEntry[]> {
-  return parseTree(await cache.readBytes(oid, where), where).entries;
+  const hit = cache.treeMemo.get(oid) as TreeEntry[] | undefined;
+  if (hit) return hit;
+  const entries = parseTree(cache.readBytesSync(oid, where), where).entries;
+  // Trees are immutable (named by their content): a small memo per cache saves re-reading the
+  // subtrees that consecutive versions share while walking history. Bounded, so memory stays flat.
+  if (cache.treeMemo.size >= 4096) cache.treeMemo.delete(cache.treeMemo.keys().next().value!);
+  cache.treeMemo.set(oid, entries);
+  return entries;
 }
 
 /** Loads a whole stored folder. Throws MISSING_OBJECT naming the first tree that is not cached. */
