@@ -36,6 +36,11 @@ trove refuses to store anything that looks like a secret.`);
     .option('-d, --default', 'make it the default remote')
     .option('-f, --force', 'replace a remote of the same name')
     .option('--local', 'write to .trove/config.local (this machine only)')
+    .addHelpText('after', `
+Examples:
+  $ trove remote add origin s3://my-bucket/team/data
+  $ trove remote add minio s3://bkt/data -o endpoint=http://127.0.0.1:9000 -o path_style=true
+  $ trove remote add nas /mnt/nas/trove --local`)
     .action(async (name: string, url: string, o: { option?: Record<string, string>; default?: boolean; force?: boolean; local?: boolean }) => {
       const repo = await Repo.open();
       try {

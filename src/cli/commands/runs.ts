@@ -106,7 +106,12 @@ function renderCompare(c: RunComparison): void {
 }
 
 export function register(program: Command): void {
-  const runs = program.command('runs').description('list, show and compare recorded runs');
+  const runs = program.command('runs').description('list, show and compare recorded runs').addHelpText('after', `
+Examples:
+  $ trove runs list --sort "metrics.test_accuracy DESC"
+  $ trove runs list --filter "metrics.acc > 0.9 and params.C = '1.0'" --uses data@v1
+  $ trove runs show 01JD3Z8Q4X
+  $ trove runs compare 01JD3Z8Q4X 01JD40A1B2`);
   runs
     .command('list')
     .description('runs, newest first, with the params and metrics that vary between them')
