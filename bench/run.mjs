@@ -7,7 +7,7 @@
  *   npm run bench -- --sets 1g,20k     some of them (1g, 20k, 100k)
  *   npm run bench -- --runs 5          repetitions per measurement (median reported; default 3)
  *   npm run bench -- --peer-timeout 600
- *   npm run bench -- --no-peers         skip git-lfs / git-annex (quick iterations)
+ *   npm run bench -- --no-peers         skip git-lfs / git-annex (quick iterations); --no-annex: skip git-annex only
  *   npm run bench -- --render-only      rewrite RESULTS.md from bench/results.json
  *
  * Data sets are generated under $TROVE_BENCH_DIR (default: <tmp>/trove-bench), never in the repo,
@@ -32,6 +32,7 @@ const RUNS = Number(opt('runs', '3'));
 const SETS = opt('sets', '1g,20k,100k').split(',');
 const PEER_TIMEOUT = Number(opt('peer-timeout', '300'));
 const PEERS = !args.includes('--no-peers');
+const ANNEX = PEERS && !args.includes('--no-annex');
 const ROOT = process.env.TROVE_BENCH_DIR ?? path.join(os.tmpdir(), 'trove-bench');
 mkdirSync(ROOT, { recursive: true });
 
@@ -51,6 +52,18 @@ function ensureTools() {
 }
 
 const sync = () => spawnSync('sync');
+/** rm -rf that never takes the run down (a peer's leftover helper may still be writing). */
+const rmTree = (dir) => {
+  for (let i = 0; i < 5; i++) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      return;
+    } catch {
+      spawnSync('sleep', ['1']);
+    }
+  }
+  console.error(`warning: could not remove ${dir}`);
+};
 
 /** Runs a command, returns { s, rssMb } (wall seconds; peak RSS where /usr/bin/time exists). */
 function timed(cmd, argv, cwd, { timeout = 0, env = {} } = {}) {
@@ -61,7 +74,7 @@ function timed(cmd, argv, cwd, { timeout = 0, env = {} } = {}) {
   const t0 = process.hrtime.bigint();
   const r = spawnSync(full[0], full[1], { cwd, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env }, timeout: timeout * 1000 || undefined, maxBuffer: 1 << 26 });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.error?.code === 'ETIMEDOUT' || r.signal === 'SIGTERM') return { s: Infinity, timedOut: true };
+  if (r.error?.code === 'ETIMEDOUT' || r.signal === 'SIGTERM' || (timeout && r.status === 124)) return { s: Infinity, timedOut: true };
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}): ${String(r.stderr).slice(0, 500)}`);
   let rssMb;
   if (useTime && existsSync(file)) rssMb = Number(readFileSync(file, 'utf8').trim().split('\n').pop()) / 1024;
@@ -221,16 +234,17 @@ function benchSet(name) {
     copyIn(l);
     sh('git lfs install --local >/dev/null && git lfs track "data/**" >/dev/null && git add .gitattributes', l);
     sync();
-    r.lfs = timed('git', ['add', 'data'], l, { timeout: PEER_TIMEOUT });
-    rmSync(l, { recursive: true, force: true });
+    r.lfs = timed('timeout', ['-k', '10', String(PEER_TIMEOUT), 'git', 'add', 'data'], l, { timeout: PEER_TIMEOUT + 30 });
+    rmTree(l);
   }
-  if (PEERS && has('git-annex')) {
+  if (ANNEX && has('git-annex')) {
     const a = freshRepo(name, 'annex');
     copyIn(a);
     sh('git annex init -q bench >/dev/null 2>&1', a);
     sync();
-    r.annex = timed('git', ['annex', 'add', '--quiet', 'data'], a, { timeout: PEER_TIMEOUT });
-    rmSync(a, { recursive: true, force: true });
+    r.annex = timed('timeout', ['-k', '10', String(PEER_TIMEOUT), 'git', 'annex', 'add', '--quiet', 'data'], a, { timeout: PEER_TIMEOUT + 30 });
+    spawnSync('pkill', ['-f', `git-annex.*${a}`]);
+    rmTree(a);
   }
   return r;
 }

@@ -34,12 +34,19 @@ function toJobs(v: string): number {
 
 /** A summary in words; warnings for bad pointers at old revisions. */
 export function renderTransfer(verb: 'pushed' | 'fetched', r: TransferResult): void {
+  // quiet when all is well, as git is: one line when nothing had to move
+  const recordsMoved = r.records?.transferred ?? 0;
+  if (!r.transferred && !recordsMoved && !r.missing.length && !r.failed.length && !r.badPointers.length) {
+    out(verb === 'pushed' ? `Everything up-to-date on ${r.remote}.` : `Nothing to fetch from ${r.remote}: the cache has everything.`);
+    return;
+  }
   const parts = [`${verb} ${plural(r.transferred, 'object')} (${humanBytes(r.transferredBytes)}) ${verb === 'pushed' ? 'to' : 'from'} ${r.remote}`];
   if (r.skipped) parts.push(`${r.skipped} already ${verb === 'pushed' ? 'there' : 'in the cache'}`);
   if (r.missing.length) parts.push(`${r.missing.length} missing`);
   if (r.failed.length) parts.push(`${r.failed.length} failed`);
   out(parts.join(', '));
-  if (r.records) out(`run records: ${r.records.transferred} ${verb}, ${r.records.skipped} already there`);
+  if (r.records && (r.records.transferred || (r.records as { rejected?: unknown[] }).rejected?.length)) out(`run records: ${r.records.transferred} ${verb}, ${r.records.skipped} already there`);
+  for (const x of ((r.records as { rejected?: { key: string; error: string }[] } | undefined)?.rejected ?? []).slice(0, 10)) err(`warning: refused run record ${x.key}: ${x.error}`);
   for (const b of r.badPointers.slice(0, 10)) err(`warning: skipped a bad pointer: ${b.message}`);
   if (r.badPointers.length > 10) err(`warning: … and ${r.badPointers.length - 10} more bad pointers`);
 }
