@@ -87,6 +87,8 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   const remember = (fileRel: string, fileAbs: string, key: StatKey, oid: Oid) => {
     const after = lstatSync(fileAbs);
     if (after.mtimeMs === key.mtime && after.size === key.size && after.ctimeMs === key.ctime) records.push({ path: fileRel, key, oid });
+    // written in batches: memory must not hold a row per file of a 100k-file add until the end
+    if (records.length >= 8192) ctx.state.record(records.splice(0));
   };
   /** Small files: synchronous calls, no promise (see Cache.putSmallFileSync for why). */
   const hashSmallSync = (fileRel: string, fileAbs: string, key: StatKey): { oid: Oid; size: number } => {
@@ -126,7 +128,9 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   let done = 0;
   let bytes = 0;
   // Stat-cache hits are settled here, synchronously: no promise or queue entry per unchanged file.
-  const toHash: { f: ScanFile; rel: string; abs: string; key: StatKey }[] = [];
+  // the absolute path is derived when needed (root + rel): one string per file fewer to hold
+  const toHash: { f: ScanFile; rel: string; key: StatKey }[] = [];
+  const absOf = (fileRel: string) => `${root}/${fileRel}`;
   const visit = (node: ScanNode, nodeRel: string, nodeAbs: string) => {
     for (const [name, f] of node.files) {
       const fileRel = `${nodeRel}/${name}`;
@@ -138,7 +142,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
         f.size = key.size;
         done++;
         bytes += key.size;
-      } else toHash.push({ f, rel: fileRel, abs: path.join(nodeAbs, name), key });
+      } else toHash.push({ f, rel: fileRel, key });
     }
     for (const [name, d] of node.dirs) visit(d, `${nodeRel}/${name}`, path.join(nodeAbs, name));
   };
@@ -154,12 +158,12 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     // Large files stream through the thread pool, several at a time; small ones are read (and
     // stored) here in a plain loop with synchronous calls and no promise per file, yielding now and
     // then so that progress is drawn, Ctrl-C is seen and the large files' callbacks run.
-    const large = Promise.all(toHash.filter((t) => t.key.size > SYNC_FILE).map((t) => limit(async () => settle(t, await hashOne(t.rel, t.abs, t.key, null)))));
+    const large = Promise.all(toHash.filter((t) => t.key.size > SYNC_FILE).map((t) => limit(async () => settle(t, await hashOne(t.rel, absOf(t.rel), t.key, null)))));
     large.catch(() => {}); // observed below; an early failure must not be an unhandled rejection
     let n = 0;
     for (const t of toHash) {
       if (t.key.size > SYNC_FILE) continue;
-      settle(t, hashSmallSync(t.rel, t.abs, t.key));
+      settle(t, hashSmallSync(t.rel, absOf(t.rel), t.key));
       if ((++n & 511) === 0) {
         await new Promise((r) => setImmediate(r));
         o.signal?.throwIfAborted();
