@@ -24,6 +24,7 @@
  * inserted). A get whose body dies midway is retried whole, with exponential backoff and full jitter.
  * Sub-path targets (`trove fetch data/images/cats`) fetch the trees on the path and that subtree only.
  */
+import { existsSync } from 'node:fs';
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import type { Cache } from './cache.js';
@@ -297,12 +298,13 @@ export async function planPush(cache: Cache, remote: Remote, rootsIn: Root[], o:
   }
 
   // what is left: in the cache (upload) or nowhere (missing)
-  const rest = [...plan.nodes.keys()].filter((oid) => !onRemote.has(oid));
-  await Promise.all(rest.map(async (oid) => {
-    const n = plan.nodes.get(oid)!;
-    if (await cache.has(oid)) plan.upload.add(oid);
+  // One synchronous existence check per object (~3 µs): 100k concurrent fs.access promises held
+  // ~300 MB of requests at once and made a push of 100k objects peak at 500 MB.
+  for (const [oid, n] of plan.nodes) {
+    if (onRemote.has(oid)) continue;
+    if (existsSync(cache.objectPath(oid))) plan.upload.add(oid);
     else plan.missing.set(oid, n.where);
-  }));
+  }
   return plan;
 }
 
@@ -321,7 +323,6 @@ function markPresent(nodes: Map<Oid, Node>, oid: Oid, into: Set<Oid>): void {
  * Step 5: uploads `plan.upload`, children before parents.
  */
 export async function executePush(cache: Cache, remote: Remote, plan: PushPlan, o: { jobs: number; signal?: AbortSignal; onProgress?: OnProgress }): Promise<TransferResult> {
-  const limit = pLimit(o.jobs);
   const res = emptyResult(remote.name);
   res.strategy = plan.strategy;
   res.checks = plan.checks;
@@ -341,46 +342,84 @@ export async function executePush(cache: Cache, remote: Remote, plan: PushPlan, 
   let done = 0;
   let bytes = 0;
   const tick = () => o.onProgress?.({ phase: 'push', done, total, bytes });
-  const inflight = new Map<Oid, Promise<boolean>>();
-  const upload = (oid: Oid): Promise<boolean> => {
-    let p = inflight.get(oid);
-    if (p) return p;
-    p = (async () => {
-      if (!plan.upload.has(oid)) return !plan.missing.has(oid);
-      const n = plan.nodes.get(oid)!;
-      if (n.tree) {
-        if (!n.children) return false;
-        const ok = await Promise.all(n.children.map(upload));
-        if (ok.includes(false)) {
-          res.failed.push({ oid, where: n.where, code: 'INCOMPLETE', error: `${n.where}: not uploaded because objects below it are missing or failed` });
-          return false;
-        }
+  // 1. Order: children before parents (post-order over the trees), so that a tree is sent only
+  //    after everything below it is on the remote.
+  // 2. `jobs` workers take the next object from that order. Only objects in flight have a promise;
+  //    finished ones leave a boolean. (One promise and closure per object, all created at once, made
+  //    a push of 100k objects peak at 780 MB.)
+  const order: Oid[] = [];
+  const seen = new Set<Oid>();
+  const isChild = new Set<Oid>();
+  for (const oid of plan.upload) for (const c of plan.nodes.get(oid)?.children ?? []) isChild.add(c);
+  const visit = (root: Oid) => {
+    // iterative DFS: folders can nest deeper than the call stack allows
+    const stack: [Oid, boolean][] = [[root, false]];
+    while (stack.length) {
+      const [oid, expanded] = stack.pop()!;
+      if (expanded) {
+        order.push(oid);
+        continue;
       }
-      try {
-        await limit(() => withRetry(async () => {
-          const size = await cache.size(oid);
-          if (size === null) throw new TroveError('MISSING_OBJECT', `${n.where}: object ${oid} is not in the cache`);
-          let sent = 0;
-          await remote.put(objectKey(oid), cache.objectPath(oid), size, { signal: o.signal, onBytes: (b) => { sent += b; bytes += b; } });
-          // a retried attempt reports only new bytes; make the total exact either way
-          bytes += size - sent;
-          res.transferredBytes += size;
-        }, { signal: o.signal }));
-      } catch (err) {
-        if (isTroveError(err, 'ABORTED')) throw err;
-        res.failed.push(failure(oid, n.where, err));
+      if (seen.has(oid) || !plan.upload.has(oid)) continue;
+      seen.add(oid);
+      stack.push([oid, true]);
+      for (const c of plan.nodes.get(oid)?.children ?? []) if (!seen.has(c)) stack.push([c, false]);
+    }
+  };
+  for (const oid of plan.upload) if (!isChild.has(oid)) visit(oid);
+  for (const oid of plan.upload) visit(oid); // anything reachable only through a cycle-free odd path
+  const finished = new Map<Oid, boolean>();
+  const inflight = new Map<Oid, Promise<boolean>>();
+  const resultOf = async (oid: Oid): Promise<boolean> => {
+    if (!plan.upload.has(oid)) return !plan.missing.has(oid);
+    const f = finished.get(oid);
+    if (f !== undefined) return f;
+    const p = inflight.get(oid);
+    if (p) return p;
+    throw new Error(`push order: ${oid} needed before it was scheduled`); // a bug, not a user error
+  };
+  const uploadOne = async (oid: Oid): Promise<boolean> => {
+    const n = plan.nodes.get(oid)!;
+    if (n.tree) {
+      if (!n.children) return false;
+      const ok = await Promise.all(n.children.map(resultOf));
+      if (ok.includes(false)) {
+        res.failed.push({ oid, where: n.where, code: 'INCOMPLETE', error: `${n.where}: not uploaded because objects below it are missing or failed` });
         return false;
       }
-      res.transferred++;
-      done++;
-      if ((done & 15) === 0) tick();
-      return true;
-    })();
-    inflight.set(oid, p);
-    return p;
+    }
+    try {
+      await withRetry(async () => {
+        const size = await cache.size(oid);
+        if (size === null) throw new TroveError('MISSING_OBJECT', `${n.where}: object ${oid} is not in the cache`);
+        let sent = 0;
+        await remote.put(objectKey(oid), cache.objectPath(oid), size, { signal: o.signal, onBytes: (b) => { sent += b; bytes += b; } });
+        // a retried attempt reports only new bytes; make the total exact either way
+        bytes += size - sent;
+        res.transferredBytes += size;
+      }, { signal: o.signal });
+    } catch (err) {
+      if (isTroveError(err, 'ABORTED')) throw err;
+      res.failed.push(failure(oid, n.where, err));
+      return false;
+    }
+    res.transferred++;
+    done++;
+    if ((done & 15) === 0) tick();
+    return true;
   };
-  // roots: the nodes no other node lists as a child (any order works; children-first is inside upload)
-  await Promise.all([...plan.upload].map(upload));
+  let next = 0;
+  const worker = async () => {
+    while (next < order.length) {
+      const oid = order[next++];
+      const p = uploadOne(oid);
+      inflight.set(oid, p);
+      const ok = await p;
+      finished.set(oid, ok);
+      inflight.delete(oid);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, worker));
   tick();
   res.failed.sort((a, b) => (a.where < b.where ? -1 : 1));
   return res;
@@ -406,17 +445,25 @@ export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], 
   let bytes = 0;
   const tick = () => o.onProgress?.({ phase: 'fetch', done, total, bytes });
   const inflight = new Map<Oid, Promise<boolean>>();
+  // Settled objects keep a boolean, not their promise: a pull of 100k objects held every promise
+  // and closure to the end (415 MB peak).
+  const finished = new Map<Oid, boolean>();
+  const TRUE = Promise.resolve(true);
+  const FALSE = Promise.resolve(false);
 
   /** Makes `oid` present in the cache; false when it could not. */
   const ensure = (oid: Oid, where: string, size?: number): Promise<boolean> => {
+    const f = finished.get(oid);
+    if (f !== undefined) return f ? TRUE : FALSE;
     let p = inflight.get(oid);
     if (p) return p;
+    if (existsSync(cache.objectPath(oid))) {
+      res.skipped++;
+      res.skippedBytes += size ?? 0;
+      finished.set(oid, true);
+      return TRUE;
+    }
     p = (async () => {
-      if (await cache.has(oid)) {
-        res.skipped++;
-        res.skippedBytes += size ?? 0;
-        return true;
-      }
       total++;
       try {
         const n = await limit(() => withRetry(async () => {
@@ -441,7 +488,11 @@ export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], 
         else res.failed.push(failure(oid, where, err));
         return false;
       }
-    })();
+    })().then((ok) => {
+      finished.set(oid, ok);
+      inflight.delete(oid);
+      return ok;
+    });
     inflight.set(oid, p);
     return p;
   };

@@ -7,12 +7,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, opendir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, opendir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, addAbortSignal } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TroveError, isErrno } from '../core/errors.js';
 import { type Remote, type RemoteEntry, validateKey, validatePrefix } from './remote.js';
+
+/** Objects up to this size are copied with one read and one write (memory bounded by it). */
+const SMALL = 1 << 20;
 
 /** Top-level folder that holds partial writes; reserved, never listed. */
 const TMP_DIR = 'tmp';
@@ -135,6 +138,19 @@ export class FsRemote implements Remote {
     const dest = this.pathOf(key);
     const tmp = await this.tempPath();
     try {
+      if (size <= SMALL) {
+        // small objects (most of a dataset's): one read and one write, no stream objects per file
+        // (streams made a push of 100k small objects peak at 500 MB, most of it garbage)
+        o?.signal?.throwIfAborted();
+        const buf = await readFile(file);
+        if (buf.length !== size) {
+          throw new TroveError('INTEGRITY', `${file} has ${buf.length} bytes, expected ${size}: it changed while it was being uploaded to ${key}`);
+        }
+        await writeFile(tmp, buf, { flag: 'wx', flush: true });
+        o?.onBytes?.(size);
+        await this.moveIntoPlace(tmp, dest);
+        return;
+      }
       let copied = 0;
       const count = new Transform({
         transform(chunk: Buffer, _enc, cb) {
