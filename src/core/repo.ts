@@ -19,7 +19,7 @@ import type { ActiveRun, StartRunOptions } from './runs/recorder.js';
 import type { RunStore } from './runs/store.js';
 import { IgnoreRules } from './walk.js';
 import {
-  diffTreeWithScan, loadFlatTree, scanPath, type FolderChanges, type OnProgress, type Scanned,
+  loadFlatTree, scanPath, type FolderChanges, type OnProgress, type Scanned,
 } from './workspace.js';
 
 export const TROVE_DIR = '.trove';
@@ -488,7 +488,14 @@ export class Repo {
     const e: StatusEntry = { ...base, workspace: 'modified', cache: inCache ? 'present' : 'missing', workspaceOid: scanned.oid };
     if (ptr.type === 'dir' && scanned.type === 'dir' && inCache) {
       try {
-        e.changes = await diffTreeWithScan(this.cache, ptr.oid, scanned.node, t.path);
+        // the same tree walk as `trove diff` (equal subtrees skipped by oid); status lists a move as delete + add
+        const { diffFolders } = await import('./diff.js');
+        const d = await diffFolders(this.cache, { kind: 'tree', oid: ptr.oid }, scanned.node ? { kind: 'scan', node: scanned.node } : null, t.path);
+        e.changes = {
+          added: [...d.added.map((f) => f.path), ...d.renamed.map((r) => r.to)].sort(),
+          modified: d.modified.map((f) => f.path).sort(),
+          deleted: [...d.deleted.map((f) => f.path), ...d.renamed.map((r) => r.from)].sort(),
+        };
       } catch (err) {
         if (!(err instanceof TroveError && err.code === 'MISSING_OBJECT')) throw err;
         e.cache = 'missing';

@@ -5,8 +5,7 @@ import type { Oid } from './oid.js';
 import { isWithin, pointerPathFor } from './paths.js';
 import { parsePointer, type Pointer } from './pointer.js';
 import type { CheckoutResult, Repo, Tracked } from './repo.js';
-import { IgnoreRules } from './walk.js';
-import { scanPath, type OnProgress } from './workspace.js';
+import type { OnProgress } from './workspace.js';
 
 /**
  * Versions beside git: `checkout <rev> -- paths`, `diff`, `log`, and merge conflicts in pointers.
@@ -32,11 +31,10 @@ const summary = (v: Version) => ({ oid: v.pointer.oid, type: v.pointer.type, siz
 
 /** The workspace side: the data itself (edits not yet added count); the pointer where data is absent. */
 async function workspaceVersions(repo: Repo, filter: (p: string) => boolean): Promise<Version[]> {
-  const ctx = { cache: repo.cache, state: repo.state, rules: IgnoreRules.load(repo.root) };
   const out: Version[] = [];
   for (const t of await repo.listTracked()) {
     if (!filter(t.path)) continue;
-    const s = await scanPath(ctx, repo.root, t.path, { store: false, jobs: repo.jobs });
+    const s = await repo.scanTracked(t.path);
     if (!s) {
       out.push({ path: t.path, pointer: t.pointer, side: t.pointer.type === 'dir' ? { kind: 'tree', oid: t.pointer.oid } : null });
       continue;

@@ -131,7 +131,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   // the absolute path is derived when needed (root + rel): one string per file fewer to hold
   const toHash: { f: ScanFile; rel: string; key: StatKey }[] = [];
   const absOf = (fileRel: string) => `${root}/${fileRel}`;
-  const visit = (node: ScanNode, nodeRel: string, nodeAbs: string) => {
+  const visit = (node: ScanNode, nodeRel: string) => {
     for (const [name, f] of node.files) {
       const fileRel = `${nodeRel}/${name}`;
       const key: StatKey = f;
@@ -144,9 +144,9 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
         bytes += key.size;
       } else toHash.push({ f, rel: fileRel, key });
     }
-    for (const [name, d] of node.dirs) visit(d, `${nodeRel}/${name}`, path.join(nodeAbs, name));
+    for (const [name, d] of node.dirs) visit(d, `${nodeRel}/${name}`);
   };
-  visit(tree, rel, abs);
+  visit(tree, rel);
   const settle = (t: (typeof toHash)[number], r: { oid: Oid; size: number }) => {
     t.f.oid = r.oid;
     t.f.size = r.size;
@@ -239,65 +239,9 @@ export async function loadFlatTree(cache: Cache, oid: Oid, where: string): Promi
   return out;
 }
 
-/** Changes inside a folder, file paths relative to the repo. */
+/** Changes inside a folder, file paths relative to the repo (status's view: a move is a delete and an add). */
 export interface FolderChanges {
   added: string[];
   modified: string[];
   deleted: string[];
-}
-
-/**
- * Compares a stored tree with a scanned workspace folder. Equal sub-folders (same oid) are skipped
- * without reading their trees.
- */
-export async function diffTreeWithScan(cache: Cache, treeOid: Oid, node: ScanNode | undefined, rel: string): Promise<FolderChanges> {
-  const ch: FolderChanges = { added: [], modified: [], deleted: [] };
-  const allFiles = async (oid: Oid, p: string, into: string[]) => {
-    for (const e of await readTree(cache, oid, p)) {
-      if (e.type === 'dir') await allFiles(e.oid, `${p}/${e.name}`, into);
-      else into.push(`${p}/${e.name}`);
-    }
-  };
-  const scanFiles = (n: ScanNode, p: string, into: string[]) => {
-    for (const name of n.files.keys()) into.push(`${p}/${name}`);
-    for (const [name, d] of n.dirs) scanFiles(d, `${p}/${name}`, into);
-  };
-  const visit = async (oid: Oid | null, n: ScanNode | undefined, p: string) => {
-    if (oid && n && oid === n.oid) return;
-    if (!n) {
-      if (oid) await allFiles(oid, p, ch.deleted);
-      return;
-    }
-    if (!oid) {
-      scanFiles(n, p, ch.added);
-      return;
-    }
-    const entries = await readTree(cache, oid, p);
-    const seen = new Set<string>();
-    for (const e of entries) {
-      seen.add(e.name);
-      const child = `${p}/${e.name}`;
-      if (e.type === 'dir') {
-        const d = n.dirs.get(e.name);
-        if (!d && n.files.has(e.name)) {
-          ch.added.push(child);
-          await allFiles(e.oid, child, ch.deleted);
-        } else await visit(e.oid, d, child);
-      } else {
-        const f = n.files.get(e.name);
-        if (f) {
-          if (f.oid !== e.oid || !!f.exec !== !!e.exec) ch.modified.push(child);
-        } else {
-          ch.deleted.push(child);
-          const d = n.dirs.get(e.name);
-          if (d) scanFiles(d, child, ch.added);
-        }
-      }
-    }
-    for (const [name, d] of n.dirs) if (!seen.has(name)) scanFiles(d, `${p}/${name}`, ch.added);
-    for (const name of n.files.keys()) if (!seen.has(name)) ch.added.push(`${p}/${name}`);
-  };
-  await visit(treeOid, node, rel);
-  for (const list of [ch.added, ch.modified, ch.deleted]) list.sort();
-  return ch;
 }
