@@ -27,7 +27,7 @@ export function keyValues(pairs: string[] | undefined, option: string): Record<s
 const LAUNCHER = fileURLToPath(new URL('../../../bin/trove.js', import.meta.url));
 
 /** A folder holding a `trove` script that runs this trove with this node; put first on the child's PATH. */
-async function makeShim(dir: string): Promise<void> {
+export async function makeShim(dir: string): Promise<void> {
   await fsp.mkdir(dir, { recursive: true });
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   await fsp.writeFile(path.join(dir, 'trove'), `#!/bin/sh\nexec ${q(process.execPath)} ${q(LAUNCHER)} "$@"\n`, { mode: 0o755 });
@@ -100,9 +100,9 @@ The command's exit code is trove's exit code; SIGINT and SIGTERM are passed on t
  * child (a Ctrl-C in a terminal reaches both: the child then sees it twice, as under most runners);
  * trove itself waits for the child to end so the record is always finished.
  */
-function execChild(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; signal: NodeJS.Signals | null }> {
+export function execChild(argv: string[], env: NodeJS.ProcessEnv, cwd?: string, stdoutToStderr = false): Promise<{ code: number; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: stdoutToStderr ? ['inherit', 2, 'inherit'] : 'inherit', env, cwd });
     const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
     const forward = (sig: NodeJS.Signals) => {
       try {

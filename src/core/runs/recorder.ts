@@ -34,6 +34,8 @@ import {
   type EventProblem, type RunEvent, type RunInput, type RunOutput, type RunRecord, type RunStatus,
 } from './record.js';
 import type { RunStore } from './store.js';
+import { sourceOf } from '../pointerSource.js';
+import { reuseKeyOf } from './runCache.js';
 
 export interface StartRunOptions {
   name?: string;
@@ -50,12 +52,16 @@ export interface StartRunOptions {
   metricsFile?: string;
   /** The process to judge liveness by (default this one). */
   pid?: number;
+  /** The run this one reruns (`trove reproduce`). */
+  reproduces?: string;
 }
 
 export interface EndRunOptions {
   /** Default: FINISHED when exitCode is 0 or absent, FAILED otherwise. */
   status?: Exclude<RunStatus, 'RUNNING'>;
   exitCode?: number | null;
+  /** The command did not run: its outputs were restored from this earlier run (`trove run --reuse`). */
+  reusedFrom?: string;
 }
 
 export interface EndRunResult {
@@ -173,6 +179,8 @@ export async function inputVersion(repo: Repo, t: Tracked, role?: string): Promi
   if (scanned.type === 'dir') input.files = scanned.files;
   if (role) input.role = role;
   if (modified) input.modified = true;
+  const origin = sourceOf(t.pointer);
+  if (origin) input.origin = origin;
   return input;
 }
 
@@ -294,6 +302,7 @@ export class ActiveRun {
 
     rec.status = status;
     rec.exitCode = exitCode;
+    if (o.reusedFrom) rec.reusedFrom = o.reusedFrom;
     rec.end = new Date(Math.max(Date.now(), Date.parse(rec.start))).toISOString();
     // Never write a record this trove would refuse to read back.
     parseRunRecord(serializeRunRecord(rec), `${rec.id}.json`);
@@ -401,7 +410,9 @@ export async function startRun(repo: Repo, o: StartRunOptions = {}): Promise<Act
     params: o.params ?? {},
     tags: o.tags ?? {},
     inputs,
+    reproduces: o.reproduces,
   });
+  rec.reuseKey = reuseKeyOf({ command: rec.command, git, params: rec.params, inputs, outputs });
   // Refuse bad names, keys or values now, before the command runs, rather than at the end.
   parseRunRecord(serializeRunRecord(rec), `${rec.id}.json`);
   await store.write(rec);

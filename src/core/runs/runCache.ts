@@ -1,0 +1,77 @@
+/**
+ * The run cache: a finished run whose result is decided by the same things as a new one can stand in
+ * for it (`trove run --reuse`). What decides a run's result, hashed into its `reuseKey` when it starts:
+ *
+ * - the command (argv, exactly),
+ * - the code: the commit, and for a dirty tree the stored diff's oid (a changed line is a new diff),
+ * - the params given when it started (params the command logs itself follow from the rest),
+ * - every input's path and content oid (a changed byte is a new oid),
+ * - the declared outputs' paths.
+ *
+ * A run outside git, or before the first commit, has no code version to compare and gets no key.
+ * Key format (version 1): sha256 hex of the canonical JSON
+ * `{"v":1,"command":[…],"commit":"…","diff":"sha256:…"|null,"params":[[k,v]…],"inputs":[[path,oid]…],"outputs":[path…]}`
+ * with params, inputs and outputs sorted.
+ */
+import { createHash } from 'node:crypto';
+import type { Oid } from '../oid.js';
+import type { Repo } from '../repo.js';
+import { TroveError } from '../errors.js';
+import type { RunInput, RunRecord } from './record.js';
+
+export const REUSE_KEY_VERSION = 1;
+
+/** The reuse key of a run about to start, or undefined when it has no code version. */
+export function reuseKeyOf(r: { command: string[]; git: RunRecord['git']; params: Record<string, string>; inputs: Pick<RunInput, 'path' | 'oid'>[]; outputs: string[] }): string | undefined {
+  if (!r.git?.commit || !r.command.length) return undefined;
+  const canonical = JSON.stringify({
+    v: REUSE_KEY_VERSION,
+    command: r.command,
+    commit: r.git.commit,
+    diff: r.git.dirty ? r.git.diffOid : null,
+    params: Object.keys(r.params).sort().map((k) => [k, r.params[k]]),
+    inputs: r.inputs.map((i) => [i.path, i.oid]).sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0)),
+    outputs: [...r.outputs].sort(),
+  });
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/**
+ * The newest earlier FINISHED run with the same reuse key whose every output was produced and is in the
+ * cache whole (checked by re-hashing files; folders by their trees and files), or null.
+ * @example const hit = await findReusableRun(repo, run.started)
+ */
+export async function findReusableRun(repo: Repo, rec: RunRecord): Promise<RunRecord | null> {
+  if (!rec.reuseKey) return null;
+  const store = await repo.runStore();
+  const names = (await store.names()).filter((n) => n !== `${rec.id}.json`).reverse(); // newest first
+  for (const n of names) {
+    let other: RunRecord;
+    try {
+      other = (await store.load(n)).record;
+    } catch {
+      continue; // a damaged record is `runs list`'s to report, never a reason to fail a run
+    }
+    if (other.reuseKey !== rec.reuseKey || other.status !== 'FINISHED' || other.reusedFrom === undefined && other.exitCode !== 0) continue;
+    if (!other.outputs.length || other.outputs.some((o) => o.oid === null)) continue;
+    if (await outputsCached(repo, other)) return other;
+  }
+  return null;
+}
+
+async function outputsCached(repo: Repo, rec: RunRecord): Promise<boolean> {
+  const { checkObjects } = await import('./verify.js');
+  for (const o of rec.outputs) {
+    const problems = await checkObjects(repo, o.oid as Oid, o.type ?? 'file', o.path, { remote: null });
+    if (problems.length) return false;
+  }
+  return true;
+}
+
+/** The versions to check out to restore a run's outputs. */
+export function outputVersions(rec: RunRecord): { path: string; type: 'file' | 'dir'; oid: string; size: number; files?: number }[] {
+  return rec.outputs.map((o) => {
+    if (o.oid === null || o.type === undefined || o.size === undefined) throw new TroveError('BAD_RUN', `run ${rec.id}: output ${o.path} was not produced`);
+    return { path: o.path, type: o.type, oid: o.oid, size: o.size, ...(o.files === undefined ? {} : { files: o.files }) };
+  });
+}
