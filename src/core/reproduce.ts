@@ -42,6 +42,8 @@ export interface ReproduceOptions {
   keep?: boolean;
   /** Where the worktree goes (default: the system temp folder). */
   tmpDir?: string;
+  /** When an earlier finished run had the same reuse key (runCache.ts), restore its outputs instead of running. */
+  reuse?: boolean;
 }
 
 export interface OutputComparison {
@@ -198,14 +200,20 @@ export async function reproduceRun(repo: Repo, idOrPrefix: string, o: ReproduceO
       name: rec.name, experiment: rec.experiment, command: rec.command, params: { ...rec.params },
       inputs: declared, outputs: rec.outputs.map((x) => x.path), reproduces: rec.id,
     });
-    let exit: { code: number; signal: string | null };
-    try {
-      exit = await o.exec(rec.command, { cwd: wtRepo.root, env: { ...process.env, ...run.childEnv() }, run });
-    } catch (err) {
-      await run.end({ status: 'FAILED', exitCode: null });
-      throw err;
+    const { findReusableRun, reuseRun } = await import('./runs/runCache.js');
+    const hit = o.reuse ? await findReusableRun(repo, run.started) : null;
+    let ended;
+    if (hit) ended = await reuseRun(wtRepo, run, hit);
+    else {
+      let exit: { code: number; signal: string | null };
+      try {
+        exit = await o.exec(rec.command, { cwd: wtRepo.root, env: { ...process.env, ...run.childEnv() }, run });
+      } catch (err) {
+        await run.end({ status: 'FAILED', exitCode: null });
+        throw err;
+      }
+      ended = await run.end({ status: exit.signal ? 'KILLED' : exit.code === 0 ? 'FINISHED' : 'FAILED', exitCode: exit.code });
     }
-    const ended = await run.end({ status: exit.signal ? 'KILLED' : exit.code === 0 ? 'FINISHED' : 'FAILED', exitCode: exit.code });
     if (wtRepo !== repo) await store.write(ended.record);
     const outputs = await compareOutputs(repo, rec, ended.record);
     return { original: rec, record: ended.record, problems: ended.problems, outputs, identical: outputs.every((c) => c.same), worktree: o.keep ? wt : null };

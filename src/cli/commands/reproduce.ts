@@ -5,6 +5,7 @@ import { Repo } from '../../core/repo.js';
 import type { Executor, ReproduceResult } from '../../core/reproduce.js';
 import { err, json, out, plural } from '../render.js';
 import { execChild, makeShim } from './run.js';
+import { UsageError } from '../main.js';
 
 const short = (oid: string | null) => (oid ? oid.replace(/^sha256:/, '').slice(0, 12) : 'not produced');
 
@@ -22,7 +23,7 @@ function executor(toStderr: boolean): Executor {
 }
 
 function render(r: ReproduceResult, verify: boolean): void {
-  out(`run ${r.record.id} ${r.record.status} (exit ${r.record.exitCode}) reproduces run ${r.original.id}`);
+  out(`run ${r.record.id} ${r.record.status} (exit ${r.record.exitCode}) reproduces run ${r.original.id}${r.record.reusedFrom ? `, reusing the outputs of run ${r.record.reusedFrom} (nothing changed; the command did not run)` : ''}`);
   for (const c of r.outputs) {
     out(`  ${c.same ? 'same     ' : 'DIFFERS  '} ${c.path}  ${short(c.original)} -> ${short(c.reproduced)}`);
     if (c.files) {
@@ -49,6 +50,7 @@ export function register(program: Command): void {
     .option('--verify', "compare every output with the original's; exit 1 naming what differs")
     .option('--in-place', 'use this work tree (must be clean and at the run\'s commit) instead of a fresh worktree')
     .option('--keep', 'keep the worktree afterwards (its path is printed)')
+    .option('--reuse', 'when nothing changed since an earlier finished run, restore its outputs instead of running (not with --verify)')
     .option('--json', 'print the result as JSON (the command\'s own output goes to stderr)')
     .addHelpText('after', `
 Examples:
@@ -58,11 +60,12 @@ Examples:
 
 The run is rerun from the repository root with the params it recorded; missing input objects are
 fetched from the default remote first. Nothing in your work tree changes (except with --in-place).`)
-    .action(async (id: string, o: { verify?: boolean; inPlace?: boolean; keep?: boolean; json?: boolean }) => {
+    .action(async (id: string, o: { verify?: boolean; inPlace?: boolean; keep?: boolean; json?: boolean; reuse?: boolean }) => {
+      if (o.reuse && o.verify) throw new UsageError('--reuse and --verify together prove nothing: a reused output is the original by definition');
       const repo = await Repo.open();
       try {
         const { reproduceRun } = await import('../../core/reproduce.js');
-        const r = await reproduceRun(repo, id, { exec: executor(!!o.json), inPlace: o.inPlace, keep: o.keep });
+        const r = await reproduceRun(repo, id, { exec: executor(!!o.json), inPlace: o.inPlace, keep: o.keep, reuse: o.reuse });
         for (const p of r.problems) err(`trove: warning: ${p.source}${p.line === undefined ? '' : `:${p.line}`}: ${p.message}`);
         if (o.json) json({ original: r.original.id, run: r.record.id, status: r.record.status, exitCode: r.record.exitCode, identical: r.identical, outputs: r.outputs, worktree: r.worktree });
         else render(r, !!o.verify);

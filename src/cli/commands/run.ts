@@ -35,7 +35,7 @@ export async function makeShim(dir: string): Promise<void> {
 
 interface RunOpts {
   name?: string; experiment?: string; param?: string[]; paramsFile?: string; tag?: string[];
-  in?: string[]; out?: string[]; metrics?: string;
+  in?: string[]; out?: string[]; metrics?: string; reuse?: boolean;
 }
 
 export function register(program: Command): void {
@@ -53,12 +53,14 @@ export function register(program: Command): void {
     .option('-i, --in <path>', 'a tracked input (repeatable; default: every tracked path)', collect)
     .option('-o, --out <path>', 'an output, added to the cache when the command succeeds (repeatable)', collect)
     .option('--metrics <file>', 'a JSON or YAML file of metrics the command writes, read when it ends')
+    .option('--reuse', 'if an earlier finished run had the same command, code, params and input versions, restore its outputs instead of running')
     .passThroughOptions()
     .addHelpText('after', `
 Examples:
   $ trove run -n baseline -p C=1.0 -i data -o models/model.bin -- python train.py --C 1.0
   $ trove run --params-file params.yaml --metrics metrics.json -o model.pkl -- ./train.sh
   $ trove run -- make train                 every tracked path is recorded as an input
+  $ trove run --reuse -i data -o model.bin -- python train.py   skipped when nothing changed
 
 Inside the command, these log into the run (trove is on its PATH even if not installed):
   trove log-param k v | log-metric k v [--step n] | log-tag k v | log-artifact <path> | log-input <path>
@@ -72,6 +74,15 @@ The command's exit code is trove's exit code; SIGINT and SIGTERM are passed on t
           name: o.name, experiment: o.experiment, command, params, tags: keyValues(o.tag, '--tag'),
           inputs: o.in, outputs: o.out, metricsFile: o.metrics,
         });
+        if (o.reuse) {
+          const { findReusableRun, reuseRun } = await import('../../core/runs/runCache.js');
+          const hit = await findReusableRun(repo, run.started);
+          if (hit) {
+            const { record } = await reuseRun(repo, run, hit);
+            err(`trove: run ${record.id} reused run ${hit.id} (same command, code, params and inputs): ${plural(record.outputs.filter((x) => x.oid !== null).length, 'output')} restored from the cache, the command did not run`);
+            return;
+          }
+        }
         const shimDir = path.join(repo.troveDir, 'tmp', `run-${run.id}`);
         let exit: { code: number; signal: NodeJS.Signals | null };
         try {

@@ -35,7 +35,7 @@ import {
 } from './record.js';
 import type { RunStore } from './store.js';
 import { sourceOf } from '../pointerSource.js';
-import { reuseKeyOf } from './runCache.js';
+import { codeDiffHash, reuseKeyOf } from './runCache.js';
 
 export interface StartRunOptions {
   name?: string;
@@ -205,6 +205,11 @@ export class ActiveRun {
 
   get id(): string {
     return this.started.id;
+  }
+
+  /** The declared outputs (`--out`), as JSON text of repo-relative paths. */
+  get declaredOutputs(): string {
+    return JSON.stringify(this.opts.outputs.map((p) => this.repo.rel(p)));
   }
 
   get recordFile(): string {
@@ -412,7 +417,8 @@ export async function startRun(repo: Repo, o: StartRunOptions = {}): Promise<Act
     inputs,
     reproduces: o.reproduces,
   });
-  rec.reuseKey = reuseKeyOf({ command: rec.command, git, params: rec.params, inputs, outputs });
+  const codeDiff = git?.commit && git.dirty ? await codeDiffHash(repo.root, git.commit) : null;
+  rec.reuseKey = reuseKeyOf({ command: rec.command, git, codeDiff, params: rec.params, inputs, outputs });
   // Refuse bad names, keys or values now, before the command runs, rather than at the end.
   parseRunRecord(serializeRunRecord(rec), `${rec.id}.json`);
   await store.write(rec);

@@ -3,17 +3,21 @@
  * for it (`trove run --reuse`). What decides a run's result, hashed into its `reuseKey` when it starts:
  *
  * - the command (argv, exactly),
- * - the code: the commit, and for a dirty tree the stored diff's oid (a changed line is a new diff),
+ * - the code: the commit, and the sha256 of the uncommitted diff without pointer files and .gitignore
+ *   files (`codeDiffHash`): those change with every run that writes outputs, and say nothing about the
+ *   code; inputs count by their oids and outputs by their paths instead. A changed line is a new hash.
  * - the params given when it started (params the command logs itself follow from the rest),
  * - every input's path and content oid (a changed byte is a new oid),
  * - the declared outputs' paths.
  *
  * A run outside git, or before the first commit, has no code version to compare and gets no key.
  * Key format (version 1): sha256 hex of the canonical JSON
- * `{"v":1,"command":[…],"commit":"…","diff":"sha256:…"|null,"params":[[k,v]…],"inputs":[[path,oid]…],"outputs":[path…]}`
+ * `{"v":1,"command":[…],"commit":"…","diff":"<64 hex>"|null,"params":[[k,v]…],"inputs":[[path,oid]…],"outputs":[path…]}`
  * with params, inputs and outputs sorted.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { gitEnv } from '../git.js';
 import type { Oid } from '../oid.js';
 import type { Repo } from '../repo.js';
 import { TroveError } from '../errors.js';
@@ -21,14 +25,30 @@ import type { RunInput, RunRecord } from './record.js';
 
 export const REUSE_KEY_VERSION = 1;
 
+/**
+ * sha256 hex of `git diff --binary <commit>` over everything but `*.trove` and `.gitignore` files, or
+ * null when that diff is empty. Streamed: memory does not grow with the diff.
+ */
+export function codeDiffHash(root: string, commit: string): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', ['diff', '--binary', '--no-color', '--no-ext-diff', commit, '--', '.', ':(exclude,glob)**/*.trove', ':(exclude,glob)**/.gitignore'],
+      { cwd: root, env: gitEnv(), stdio: ['ignore', 'pipe', 'ignore'] });
+    const h = createHash('sha256');
+    let bytes = 0;
+    child.stdout.on('data', (b: Buffer) => ((bytes += b.length), h.update(b)));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(bytes ? h.digest('hex') : null) : reject(new TroveError('GIT', `git diff exited ${code} while computing the run's reuse key`))));
+  });
+}
+
 /** The reuse key of a run about to start, or undefined when it has no code version. */
-export function reuseKeyOf(r: { command: string[]; git: RunRecord['git']; params: Record<string, string>; inputs: Pick<RunInput, 'path' | 'oid'>[]; outputs: string[] }): string | undefined {
+export function reuseKeyOf(r: { command: string[]; git: RunRecord['git']; codeDiff: string | null; params: Record<string, string>; inputs: Pick<RunInput, 'path' | 'oid'>[]; outputs: string[] }): string | undefined {
   if (!r.git?.commit || !r.command.length) return undefined;
   const canonical = JSON.stringify({
     v: REUSE_KEY_VERSION,
     command: r.command,
     commit: r.git.commit,
-    diff: r.git.dirty ? r.git.diffOid : null,
+    diff: r.codeDiff,
     params: Object.keys(r.params).sort().map((k) => [k, r.params[k]]),
     inputs: r.inputs.map((i) => [i.path, i.oid]).sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0)),
     outputs: [...r.outputs].sort(),
@@ -52,7 +72,7 @@ export async function findReusableRun(repo: Repo, rec: RunRecord): Promise<RunRe
     } catch {
       continue; // a damaged record is `runs list`'s to report, never a reason to fail a run
     }
-    if (other.reuseKey !== rec.reuseKey || other.status !== 'FINISHED' || other.reusedFrom === undefined && other.exitCode !== 0) continue;
+    if (other.reuseKey !== rec.reuseKey || other.status !== 'FINISHED' || other.exitCode !== 0) continue;
     if (!other.outputs.length || other.outputs.some((o) => o.oid === null)) continue;
     if (await outputsCached(repo, other)) return other;
   }
@@ -74,4 +94,31 @@ export function outputVersions(rec: RunRecord): { path: string; type: 'file' | '
     if (o.oid === null || o.type === undefined || o.size === undefined) throw new TroveError('BAD_RUN', `run ${rec.id}: output ${o.path} was not produced`);
     return { path: o.path, type: o.type, oid: o.oid, size: o.size, ...(o.files === undefined ? {} : { files: o.files }) };
   });
+}
+
+/**
+ * Ends `run` as a reuse of `hit` instead of running its command: `hit`'s outputs are checked out from
+ * the cache (byte-identical by their oids; a workspace file with changes not in the cache is not
+ * overwritten), its metrics, the params its command logged, its tags and the outputs it logged itself
+ * are copied in as events, and the record says `reusedFrom`. When the outputs cannot be restored the
+ * run ends FAILED and the error is thrown.
+ * @example const hit = await findReusableRun(repo, run.started); if (hit) await reuseRun(repo, run, hit)
+ */
+export async function reuseRun(repo: Repo, run: import('./recorder.js').ActiveRun, hit: RunRecord): Promise<import('./recorder.js').EndRunResult> {
+  try {
+    await repo.checkoutVersions(outputVersions(hit));
+  } catch (err) {
+    await run.end({ status: 'FAILED', exitCode: null });
+    throw err;
+  }
+  const store = await repo.runStore();
+  for (const [k, v] of Object.entries(hit.params)) if (run.started.params[k] === undefined) await store.appendEvent(run.id, { param: k, value: v });
+  for (const [k, pts] of Object.entries(hit.metrics)) for (const p of pts) await store.appendEvent(run.id, { metric: k, value: p.value, step: p.step, ts: p.ts });
+  for (const [k, v] of Object.entries(hit.tags)) await store.appendEvent(run.id, { tag: k, value: v });
+  const declared = new Set(JSON.parse(run.declaredOutputs) as string[]);
+  for (const o of hit.outputs) {
+    if (declared.has(o.path) || o.oid === null) continue;
+    await store.appendEvent(run.id, { output: o.path, oid: o.oid, type: o.type!, size: o.size!, ...(o.files === undefined ? {} : { files: o.files }) });
+  }
+  return run.end({ exitCode: 0, reusedFrom: hit.id });
 }
