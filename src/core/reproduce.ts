@@ -189,6 +189,12 @@ export async function reproduceRun(repo: Repo, idOrPrefix: string, o: ReproduceO
       // A commit from before `.trove/` was committed: make the worktree a trove repo (shares the cache).
       if (!existsSync(path.join(wt, '.trove', 'config'))) await Repo.init(wt);
       wtRepo = await Repo.open(wt);
+      if (wtRepo.cache.dir !== repo.cache.dir) {
+        // cache.dir set in this checkout's config.local (which the worktree does not have): share it
+        await wtRepo.configSet('cache.dir', repo.cache.dir, { local: true });
+        wtRepo.close();
+        wtRepo = await Repo.open(wt);
+      }
     }
     if (prog.includes('/') && !(await findProgram(prog, wtRepo.root))) {
       throw fail('NOT_FOUND', `command ${JSON.stringify(prog)} of run ${rec.id} does not exist at commit ${commit.slice(0, 12)}`, 'it may have been untracked when the run was recorded; commit it and record the run again');

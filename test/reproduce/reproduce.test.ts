@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Cache } from '../../src/core/cache.js';
-import { git, newRepo, write } from '../helpers/repo.js';
+import { git, newRepo, tempDir, write } from '../helpers/repo.js';
 import { lastRecord, records } from '../helpers/runs.js';
 import { expectNoExtraWorktree, irisRepo, ok, trainIris, workTree } from '../helpers/reproRepo.js';
 
@@ -43,6 +43,9 @@ describe('trove reproduce', () => {
 
   it('--verify fails naming the outputs and the files inside folders that differ; a dirty run gets its diff applied', async () => {
     const dir = await newRepo();
+    // a cache moved by this machine's config.local: the worktree must use it too
+    const cacheDir = path.join(tempDir('trove-cache-'), 'moved-cache');
+    await ok(dir, 0, 'config', 'cache.dir', cacheDir, '--local');
     await write(dir, 'data/in.txt', 'input\n');
     await ok(dir, 0, 'add', 'data');
     await write(dir, 'make.mjs', `import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
@@ -71,7 +74,7 @@ writeFileSync('stable.txt', 'stable\\n');
     // the diff was applied: fixed.txt (made by the edited code) is the same object as the original's
     const fixedOid = async (rec: typeof orig) => {
       const { loadFlatTree } = await import('../../src/core/workspace.js');
-      const cache = new Cache(path.join(dir, '.trove/cache'), path.join(dir, '.trove/tmp'));
+      const cache = new Cache(cacheDir, path.join(cacheDir, 'tmp'));
       return (await loadFlatTree(cache, rec.outputs.find((o) => o.path === 'out')!.oid as never, 'out')).files.get('fixed.txt')!.oid;
     };
     expect(await fixedOid(again)).toBe(await fixedOid(orig));
