@@ -87,12 +87,16 @@ export async function findProgram(prog: string, cwd: string, envPath = process.e
   return null;
 }
 
-/** Makes every object the run needs local: inputs and diff, fetching from the default remote. */
+/**
+ * Makes every object the run needs local: inputs and diff, fetching from the default remote. Cached
+ * objects are taken as present without re-hashing (a dataset of many GB would be read once more for
+ * nothing; `trove verify` is the command that re-hashes); downloads are verified as they land.
+ */
 async function ensureObjects(repo: Repo, rec: RunRecord): Promise<void> {
   const { checkObjects } = await import('./runs/verify.js');
   const lacking = async () => {
     const out: { path: string; oid: Oid; type: 'file' | 'dir' }[] = [];
-    for (const i of rec.inputs) if ((await checkObjects(repo, i.oid as Oid, i.type, i.path, { remote: null })).length) out.push({ path: i.path, oid: i.oid as Oid, type: i.type });
+    for (const i of rec.inputs) if ((await checkObjects(repo, i.oid as Oid, i.type, i.path, { remote: null, rehash: false })).length) out.push({ path: i.path, oid: i.oid as Oid, type: i.type });
     const d = rec.git?.diffOid as Oid | null | undefined;
     if (d && !(await repo.cache.has(d))) out.push({ path: '(git diff)', oid: d, type: 'file' });
     return out;

@@ -140,6 +140,24 @@ writeFileSync('stable.txt', 'stable\\n');
     expect(await leftovers()).toEqual(leftBefore);
   }, 40_000);
 
+  it('fetches input objects the cache lacks from the default remote, verified', async () => {
+    const dir = await newRepo();
+    await write(dir, 'data/in.txt', 'input\n');
+    await ok(dir, 0, 'add', 'data');
+    await write(dir, 'make.mjs', `import { readFileSync, writeFileSync } from 'node:fs'; writeFileSync('o.txt', readFileSync('data/in.txt'));\n`);
+    await git(dir, 'add', '-A');
+    await git(dir, 'commit', '-qm', 'code');
+    await ok(dir, 0, 'run', '-i', 'data', '-o', 'o.txt', '--', 'node', 'make.mjs');
+    const run = await lastRecord(dir);
+    await ok(dir, 0, 'remote', 'add', 'origin', tempDir('trove-remote-'));
+    await ok(dir, 0, 'push');
+    await fsp.rm(path.join(dir, '.trove/cache'), { recursive: true, force: true });
+    const r = await ok(dir, 0, 'reproduce', run.id, '--verify');
+    expect(r.stdout).toContain('verify passed: 1 output identical');
+    const cache = new Cache(path.join(dir, '.trove/cache'), path.join(dir, '.trove/tmp'));
+    expect(await cache.verify(run.inputs[0]!.oid as never)).toBe(true);
+  }, 30_000);
+
   it('--in-place refuses a dirty work tree and a HEAD that is not the run\'s commit', async () => {
     const dir = await newRepo();
     await write(dir, 'data/in.txt', 'input\n');

@@ -35,6 +35,8 @@ export interface RunVerification {
 interface Ctx {
   repo: Repo;
   remote: Remote | null;
+  /** false: a cached object counts as whole without re-hashing it (presence only). */
+  rehash?: boolean;
   seen: Map<string, ObjectProblem['problem'] | 'cache' | 'remote'>;
   counts: { checked: number; inCache: number; onRemote: number };
 }
@@ -62,7 +64,7 @@ async function hashRemote(remote: Remote, oid: Oid): Promise<Buffer | 'missing' 
 async function checkOne(c: Ctx, oid: Oid, wantBytes: boolean): Promise<{ at: 'cache' | 'remote'; bytes?: Buffer } | ObjectProblem['problem']> {
   const { cache } = c.repo;
   if (await cache.has(oid)) {
-    if (await cache.verify(oid)) return { at: 'cache', bytes: wantBytes ? await cache.readBytes(oid) : undefined };
+    if (c.rehash === false || (await cache.verify(oid))) return { at: 'cache', bytes: wantBytes ? await cache.readBytes(oid) : undefined };
     if (!c.remote) return 'corrupt';
     const r = await hashRemote(c.remote, oid);
     return Buffer.isBuffer(r) ? { at: 'remote', bytes: r } : 'corrupt';
@@ -74,11 +76,11 @@ async function checkOne(c: Ctx, oid: Oid, wantBytes: boolean): Promise<{ at: 'ca
 
 /**
  * Problems with one data version (a file, or a folder and everything below it); empty when it is whole.
- * `remote: null` checks the cache only.
+ * `remote: null` checks the cache only; `rehash: false` takes a cached object's presence for the whole.
  * @example await checkObjects(repo, oid, 'dir', 'data', { remote: null })
  */
-export async function checkObjects(repo: Repo, oid: Oid, type: 'file' | 'dir', where: string, o: { remote: Remote | null }, ctx?: Ctx): Promise<ObjectProblem[]> {
-  const c: Ctx = ctx ?? { repo, remote: o.remote, seen: new Map(), counts: { checked: 0, inCache: 0, onRemote: 0 } };
+export async function checkObjects(repo: Repo, oid: Oid, type: 'file' | 'dir', where: string, o: { remote: Remote | null; rehash?: boolean }, ctx?: Ctx): Promise<ObjectProblem[]> {
+  const c: Ctx = ctx ?? { repo, remote: o.remote, rehash: o.rehash, seen: new Map(), counts: { checked: 0, inCache: 0, onRemote: 0 } };
   const looked: ObjectProblem['looked'] = c.remote ? ['cache', 'remote'] : ['cache'];
   const problems: ObjectProblem[] = [];
   const visit = async (x: Oid, t: 'file' | 'dir', p: string) => {
