@@ -16,8 +16,9 @@
  * 4. The new record is copied into this repository's `runs/` (a worktree's own `.trove/runs` goes away
  *    with it). Each output is compared with the original's by oid; a folder that differs is diffed file
  *    by file (`diff.ts`).
- * 5. The worktree is removed (`git worktree remove --force`, then `prune`) whatever happened, unless
- *    `keep`.
+ * 5. The worktree is removed (`git worktree remove --force --force`, then `prune`) whatever happened,
+ *    unless `keep`. It is created locked with `trove reproduce <pid>@<host>`, so that one left behind by
+ *    a killed reproduce is removed by the next one (pid gone), and never one that is still in use.
  *
  * Known limits: the command runs from the repository root (records do not store the cwd); a metrics
  * file given with `--metrics` to the original run is not known to the record, so it is not read again.
@@ -133,6 +134,25 @@ async function gitOk(git: Git, args: string[]): Promise<boolean> {
   }
 }
 
+const LOCK_REASON = 'trove reproduce';
+
+/**
+ * Worktrees that an earlier `reproduce` on this host left behind when it was killed (its pid is gone):
+ * removed. A worktree of a reproduce still running (pid alive) or from another host is left alone.
+ */
+async function removeOrphanWorktrees(repo: Repo): Promise<void> {
+  const { pidIsAlive } = await import('./runs/store.js');
+  const list = await repo.git.raw(['worktree', 'list', '--porcelain']).catch(() => '');
+  for (const block of list.split('\n\n')) {
+    const dir = /^worktree (.+)$/m.exec(block)?.[1];
+    const m = new RegExp(`^locked ${LOCK_REASON} (\\d+)@(.+)$`, 'm').exec(block);
+    if (!dir || !m || m[2] !== os.hostname() || pidIsAlive(Number(m[1]))) continue;
+    await repo.git.raw(['worktree', 'remove', '--force', '--force', dir]).catch(() => undefined);
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+  await repo.git.raw(['worktree', 'prune']).catch(() => undefined);
+}
+
 /** Compares each output the original produced with the reproduction's. */
 export async function compareOutputs(repo: Repo, a: RunRecord, b: RunRecord): Promise<OutputComparison[]> {
   const out: OutputComparison[] = [];
@@ -181,7 +201,9 @@ export async function reproduceRun(repo: Repo, idOrPrefix: string, o: ReproduceO
   try {
     if (!o.inPlace) {
       wt = await fsp.mkdtemp(path.join(o.tmpDir ?? os.tmpdir(), `trove-reproduce-${rec.id.slice(0, 10)}-`));
-      await repo.git.raw(['worktree', 'add', '--detach', '--quiet', wt, commit]);
+      await removeOrphanWorktrees(repo);
+      // Locked with our pid: a later reproduce removes it if this process dies before its cleanup.
+      await repo.git.raw(['worktree', 'add', '--detach', '--quiet', '--lock', '--reason', `${LOCK_REASON} ${process.pid}@${os.hostname()}`, wt, commit]);
       if (rec.git?.diffOid) {
         try {
           await new Git(wt).raw(['apply', '--binary', '--whitespace=nowarn', repo.cache.objectPath(rec.git.diffOid as Oid)]);
@@ -230,7 +252,7 @@ export async function reproduceRun(repo: Repo, idOrPrefix: string, o: ReproduceO
   } finally {
     if (wtRepo !== repo) wtRepo.close();
     if (wt && !o.keep) {
-      await repo.git.raw(['worktree', 'remove', '--force', wt]).catch(() => undefined);
+      await repo.git.raw(['worktree', 'remove', '--force', '--force', wt]).catch(() => undefined);
       await fsp.rm(wt, { recursive: true, force: true });
       await repo.git.raw(['worktree', 'prune']).catch(() => undefined);
     }

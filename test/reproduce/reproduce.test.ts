@@ -158,6 +158,32 @@ writeFileSync('stable.txt', 'stable\\n');
     expect(await cache.verify(run.inputs[0]!.oid as never)).toBe(true);
   }, 30_000);
 
+  it('removes a worktree a killed reproduce left behind (dead pid), never one still in use; --keep keeps it', async () => {
+    const dir = await newRepo();
+    await write(dir, 'make.mjs', `import { writeFileSync } from 'node:fs'; writeFileSync('o.txt', 'x');\n`);
+    await git(dir, 'add', '-A');
+    await git(dir, 'commit', '-qm', 'code');
+    await ok(dir, 0, 'run', '-o', 'o.txt', '--', 'node', 'make.mjs');
+    const run = await lastRecord(dir);
+    const { execFileSync, spawnSync } = await import('node:child_process');
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited: its pid is free
+    const host = (await import('node:os')).hostname();
+    const orphan = path.join(tempDir('trove-orphan-'), 'wt');
+    const alive = path.join(tempDir('trove-alive-'), 'wt');
+    await git(dir, 'worktree', 'add', '--detach', '--lock', '--reason', `trove reproduce ${dead}@${host}`, orphan, 'HEAD');
+    await git(dir, 'worktree', 'add', '--detach', '--lock', '--reason', `trove reproduce ${process.pid}@${host}`, alive, 'HEAD');
+    const r = await ok(dir, 0, 'reproduce', run.id, '--keep', '--json');
+    const kept = JSON.parse(r.stdout).worktree as string;
+    const listed = execFileSync('git', ['worktree', 'list', '--porcelain'], { cwd: dir, encoding: 'utf8' });
+    expect(listed).not.toContain(orphan);
+    expect(await fsp.stat(orphan).catch(() => null)).toBeNull();
+    expect(listed).toContain(alive);
+    expect(listed).toContain(kept);
+    expect((await fsp.stat(path.join(kept, 'o.txt'))).isFile()).toBe(true);
+    await git(dir, 'worktree', 'remove', '--force', '--force', kept);
+    await git(dir, 'worktree', 'remove', '--force', '--force', alive);
+  }, 30_000);
+
   it('--in-place refuses a dirty work tree and a HEAD that is not the run\'s commit', async () => {
     const dir = await newRepo();
     await write(dir, 'data/in.txt', 'input\n');

@@ -33,7 +33,7 @@ function render(r: ReproduceResult, verify: boolean): void {
       for (const f of c.files.renamed) out(`      renamed   ${f.from} -> ${f.to}`);
     }
   }
-  if (r.worktree) out(`worktree kept at ${r.worktree} (remove it with \`git worktree remove --force ${r.worktree}\`)`);
+  if (r.worktree) out(`worktree kept at ${r.worktree} (remove it with \`git worktree remove --force --force ${r.worktree}\`)`);
   const differ = r.outputs.filter((c) => !c.same);
   if (verify) {
     out(differ.length
