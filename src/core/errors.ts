@@ -25,7 +25,8 @@ export type ErrorCode =
   | 'LOCKED'
   | 'NOT_IN_RUN'
   | 'PARAM_CONFLICT'
-  | 'ABORTED';
+  | 'ABORTED'
+  | 'CANNOT_START';
 
 export class TroveError extends Error {
   override readonly name = 'TroveError';

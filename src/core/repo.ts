@@ -188,7 +188,8 @@ export class Repo {
     }
   }
 
-  private autostage(): boolean {
+  /** core.autostage: trove stages the pointer and .gitignore files it writes. */
+  autostage(): boolean {
     const v = getKey(this.config, 'core.autostage');
     return v === true || (typeof v === 'string' && parseBool(v));
   }
