@@ -174,7 +174,7 @@ function identPart(sc: Scanner, bare: RegExp, allowDouble: boolean): { text: str
 }
 
 /** Characters that MLflow reads as operators inside a bare key, so such a key must be quoted. */
-const NEEDS_QUOTES_RE = /[-/:@#$%&*+~]/;
+const NEEDS_QUOTES_RE = /[-/:@#$%&*+]/;
 
 function attributeFor(sc: Scanner, name: string, column: number): Identifier {
   const attr = Object.hasOwn(ATTRS, name) ? ATTRS[name]! : undefined;

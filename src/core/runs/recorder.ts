@@ -8,8 +8,8 @@
  * const { record } = await run.end({ exitCode: 0 });
  * ```
  *
- * 1. Start: the code version (commit, branch, dirty; a dirty tree's `git diff HEAD --binary` is stored
- *    as an object), then the inputs, hashed now (through the stat cache), so that a file rewritten while
+ * 1. Start: the code version (commit, branch, dirty; a dirty tree's `git diff HEAD --binary` plus its
+ *    untracked files as new files is stored as an object, see `codeVersion`), then the inputs, hashed now (through the stat cache), so that a file rewritten while
  *    the command runs is still recorded at the version the command started from. An input whose
  *    workspace content differs from its pointer is recorded by what is actually there (`modified`), and
  *    that content is stored in the cache so `checkout --run` can bring it back. Then the RUNNING record
@@ -17,8 +17,9 @@
  * 2. While running: every log call appends one line to `runs/<id>.events.jsonl` (also what the child
  *    process does, through `trove log-*` or by appending lines itself).
  * 3. End: declared outputs are added to the cache when the run succeeded (recorded as not produced
- *    otherwise), the events are folded in (a bad line is reported, never fatal), the metrics file is
- *    read, and the final record replaces the RUNNING one; then the events file is removed.
+ *    otherwise), the events are folded in (a bad line is reported and kept in `problems`, never fatal),
+ *    the metrics file is read, and the final record replaces the RUNNING one; then the events file is
+ *    removed.
  *    A crash anywhere leaves the RUNNING record plus its events, shown as KILLED later.
  */
 import { spawn } from 'node:child_process';
