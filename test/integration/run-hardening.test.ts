@@ -128,9 +128,11 @@ describe('the code version of a run', () => {
     await commitAll(dir, 'init');
     await write(dir, 'a-small.py', 'print(1)\n');
     await write(dir, 'b-huge.bin', Buffer.alloc(UNTRACKED_DIFF_LIMITS.bytes + 1));
-    expect((await trove(dir, 'run', '--', 'true')).code).toBe(0);
+    const r = await trove(dir, 'run', '--', 'true');
+    expect(r.code).toBe(0);
     const rec = await lastRecord(dir);
     expect(rec.git!.dirty).toBe(true);
+    expect(r.stderr).toContain('trove: warning: b-huge.bin: untracked file not in the stored diff');
     expect(rec.problems).toEqual([{ source: 'b-huge.bin', message: expect.stringContaining('untracked file not in the stored diff') }]);
     const repo = await Repo.open(dir);
     const diff = await fsp.readFile(repo.cache.objectPath(rec.git!.diffOid as `sha256:${string}`), 'utf8');

@@ -88,10 +88,10 @@ cannot start (not found, not executable) is recorded as FAILED and trove exits 1
           throw new TroveError('CANNOT_START', `cannot run ${command[0]}: ${exit.startError}`,
             `check the command's name, your PATH and the file's permissions (run ${record.id} is recorded as FAILED)`);
         }
-        const { record, problems, gitAdd } = await run.end({
+        const { record, gitAdd } = await run.end({
           status: exit.signal ? 'KILLED' : exit.code === 0 ? 'FINISHED' : 'FAILED', exitCode: exit.code,
         });
-        for (const p of problems) err(`trove: warning: ${p.source}${p.line === undefined ? '' : `:${p.line}`}: ${p.message}`);
+        for (const p of record.problems ?? []) err(`trove: warning: ${p.source}${p.line === undefined ? '' : `:${p.line}`}: ${p.message}`);
         const produced = record.outputs.filter((x) => x.oid !== null).length;
         err(`trove: run ${record.id} ${record.status} (exit ${exit.code}${exit.signal ? `, ${exit.signal}` : ''}), ${plural(record.inputs.length, 'input')}, ${plural(produced, 'output')} recorded`);
         if (gitAdd.length) {
