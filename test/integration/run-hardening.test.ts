@@ -6,7 +6,9 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { TroveError } from '../../src/core/errors.js';
 import { Repo } from '../../src/core/repo.js';
+import { compareRuns, lineageOf, showRun } from '../../src/core/runs/queries.js';
 import { UNTRACKED_DIFF_LIMITS } from '../../src/core/runs/recorder.js';
 import { git, newRepo, tempDir, trove, write } from '../helpers/repo.js';
 import { lastRecord } from '../helpers/runs.js';
@@ -35,8 +37,15 @@ describe('run ids and names', () => {
     await trove(dir, 'add', 'data/raw.csv');
     await commitAll(dir, 'data');
     const [a, b] = await libraryRuns(dir, ['prep', 'twin']);
-    expect((await trove(dir, 'run', '-n', 'train', '-i', 'data/raw.csv', '-o', 'model.bin', '--', 'sh', '-c', 'echo m > model.bin')).code).toBe(0);
-    const train = (await lastRecord(dir)).id;
+    const repo = await Repo.open(dir);
+    let train: string;
+    try {
+      const run = await repo.startRun({ name: 'train', inputs: ['data/raw.csv'], outputs: ['model.bin'] });
+      await fsp.writeFile(path.join(dir, 'model.bin'), 'm\n');
+      train = (await run.end({ exitCode: 0 })).record.id;
+    } finally {
+      repo.close();
+    }
     const [twin2] = await libraryRuns(dir, ['twin']);
 
     // ids made within the same test share their first characters: "0" fits all of them
@@ -46,21 +55,26 @@ describe('run ids and names', () => {
     for (const id of [a, b, train, twin2]) expect(amb.stderr).toContain(id);
     expect(amb.stderr).toContain(`${train} (train)`);
 
-    // a unique name: runs show, compare, lineage, checkout --run
+    // a unique name: runs show and checkout --run from the CLI; compare and lineage in-process
     expect(JSON.parse((await trove(dir, 'runs', 'show', 'train', '--json')).stdout).id).toBe(train);
-    // (and an id prefix in lower case)
-    expect(JSON.parse((await trove(dir, 'runs', 'compare', 'prep', train.slice(0, 24).toLowerCase(), '--json')).stdout).runs.map((r: { id: string }) => r.id)).toEqual([a, train]);
-    const lin = JSON.parse((await trove(dir, 'lineage', 'train', '--json')).stdout);
-    expect(lin.root).toBe(`run:${train}`);
     await fsp.writeFile(path.join(dir, 'model.bin'), 'changed\n');
     expect((await trove(dir, 'checkout', '--run', 'train', '--outputs', '--force')).code).toBe(0);
     expect(await fsp.readFile(path.join(dir, 'model.bin'), 'utf8')).toBe('m\n');
-
-    // two runs with one name: ambiguous, with both ids
-    const twins = await trove(dir, 'runs', 'show', 'twin');
-    expect(twins.code).toBe(2);
-    expect(twins.stderr).toContain(`${b} (twin)`);
-    expect(twins.stderr).toContain(`${twin2} (twin)`);
+    const r2 = await Repo.open(dir);
+    try {
+      // (and an id prefix in lower case)
+      expect((await compareRuns(r2, ['prep', train.slice(0, 24).toLowerCase()])).runs.map((r) => r.id)).toEqual([a, train]);
+      expect((await lineageOf(r2, 'train')).root).toBe(`run:${train}`);
+      expect((await showRun(r2, 'prep')).record.id).toBe(a);
+      // two runs with one name: ambiguous, with both ids
+      const twins = await showRun(r2, 'twin').then(() => null, (e: unknown) => e as TroveError);
+      expect(twins?.code).toBe('BAD_ARGS');
+      expect(twins?.message).toContain(`${b} (twin)`);
+      expect(twins?.message).toContain(`${twin2} (twin)`);
+      expect(twins?.data?.candidates).toEqual([b, twin2].sort());
+    } finally {
+      r2.close();
+    }
     // no such run
     const none = await trove(dir, 'runs', 'show', 'nobody');
     expect(none.code).toBe(1);
@@ -128,6 +142,8 @@ describe('the code version of a run', () => {
     await commitAll(dir, 'init');
     await write(dir, 'a-small.py', 'print(1)\n');
     await write(dir, 'b-huge.bin', Buffer.alloc(UNTRACKED_DIFF_LIMITS.bytes + 1));
+    // a name that is a glob: taken literally, it must not pull b-huge.bin into the diff
+    await write(dir, '*.bin', 'glob\n');
     const r = await trove(dir, 'run', '--', 'true');
     expect(r.code).toBe(0);
     const rec = await lastRecord(dir);
@@ -138,9 +154,28 @@ describe('the code version of a run', () => {
     const diff = await fsp.readFile(repo.cache.objectPath(rec.git!.diffOid as `sha256:${string}`), 'utf8');
     repo.close();
     expect(diff).toContain('b/a-small.py');
+    expect(diff).toContain('+glob');
     expect(diff).not.toContain('b-huge.bin');
+    // the user's own index is untouched: the files are still untracked
+    expect((await git(dir, 'status', '--porcelain')).split('\n').filter(Boolean).sort()).toEqual(['?? *.bin', '?? a-small.py', '?? b-huge.bin']);
     expect((await trove(dir, 'runs', 'show', rec.id)).stdout).toMatch(/problems:\n b-huge\.bin\s+untracked file not in the stored diff/);
   });
+});
+
+it('before the first commit, the staged and the untracked files are both in the stored diff', async () => {
+  const dir = await newRepo();
+  await write(dir, 'staged.py', 'print("staged")\n');
+  await git(dir, 'add', 'staged.py');
+  await write(dir, 'loose.py', 'print("loose")\n');
+  expect((await trove(dir, 'run', '--', 'true')).code).toBe(0);
+  const rec = await lastRecord(dir);
+  expect(rec.git).toMatchObject({ commit: null, branch: 'main', dirty: true });
+  const repo = await Repo.open(dir);
+  const diff = await fsp.readFile(repo.cache.objectPath(rec.git!.diffOid as `sha256:${string}`), 'utf8');
+  repo.close();
+  expect(diff).toContain('+print("staged")');
+  expect(diff).toContain('+print("loose")');
+  expect((await git(dir, 'status', '--porcelain')).split('\n').filter((l) => l.endsWith('.py')).sort()).toEqual(['?? loose.py', 'A  staged.py']);
 });
 
 describe('events problems are kept in the record', () => {
@@ -181,8 +216,13 @@ describe('lineage of a run', () => {
     expect(g.nodes.filter((n: { kind: string }) => n.kind === 'data').map((n: { path: string }) => n.path).sort()).toEqual(['feat.csv', 'model.bin', 'raw.csv']);
     expect(g.edges).toContainEqual({ from: `run:${fit}`, to: expect.stringMatching(/^data:sha256:/), kind: 'output' });
     // downstream from a run shows what it read too
-    const down = JSON.parse((await trove(dir, 'lineage', 'feat', '--downstream', '--json')).stdout);
-    expect(down.nodes.map((n: { path?: string; name?: string }) => n.path ?? n.name).sort()).toEqual(['feat', 'feat.csv', 'fit', 'model.bin', 'raw.csv']);
+    const repo = await Repo.open(dir);
+    try {
+      const down = await lineageOf(repo, 'feat', { direction: 'downstream' });
+      expect(down.nodes.map((n) => (n.kind === 'data' ? n.path : n.name)).sort()).toEqual(['feat', 'feat.csv', 'fit', 'model.bin', 'raw.csv']);
+    } finally {
+      repo.close();
+    }
     // --json with another --format is a usage error
     expect((await trove(dir, 'lineage', fit, '--json', '--format', 'dot')).code).toBe(2);
   });

@@ -160,12 +160,24 @@ async function codeVersion(repo: Repo): Promise<{ git: RunRecord['git']; problem
   }
   // 4b825dc… is git's empty tree: before the first commit the diff is everything staged.
   const base = commit ?? '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
-  const diffOid = await storeGitOutput(repo, top, [
-    { args: ['diff', '--binary', '--no-color', '--no-ext-diff', base, '--'], ok: [0] },
-    // --no-index exits 1 when the files differ, which against /dev/null they always do.
-    ...take.map((rel) => ({ args: ['diff', '--no-index', '--binary', '--no-color', '--no-ext-diff', '--', '/dev/null', rel], ok: [0, 1] })),
-  ]);
-  return { git: { commit, branch, dirty, diffOid }, problems };
+  const diffArgs = ['diff', '--binary', '--no-color', '--no-ext-diff', base, '--'];
+  if (!take.length) return { git: { commit, branch, dirty, diffOid: await storeGitOutput(repo, top, diffArgs) }, problems };
+  // The untracked files go in as "intent to add" entries of a copy of the index, so that one
+  // `git diff` writes them as new files (one process, not one per file); the real index is untouched.
+  const index = await repo.cache.tempPath();
+  try {
+    const real = path.resolve(top, (await runGit(top, ['rev-parse', '--git-path', 'index'])).toString('utf8').trim());
+    await fsp.copyFile(real, index).catch((err: unknown) => {
+      if (!isErrno(err, 'ENOENT')) throw err; // no index yet: git starts an empty one
+    });
+    // Literal pathspecs: an untracked file named `*.py` must not pull in others.
+    const env = { GIT_INDEX_FILE: index, GIT_LITERAL_PATHSPECS: '1' };
+    await runGit(top, ['add', '--intent-to-add', '--pathspec-from-file=-', '--pathspec-file-nul'], { env, input: take.join('\0') });
+    return { git: { commit, branch, dirty, diffOid: await storeGitOutput(repo, top, diffArgs, env) }, problems };
+  } finally {
+    await fsp.rm(index, { force: true });
+    await fsp.rm(`${index}.lock`, { force: true });
+  }
 }
 
 /** git's environment for trove's own calls: C locale, none of the caller's GIT_* overrides. */
@@ -175,10 +187,11 @@ function gitEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Runs git and returns its stdout (for short outputs such as a file list). */
-function runGit(cwd: string, args: string[]): Promise<Buffer> {
+/** Runs git and returns its stdout (for short outputs such as a file list); `input` goes to its stdin. */
+function runGit(cwd: string, args: string[], o: { env?: Record<string, string>; input?: string } = {}): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: gitEnv() });
+    const child = spawn('git', args, { cwd, stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: { ...gitEnv(), ...o.env } });
+    if (o.input !== undefined) child.stdin!.end(o.input);
     const out: Buffer[] = [];
     const errs: Buffer[] = [];
     child.stdout!.on('data', (b: Buffer) => out.push(b));
@@ -189,25 +202,19 @@ function runGit(cwd: string, args: string[]): Promise<Buffer> {
   });
 }
 
-/**
- * Runs git commands one after another with stdout into one cache temp file (binary-safe, flat
- * memory), then stores the file as an object.
- */
-async function storeGitOutput(repo: Repo, cwd: string, steps: { args: string[]; ok: number[] }[]): Promise<Oid> {
+/** Runs git with stdout into a cache temp file (binary-safe, flat memory), then stores it as an object. */
+async function storeGitOutput(repo: Repo, cwd: string, args: string[], extraEnv: Record<string, string> = {}): Promise<Oid> {
   const tmp = await repo.cache.tempPath();
   const fd = openSync(tmp, 'wx', 0o600);
   try {
-    for (const { args, ok } of steps) {
-      const stderr: Buffer[] = [];
-      const code = await new Promise<number>((resolve, reject) => {
-        // Each child writes at the shared file offset, so their outputs follow each other.
-        const child = spawn('git', args, { cwd, stdio: ['ignore', fd, 'pipe'], env: gitEnv() });
-        child.stderr!.on('data', (b: Buffer) => stderr.push(b));
-        child.on('error', reject);
-        child.on('close', (c) => resolve(c ?? 1));
-      });
-      if (!ok.includes(code)) throw new TroveError('GIT', `git ${args[0]} failed: ${Buffer.concat(stderr).toString().trim().split('\n')[0]}`);
-    }
+    const stderr: Buffer[] = [];
+    const code = await new Promise<number>((resolve, reject) => {
+      const child = spawn('git', args, { cwd, stdio: ['ignore', fd, 'pipe'], env: { ...gitEnv(), ...extraEnv } });
+      child.stderr!.on('data', (b: Buffer) => stderr.push(b));
+      child.on('error', reject);
+      child.on('close', (c) => resolve(c ?? 1));
+    });
+    if (code !== 0) throw new TroveError('GIT', `git ${args[0]} failed: ${Buffer.concat(stderr).toString().trim().split('\n')[0]}`);
     closeSync(fd);
     return (await repo.cache.putFile(tmp)).oid;
   } finally {
