@@ -160,7 +160,8 @@ async function codeVersion(repo: Repo): Promise<{ git: RunRecord['git']; problem
   }
   // 4b825dc… is git's empty tree: before the first commit the diff is everything staged.
   const base = commit ?? '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
-  const diffArgs = ['diff', '--binary', '--no-color', '--no-ext-diff', base, '--'];
+  // --no-textconv: a diff driver's text view would make a patch that does not apply.
+  const diffArgs = ['diff', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', base, '--'];
   if (!take.length) return { git: { commit, branch, dirty, diffOid: await storeGitOutput(repo, top, diffArgs) }, problems };
   // The untracked files go in as "intent to add" entries of a copy of the index, so that one
   // `git diff` writes them as new files (one process, not one per file); the real index is untouched.
