@@ -208,6 +208,42 @@ describe('exit codes and closed pipes', () => {
   });
 });
 
+describe('gc fails safe', () => {
+  it.each(['missing', 'corrupt'])('deletes nothing when a tree it must mark is %s, and names the pointer and the tree', async (how) => {
+    const dir = await newRepo();
+    await write(dir, 'data/top.csv', 'top');
+    await write(dir, 'data/sub/inner.csv', 'inner');
+    await write(dir, 'data/sub/deeper/x.csv', 'x');
+    await ok(dir, 'add', 'data');
+    await commitAll(dir, 'v1');
+    await write(dir, 'old.bin', 'garbage to be');
+    await ok(dir, 'add', 'old.bin');
+    await ok(dir, 'remove', 'old.bin'); // its object is now unreachable garbage
+    // the tree of data/sub, read from the root tree in the cache
+    const repo = await Repo.open(dir);
+    const root = (await repo.listTracked()).find((t) => t.path === 'data')!.pointer.oid;
+    const { parseTree } = await import('../../src/index.js');
+    const subOid = parseTree(await fsp.readFile(objectFile(dir, root)), 'root').entries.find((e) => e.name === 'sub')!.oid;
+    repo.close();
+    if (how === 'missing') await fsp.rm(objectFile(dir, subOid), { force: true });
+    else await corrupt(dir, subOid);
+    const cacheBefore = await snapshot(path.join(dir, '.trove/cache'));
+    const r = await trove(dir, 'gc', '--force', '--grace', '0');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('gc deleted nothing');
+    expect(r.stderr).toContain('data/sub');
+    expect(r.stderr).toContain(subOid);
+    expect(await snapshot(path.join(dir, '.trove/cache'))).toEqual(cacheBefore);
+    // the files below the unreadable tree are all still there
+    expect(existsSync(objectFile(dir, sha('inner')))).toBe(true);
+    expect(existsSync(objectFile(dir, sha('x')))).toBe(true);
+    // --dry-run shows the reason and still exits 0 (it deletes nothing by definition)
+    const dry = await trove(dir, 'gc', '--dry-run', '--grace', '0');
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('some trees cannot be read');
+  });
+});
+
 describe('push', () => {
   it('never uploads a corrupt local object: it is quarantined and named (folder remote)', async () => {
     const dir = await newRepo();
