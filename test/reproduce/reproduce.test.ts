@@ -91,8 +91,8 @@ writeFileSync('stable.txt', 'stable\\n');
     await git(dir, 'add', '-A');
     await git(dir, 'commit', '-qm', 'code');
 
-    // 1. not on PATH (the original failed with 127; the record keeps the command)
-    await ok(dir, 127, 'run', '-i', 'data', '--', 'trove-no-such-program-xyz');
+    // 1. not on PATH (the original could not start: FAILED, and the record keeps the command)
+    await ok(dir, 1, 'run', '-i', 'data', '--', 'trove-no-such-program-xyz');
     const noCmd = await lastRecord(dir);
     // 2. a good run, whose input object then vanishes from the cache (no remote configured)
     await ok(dir, 0, 'run', '-i', 'data', '-o', 'o.txt', '--', 'node', 'make.mjs');

@@ -75,5 +75,13 @@ execFileSync('trove', ['log-metric', 'acc', '0.5']);
     await run();
     expect((await lastRecord(dir)).reusedFrom).toBeUndefined();
     expect(await count(dir)).toBe(5);
+    await run();
+    expect((await lastRecord(dir)).reusedFrom).toBeDefined(); // same edit again: reused
+    expect(await count(dir)).toBe(5);
+    // a new untracked file the command could import is code too
+    await write(dir, 'helper.mjs', 'export const x = 1;\n');
+    await run();
+    expect((await lastRecord(dir)).reusedFrom).toBeUndefined();
+    expect(await count(dir)).toBe(6);
   }, 60_000);
 });

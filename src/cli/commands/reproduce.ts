@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { promises as fsp } from 'node:fs';
 import type { Command } from 'commander';
+import { TroveError } from '../../core/errors.js';
 import { Repo } from '../../core/repo.js';
 import type { Executor, ReproduceResult } from '../../core/reproduce.js';
 import { err, json, out, plural } from '../render.js';
@@ -15,7 +16,12 @@ function executor(toStderr: boolean): Executor {
     const shimDir = path.join(path.dirname(run.recordFile), '..', 'tmp', `run-${run.id}`);
     try {
       await makeShim(shimDir);
-      return await execChild(argv, { ...env, PATH: `${shimDir}${path.delimiter}${env.PATH ?? ''}` }, cwd, toStderr);
+      const exit = await execChild(argv, { ...env, PATH: `${shimDir}${path.delimiter}${env.PATH ?? ''}` }, cwd, toStderr);
+      if ('startError' in exit) {
+        throw new TroveError('CANNOT_START', `cannot run ${argv[0]}: ${exit.startError}`,
+          `check the command's name, your PATH and the file's permissions (run ${run.id} is recorded as FAILED)`);
+      }
+      return exit;
     } finally {
       await fsp.rm(shimDir, { recursive: true, force: true });
     }

@@ -3,8 +3,8 @@
  * for it (`trove run --reuse`). What decides a run's result, hashed into its `reuseKey` when it starts:
  *
  * - the command (argv, exactly),
- * - the code: the commit, and the sha256 of the uncommitted diff without pointer files and .gitignore
- *   files (`codeDiffHash`): those change with every run that writes outputs, and say nothing about the
+ * - the code: the commit, and the sha256 of the uncommitted changes (tracked diff and untracked
+ *   files) without pointer files and .gitignore files (`codeDiffHash`): those change with every run that writes outputs, and say nothing about the
  *   code; inputs count by their oids and outputs by their paths instead. A changed line is a new hash.
  * - the params given when it started (params the command logs itself follow from the rest),
  * - every input's path and content oid (a changed byte is a new oid),
@@ -26,18 +26,39 @@ import type { RunInput, RunRecord } from './record.js';
 export const REUSE_KEY_VERSION = 1;
 
 /**
- * sha256 hex of `git diff --binary <commit>` over everything but `*.trove` and `.gitignore` files, or
- * null when that diff is empty. Streamed: memory does not grow with the diff.
+ * sha256 hex of the code as it differs from `commit`, or null when it does not: `git diff --binary
+ * <commit>` of the tracked files, then each untracked (not ignored) file's path and content hash, all
+ * without `*.trove` and `.gitignore` files. Streamed: memory does not grow with the diff or the files.
  */
-export function codeDiffHash(root: string, commit: string): Promise<string | null> {
+export async function codeDiffHash(root: string, commit: string): Promise<string | null> {
+  const h = createHash('sha256');
+  let any = false;
+  const skip = (rel: string) => rel.endsWith('.trove') || rel === '.gitignore' || rel.endsWith('/.gitignore');
+  await gitStream(root, ['diff', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', commit, '--', '.', ':(exclude,glob)**/*.trove', ':(exclude,glob)**/.gitignore'],
+    (b) => ((any = true), h.update(b)));
+  let listing = '';
+  await gitStream(root, ['ls-files', '--others', '--exclude-standard', '-z', '--', '.'], (b) => (listing += b.toString('utf8')));
+  const { createReadStream } = await import('node:fs');
+  const path = await import('node:path');
+  for (const rel of listing.split('\0').filter((x) => x && !skip(x)).sort()) {
+    const fh = createHash('sha256');
+    try {
+      for await (const c of createReadStream(path.join(root, rel))) fh.update(c as Buffer);
+    } catch {
+      continue; // vanished, or not a regular file: not code this run can read
+    }
+    any = true;
+    h.update(`\0untracked\0${rel}\0${fh.digest('hex')}\n`);
+  }
+  return any ? h.digest('hex') : null;
+}
+
+function gitStream(root: string, args: string[], onData: (b: Buffer) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', ['diff', '--binary', '--no-color', '--no-ext-diff', commit, '--', '.', ':(exclude,glob)**/*.trove', ':(exclude,glob)**/.gitignore'],
-      { cwd: root, env: gitEnv(), stdio: ['ignore', 'pipe', 'ignore'] });
-    const h = createHash('sha256');
-    let bytes = 0;
-    child.stdout.on('data', (b: Buffer) => ((bytes += b.length), h.update(b)));
+    const child = spawn('git', args, { cwd: root, env: gitEnv(), stdio: ['ignore', 'pipe', 'ignore'] });
+    child.stdout.on('data', onData);
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(bytes ? h.digest('hex') : null) : reject(new TroveError('GIT', `git diff exited ${code} while computing the run's reuse key`))));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new TroveError('GIT', `git ${args[0]} exited ${code} while computing the run's reuse key`))));
   });
 }
 
