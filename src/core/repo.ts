@@ -13,6 +13,8 @@ import { Git } from './git.js';
 import { acquireLock } from './lock.js';
 import { assertOid, type Oid } from './oid.js';
 import { isWithin, pointerPathFor, repoRelative, validateRelPath } from './paths.js';
+import { gitignoreLineFor } from './gitignoreLine.js';
+import { assertNoLinkedParent, assertSafeDataPath } from './safePath.js';
 import { readPointer, writePointer, type Pointer } from './pointer.js';
 import { StateDb, statKey } from './state.js';
 import type { ActiveRun, StartRunOptions } from './runs/recorder.js';
@@ -388,6 +390,9 @@ export class Repo {
     if (first === TROVE_DIR) throw new TroveError('BAD_ARGS', `${rel}: inside .trove/, trove's own folder`, 'track your data, not trove\'s cache');
     if (first === '.git' || rel.split('/').includes('.git')) throw new TroveError('BAD_ARGS', `${rel}: inside .git/`);
     if (rel.endsWith('.trove')) throw new TroveError('BAD_ARGS', `${rel}: is a pointer file`, `add the data it names instead: \`trove add ${rel.slice(0, -6)}\``);
+    assertSafeDataPath(rel, 'add', 'BAD_ARGS');
+    gitignoreLineFor(rel); // a name .gitignore cannot express is refused before anything is stored
+    assertNoLinkedParent(this.root, rel, 'add');
     const abs = this.abs(rel);
     let st;
     try {
@@ -414,7 +419,7 @@ export class Repo {
   private async ignoreInGit(rel: string): Promise<string | null> {
     const dir = path.posix.dirname(rel);
     const giRel = dir === '.' ? '.gitignore' : `${dir}/.gitignore`;
-    const line = '/' + path.posix.basename(rel);
+    const line = gitignoreLineFor(rel);
     const file = this.abs(giRel);
     let text = '';
     try {
@@ -430,7 +435,7 @@ export class Repo {
   private async unignoreInGit(rel: string): Promise<string | null> {
     const dir = path.posix.dirname(rel);
     const giRel = dir === '.' ? '.gitignore' : `${dir}/.gitignore`;
-    const line = '/' + path.posix.basename(rel);
+    const line = gitignoreLineFor(rel);
     let text: string;
     try {
       text = await fsp.readFile(this.abs(giRel), 'utf8');
@@ -527,6 +532,13 @@ export class Repo {
     try {
       const out: CheckoutResult[] = [];
       const ctx = this.ctx();
+      // Every path is checked before anything is planned or written: never into .git/.trove, over a
+      // pointer, or through a linked folder (a pointer, a revision or a run record may be hostile).
+      for (const t of tracked) {
+        assertSafeDataPath(t.path, `${t.pointerFile}: field 'path'`);
+        if (o.writePointers) gitignoreLineFor(t.path);
+        assertNoLinkedParent(this.root, t.path, t.pointerFile);
+      }
       // Plan everything first, so that a refusal changes nothing.
       const plans = [];
       for (const t of tracked) plans.push(await this.planCheckout(ctx, t, !!o.force));
@@ -583,9 +595,7 @@ export class Repo {
     try {
       const all = await this.listTracked();
       for (const v of versions) {
-        const rel = validateRelPath(v.path, 'run record', 'BAD_RUN');
-        const first = rel.split('/')[0];
-        if (first === TROVE_DIR || rel.split('/').includes('.git')) throw new TroveError('BAD_RUN', `${rel}: not a place for tracked data`);
+        const rel = assertSafeDataPath(validateRelPath(v.path, 'run record', 'BAD_RUN'), 'run record', 'BAD_RUN');
         const inside = all.find((t) => t.path !== rel && (isWithin(rel, t.path) || isWithin(t.path, rel)));
         if (inside) {
           throw new TroveError('PATH_ALREADY_TRACKED', `${rel}: overlaps ${inside.path}, which trove tracks now`,
@@ -926,6 +936,9 @@ export class Repo {
 
   private async checkMoveTarget(to: string, all: Tracked[], self: Tracked): Promise<void> {
     if (to === '' || to.split('/')[0] === TROVE_DIR || to.split('/').includes('.git')) throw new TroveError('BAD_ARGS', `${to || '.'}: not a place for tracked data`);
+    assertSafeDataPath(to, 'move', 'BAD_ARGS');
+    gitignoreLineFor(to);
+    assertNoLinkedParent(this.root, to, 'move');
     const parent = all.find((t) => t !== self && t.pointer.type === 'dir' && isWithin(to, t.path));
     if (parent) throw new TroveError('PATH_ALREADY_TRACKED', `${to}: inside ${parent.path}, which trove already tracks`);
     if (isWithin(to, self.path)) throw new TroveError('BAD_ARGS', `${to}: inside ${self.path} itself`);
