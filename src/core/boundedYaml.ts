@@ -31,7 +31,7 @@ export function parseBoundedYaml(text: string, file: string, code: ErrorCode, li
   let v: unknown;
   try {
     const doc = yaml().parseDocument(text, { uniqueKeys: true, prettyErrors: false });
-    if (doc.errors.length) throw bad(`is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+    if (doc.errors.length) throw bad(`${code === 'BAD_POINTER' ? 'is ' : ''}not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
     v = doc.toJS({ maxAliasCount: limits.maxAliases });
   } catch (err) {
     if (err instanceof TroveError) throw err;

@@ -21,11 +21,11 @@ const HFS_IGNORABLE = /[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/gu;
 
 /** The name as a case-insensitive, folding filesystem may see it: ignorables gone, lower case, no trailing dots/spaces, no stream. */
 export function foldedName(name: string): string {
-  let n = name.replace(HFS_IGNORABLE, '');
+  // plain ASCII (nearly every name) needs neither step; this runs once per file of a folder walk
+  let n = /^[\x20-\x7e]*$/.test(name) ? name : name.replace(HFS_IGNORABLE, '').normalize('NFKC');
   const colon = n.indexOf(':'); // NTFS: `.git::$INDEX_ALLOCATION` is `.git`
   if (colon >= 0) n = n.slice(0, colon);
-  n = n.normalize('NFKC').toLowerCase();
-  return n.replace(/[. ]+$/, '');
+  return n.toLowerCase().replace(/[. ]+$/, '');
 }
 
 /** True when a filesystem could take `name` for `.git` (or `git~1`). */
