@@ -82,7 +82,8 @@ export function assertSafeDataPath(rel: string, where: string, code: ErrorCode =
   const base = path.posix.basename(rel);
   const why = unsafePathReason(rel)
     ?? (CONTROL_FILES.has(foldedName(base)) ? `${JSON.stringify(base)} is a git/trove control file, not data` : null)
-    ?? (/[\n\r]/.test(rel) ? 'it holds a line break, which .gitignore cannot express' : null);
+    ?? (/[\n\r]/.test(rel) ? 'it holds a line break, which .gitignore cannot express' : null)
+    ?? (rel.includes('\\') ? 'it holds a backslash, which a pointer cannot name (a folder separator on Windows)' : null);
   if (why) {
     throw new TroveError(code, `${where}: refusing path ${JSON.stringify(rel).slice(0, 200)}: ${why}`,
       'trove writes only the data a pointer owns, never into .git, .trove or over a pointer file', { data: { path: rel, where } });
