@@ -14,7 +14,7 @@ import { acquireLock } from './lock.js';
 import { assertOid, type Oid } from './oid.js';
 import { isWithin, pointerPathFor, repoRelative, validateRelPath } from './paths.js';
 import { gitignoreLineFor } from './gitignoreLine.js';
-import { assertNoLinkedParent, assertSafeDataPath } from './safePath.js';
+import { assertNoLinkedParent, assertSafeDataPath, isDotGit } from './safePath.js';
 import { readPointer, writePointer, type Pointer } from './pointer.js';
 import { StateDb, statKey } from './state.js';
 import type { ActiveRun, StartRunOptions } from './runs/recorder.js';
@@ -144,6 +144,7 @@ export class Repo {
     const local = await readConfigFile(path.join(dir, TROVE_DIR, 'config.local'), '.trove/config.local');
     const repo = new Repo(dir, start, mergeConfig(committed, local));
     repo.linkModes(); // validate early: a bad config is an error before anything is written
+    assertSafeCacheDir(dir, repo.cache.dir, getKey(repo.config, 'cache.dir'));
     return repo;
   }
 
@@ -1018,6 +1019,23 @@ function mainWorktreeTrove(root: string): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * `cache.dir` may come from a cloned repository's committed config: it must not send cache writes
+ * into a `.git` (any variant), onto the filesystem root, the repository itself or a folder above it.
+ */
+function assertSafeCacheDir(root: string, cacheDir: string, setting: unknown): void {
+  if (setting === undefined) return;
+  const refuse = (why: string) => new TroveError('CONFIG', `.trove/config: cache.dir ${JSON.stringify(setting)} ${why}`,
+    'point cache.dir at a folder of its own (set it in .trove/config.local, per machine), or unset it', { data: { file: '.trove/config', field: 'cache.dir' } });
+  if (path.dirname(cacheDir) === cacheDir) throw refuse('is the filesystem root');
+  const up = path.relative(cacheDir, root);
+  if (up === '' ) throw refuse('is the repository itself');
+  if (!up.startsWith('..') && !path.isAbsolute(up)) throw refuse('holds the repository');
+  const segs = path.relative(root, cacheDir).split(path.sep);
+  const inside = !segs[0]!.startsWith('..') && !path.isAbsolute(path.relative(root, cacheDir));
+  if (inside && segs.some((x) => isDotGit(x))) throw refuse("is inside the repository's .git");
 }
 
 function mkdirSyncSafe(dir: string): void {

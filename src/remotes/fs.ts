@@ -124,7 +124,8 @@ export class FsRemote implements Remote {
       const st = await fh.stat().catch(async (e) => { await fh.close(); throw e; });
       if (!st.isFile()) {
         await fh.close();
-        throw new TroveError('REMOTE', `folder remote "${this.name}": ${key} is not a regular file (a folder, fifo, socket or device); it is not an object`,
+        if (st.isDirectory()) throw new TroveError('NOT_FOUND', `remote "${this.name}" has no object ${key}`);
+        throw new TroveError('REMOTE', `folder remote "${this.name}": ${key} is not a regular file (a fifo, socket or device); it is not an object`,
           `remove ${p} from the remote`);
       }
       const rs = createReadStream('', { fd: fh });

@@ -8,8 +8,10 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fsp } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { newRunRecord, serializeRunRecord } from '../../src/core/runs/record.js';
 import { serializeTree, type TreeEntry } from '../../src/core/tree.js';
 import { git, newRepo, sh, trove, write, type RunResult } from '../helpers/repo.js';
 import { worldAround } from '../helpers/snapshot.js';
@@ -146,6 +148,43 @@ describe('hostile: never into .git or .trove', () => {
   });
 });
 
+describe('hostile: run records and the command line', () => {
+  it('a run record whose output path is .git/hooks or a pointer: `checkout --run` refuses naming the record and field', async () => {
+    const repo = await newRepo('repo');
+    const oid = await putObject(cacheObjects(repo), HOOK);
+    await commitAll(repo, 'base');
+    const w = await worldAround(repo, { skip: (label, rel) => label === 'repo' && rel.startsWith('.trove/index.db') });
+    for (const p of ['.git/hooks/pre-commit', '.GIT./config', 'x.trove']) {
+      const rec = newRunRecord({ command: ['train'], status: 'FINISHED' });
+      rec.end = rec.start;
+      rec.exitCode = 0;
+      rec.outputs = [{ path: p, oid, type: 'file', size: HOOK.length }];
+      await write(repo, `.trove/runs/${rec.id}.json`, serializeRunRecord(rec));
+      const before = await w.snap();
+      expectRefused(await trove(repo, 'checkout', '--run', rec.id), `${rec.id}.json`, 'outputs');
+      await w.expectUnchanged(before);
+      await fsp.rm(path.join(repo, `.trove/runs/${rec.id}.json`));
+    }
+  });
+
+  it('command-line paths into .git/.trove (any case) or over a pointer: add and move refuse', async () => {
+    const repo = await newRepo('repo');
+    await write(repo, 'd.bin', 'd\n');
+    expect((await trove(repo, 'add', 'd.bin')).code).toBe(0);
+    await commitAll(repo, 'base');
+    // (git itself refuses to commit these names)
+    await write(repo, '.GIT/x', 'x\n');
+    await write(repo, 'sub/git~1/y', 'y\n');
+    const w = await worldAround(repo);
+    const before = await w.snap();
+    expectRefused(await trove(repo, 'add', '.GIT/x'), '.GIT');
+    expectRefused(await trove(repo, 'add', 'sub/git~1/y'), 'git~1');
+    expectRefused(await trove(repo, 'move', 'd.bin', '.Git/hooks/pre-commit'), '.Git');
+    expectRefused(await trove(repo, 'move', 'd.bin', 'other.trove'), 'other.trove');
+    await w.expectUnchanged(before);
+  });
+});
+
 describe('hostile: never over a pointer file', () => {
   it('`path: other.trove` and `path: data.trove` (the pointer itself) are refused naming the file and field', async () => {
     const repo = await newRepo('repo');
@@ -215,25 +254,29 @@ describe('hostile: never through a symlink', () => {
 
   it('`log-artifact` outside the repo or through a linked folder: refused, the cache untouched', async () => {
     const repo = await newRepo('repo');
-    await fsp.mkdir(path.join(repo, 'real'));
+    await write(repo, 'real/model.bin', 'weights\n');
     await fsp.symlink('../sentinel', path.join(repo, 'outlink'));
+    await fsp.symlink('real', path.join(repo, 'inlink'));
     await commitAll(repo, 'links');
     const w = await worldAround(repo, { skip: (label, rel) => label === 'repo' && rel.startsWith('.trove/runs') });
     const before = await w.snap();
     const bin = path.resolve('bin/trove.js');
     const r = await trove(repo, 'run', '--', 'sh', '-c',
-      `node ${bin} log-artifact ../sentinel/keep.txt 2> e1.txt; node ${bin} log-artifact outlink/keep.txt 2> e2.txt; mv e1.txt e2.txt real/; exit 3`);
+      `node ${bin} log-artifact ../sentinel/keep.txt 2> e1.txt; node ${bin} log-artifact outlink/keep.txt 2> e2.txt; ` +
+      `node ${bin} log-artifact inlink/model.bin 2> e3.txt; mv e1.txt e2.txt e3.txt real/; exit 3`);
     expect(r.code).not.toBe(0);
     const e1 = await fsp.readFile(path.join(repo, 'real/e1.txt'), 'utf8');
     const e2 = await fsp.readFile(path.join(repo, 'real/e2.txt'), 'utf8');
     expect(e1).toMatch(/outside the repository/);
     expect(e2).toMatch(/outlink.*symbolic link|symbolic link.*outlink/);
-    await fsp.rm(path.join(repo, 'real/e1.txt'));
-    await fsp.rm(path.join(repo, 'real/e2.txt'));
+    expect(await fsp.readFile(path.join(repo, 'real/e3.txt'), 'utf8')).toMatch(/inlink is a symbolic link/);
+    for (const e of ['e1', 'e2', 'e3']) await fsp.rm(path.join(repo, `real/${e}.txt`));
     await w.expectUnchanged(before);
-    // the sentinel's bytes never became a cache object
-    const keepOid = hex(await fsp.readFile(path.join(w.sentinel, 'keep.txt')));
-    expect(existsSync(path.join(cacheObjects(repo), keepOid.slice(0, 2), keepOid.slice(2)))).toBe(false);
+    // neither the sentinel's bytes nor the linked model became a cache object
+    for (const f of [path.join(w.sentinel, 'keep.txt'), path.join(repo, 'real/model.bin')]) {
+      const oid = hex(await fsp.readFile(f));
+      expect(existsSync(path.join(cacheObjects(repo), oid.slice(0, 2), oid.slice(2)))).toBe(false);
+    }
   });
 });
 
@@ -275,6 +318,21 @@ describe('hostile: remotes that are the filesystem root, the repo or a parent of
   });
 });
 
+describe('hostile: a committed cache.dir that points into .git, at / or above the repo', () => {
+  it('every command refuses it (CONFIG naming cache.dir) before anything is written', async () => {
+    const repo = await newRepo('repo');
+    await write(repo, 'd.bin', 'd\n');
+    await commitAll(repo, 'base');
+    const w = await worldAround(repo);
+    for (const dir of ['.git/objects', '.GIT.', '/', '..', '.']) {
+      await write(repo, '.trove/config', `cache:\n  dir: ${JSON.stringify(dir)}\n`);
+      const before = await w.snap();
+      expectRefused(await trove(repo, 'add', 'd.bin'), 'cache.dir');
+      await w.expectUnchanged(before);
+    }
+  });
+});
+
 describe('hostile: FIFOs, sockets and devices never block', () => {
   const mkfifo = (p: string) => execFileSync('mkfifo', [p]);
 
@@ -310,6 +368,17 @@ describe('hostile: FIFOs, sockets and devices never block', () => {
     expectRefused(await trove(repo, 'add', 'data'), 'data/pipe');
     await w.expectUnchanged(before);
     await fsp.rm(path.join(repo, 'data/pipe'));
+    // a unix socket takes the same path
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(repo, 'data/sock'), resolve));
+    try {
+      const b1 = await w.snap();
+      expectRefused(await trove(repo, 'status'), 'data/sock', 'socket');
+      await w.expectUnchanged(b1);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      await fsp.rm(path.join(repo, 'data/sock'), { force: true });
+    }
     // a FIFO named like a pointer: git never lists it, so trove never opens it (a safe success)
     mkfifo(path.join(repo, 'p.trove'));
     const b2 = await w.snap();
@@ -333,7 +402,7 @@ describe('hostile: FIFOs, sockets and devices never block', () => {
     const before = await w.snap();
     const r = await trove(repo, 'pull');
     expect(r.code).toBe(1);
-    expect(r.stdout + r.stderr).toMatch(/not a regular file|r\.bin/);
+    expect(r.stdout + r.stderr).toMatch(/not a regular file/);
     expect(r.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
     await w.expectUnchanged(before);
   });
