@@ -14,7 +14,7 @@ import { acquireLock } from './lock.js';
 import { assertOid, type Oid } from './oid.js';
 import { isWithin, pointerPathFor, repoRelative, validateRelPath } from './paths.js';
 import { gitignoreLineFor } from './gitignoreLine.js';
-import { assertNoLinkedParent, assertSafeDataPath, isDotGit } from './safePath.js';
+import { assertNoLinkedParent, assertSafeDataPath, isDotGit, unsafePathReason } from './safePath.js';
 import { readPointer, writePointer, type Pointer } from './pointer.js';
 import { StateDb, statKey } from './state.js';
 import type { ActiveRun, StartRunOptions } from './runs/recorder.js';
@@ -537,8 +537,17 @@ export class Repo {
       // pointer, or through a linked folder (a pointer, a revision or a run record may be hostile).
       for (const t of tracked) {
         assertSafeDataPath(t.path, `${t.pointerFile}: field 'path'`);
+        const where = unsafePathReason(path.posix.dirname(t.pointerFile));
+        if (where && path.posix.dirname(t.pointerFile) !== '.') throw new TroveError('BAD_POINTER', `${t.pointerFile}: refusing a pointer there: ${where}`);
         if (o.writePointers) gitignoreLineFor(t.path);
         assertNoLinkedParent(this.root, t.path, t.pointerFile);
+      }
+      // a pointer owns data that git does not track: never over a committed file (e.g. `path: Makefile`)
+      const inGit = tracked.length ? await this.git.trackedUnder(tracked.map((t) => t.path)) : [];
+      if (inGit.length) {
+        const t = tracked.find((x) => inGit.some((g) => isWithin(g, x.path)))!;
+        throw new TroveError('BAD_POINTER', `${t.pointerFile}: field 'path' names ${t.path}, which git tracks (${inGit[0]}); a pointer never writes over a file in git`,
+          `if ${t.path} should be data, \`git rm -r --cached ${shellQuote(t.path)}\` first`, { data: { file: t.pointerFile, field: 'path' } });
       }
       // Plan everything first, so that a refusal changes nothing.
       const plans = [];
@@ -872,6 +881,8 @@ export class Repo {
   /** Stops tracking: the pointer and the .gitignore line go; with `purge` the data too. */
   async remove(userPaths: string[], o: { purge?: boolean; force?: boolean } = {}): Promise<{ removed: string[]; purged: string[]; gitRm: string[] }> {
     const targets = uniqTargets(await this.resolveTargets(userPaths));
+    // remove deletes (with --purge, the data too) and edits the .gitignore beside it: never through a link
+    for (const { tracked } of targets) assertNoLinkedParent(this.root, tracked.path, tracked.pointerFile);
     const unlock = await this.lock('remove');
     try {
       if (o.purge && !o.force) {
@@ -905,6 +916,7 @@ export class Repo {
   /** Moves tracked data and its pointer together. */
   async move(src: string, dst: string): Promise<{ from: string; to: string; pointerFile: string; gitAdd: string[] }> {
     const [{ tracked, sub }] = await this.resolveTargets([src]);
+    assertNoLinkedParent(this.root, tracked.path, tracked.pointerFile);
     if (sub) throw new TroveError('BAD_ARGS', `${src}: inside tracked folder ${tracked.path}; move the whole folder, or edit it and \`trove add ${tracked.path}\``);
     let to = this.rel(dst);
     try {

