@@ -93,7 +93,7 @@ export async function readParamsFile(file: string): Promise<Record<string, strin
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new TroveError('BAD_ARGS', `${file}: not valid YAML or JSON (${(err as Error).message.split('\n')[0]})`, undefined, { cause: err });
+    throw new TroveError('BAD_INPUT', `${file}: not valid YAML or JSON (${(err as Error).message.split('\n')[0]})`, undefined, { cause: err });
   }
   return Object.fromEntries(Object.entries(flatten(doc)).map(([k, v]) => [k, paramText(v)]));
 }
@@ -298,6 +298,7 @@ export class ActiveRun {
     rec.end = new Date(Math.max(Date.now(), Date.parse(rec.start))).toISOString();
     // Never write a record this trove would refuse to read back.
     parseRunRecord(serializeRunRecord(rec), `${rec.id}.json`);
+    await this.repo.cache.syncToDisk(); // outputs and inputs are durable before the record names them
     await this.store.write(rec);
     this.ended = true;
     await fsp.rm(this.eventsFile, { force: true });
@@ -411,6 +412,7 @@ export async function startRun(repo: Repo, o: StartRunOptions = {}): Promise<Act
   });
   // Refuse bad names, keys or values now, before the command runs, rather than at the end.
   parseRunRecord(serializeRunRecord(rec), `${rec.id}.json`);
+  await repo.cache.syncToDisk();
   await store.write(rec);
   await fsp.writeFile(store.eventsFile(rec.id), '', { flag: 'a' });
   return new ActiveRun(repo, store, rec, { outputs, metricsFile: o.metricsFile });
