@@ -86,7 +86,7 @@ export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjec
     // a name that checkout would refuse (.git in any form, .trove, a pointer) is not stored either
     const unsafe = unsafeSegmentReason(d.name);
     if (unsafe && !here.ignores(childRel, d.isDirectory())) {
-      throw new TroveError('BAD_ARGS', `${childRel}: ${unsafe}; trove does not store it inside a tracked folder`, `list it in ${IGNORE_FILE} (or move it out), then add again`, { data: { path: childRel } });
+      throw new TroveError('BAD_INPUT', `${childRel}: ${unsafe}; trove does not store it inside a tracked folder`, `list it in ${IGNORE_FILE} (or move it out), then add again`, { data: { path: childRel } });
     }
     if (d.isDirectory()) {
       if (!noRules && here.ignores(childRel, true)) continue;

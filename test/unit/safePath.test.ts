@@ -137,8 +137,8 @@ describe('gitignoreLineFor', () => {
     expect(gitignoreLineFor(rel)).toBe(line);
   });
   it('refuses a line break', () => {
-    expect(codeOf(() => gitignoreLineFor('a\nb'))).toBe('BAD_ARGS');
-    expect(codeOf(() => gitignoreLineFor('sub/a\rb'))).toBe('BAD_ARGS');
+    expect(codeOf(() => gitignoreLineFor('a\nb'))).toBe('BAD_INPUT');
+    expect(codeOf(() => gitignoreLineFor('sub/a\rb'))).toBe('BAD_INPUT');
   });
 });
 
