@@ -80,12 +80,14 @@ export function syntacticDepth(text: string): number {
 
 /**
  * Reads a small file that must be a regular file: lstat first (a link, FIFO, socket or device is
- * refused with `code`, never opened, so nothing blocks), size checked before reading. null when absent.
+ * refused with `code`, never opened, so nothing blocks), size checked before reading. null when absent
+ * (with `followLink`, also when a link points nowhere).
  */
-export async function readSmallRegularFile(abs: string, display: string, code: ErrorCode, maxBytes: number): Promise<string | null> {
+export async function readSmallRegularFile(abs: string, display: string, code: ErrorCode, maxBytes: number, o: { followLink?: boolean } = {}): Promise<string | null> {
   let st;
   try {
-    st = await fsp.lstat(abs);
+    // followLink: a link is judged by what it points to (still only a regular file is opened)
+    st = await (o.followLink ? fsp.stat(abs) : fsp.lstat(abs));
   } catch (err) {
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
     throw err;

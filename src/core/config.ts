@@ -50,7 +50,7 @@ export function parseLinkModes(v: unknown): LinkMode[] {
 
 export async function readConfigFile(file: string, display: string): Promise<ConfigTree> {
   // lstat, size cap and a non-blocking open before anything is parsed: a cloned repository's config may be hostile
-  const text = await readSmallRegularFile(file, display, 'CONFIG', 1 << 20);
+  const text = await readSmallRegularFile(file, display, 'CONFIG', 1 << 20, { followLink: true });
   if (text === null) return {};
   // The nested `key: value` maps that trove writes are read without loading the YAML parser
   // (~25 ms); anything else goes to the full parser.

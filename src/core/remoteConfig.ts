@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { getKey, readConfigFile, setKey, unsetKey, validateSetting, writeConfigFile, type ConfigTree } from './config.js';
 import { TroveError } from './errors.js';
 import type { Repo } from './repo.js';
-import { isDotGit, isDotTrove } from './safePath.js';
+import { isDotGit, isDotTrove, isInsideOrSame } from './safePath.js';
 import { openRemote, type Remote } from '../remotes/index.js';
 
 /** One configured remote, with its options as written in config (merged from config and config.local). */
@@ -152,11 +152,9 @@ export function assertSafeFolderRemote(root: string, name: string, effective: st
     'use a folder of its own outside the repository, e.g. ../trove-remote or /srv/trove/project', { data: { remote: name, url: effective } });
   if (path.dirname(real) === real) throw refuse('is the filesystem root');
   if (real === realRoot) throw refuse('is the repository itself');
-  const up = path.relative(real, realRoot);
-  if (!up.startsWith('..') && !path.isAbsolute(up)) throw refuse(`holds the repository (${realRoot})`);
-  const inside = path.relative(realRoot, real);
-  if (!inside.startsWith('..') && !path.isAbsolute(inside)) {
-    const seg = inside.split(path.sep).find((x) => isDotGit(x) || isDotTrove(x));
+  if (isInsideOrSame(real, realRoot)) throw refuse(`holds the repository (${realRoot})`);
+  if (isInsideOrSame(realRoot, real)) {
+    const seg = path.relative(realRoot, real).split(path.sep).find((x) => isDotGit(x) || isDotTrove(x));
     if (seg) throw refuse(`is inside the repository's ${seg} folder`);
   }
 }

@@ -14,7 +14,7 @@ import { acquireLock } from './lock.js';
 import { assertOid, type Oid } from './oid.js';
 import { isWithin, pointerPathFor, repoRelative, validateRelPath } from './paths.js';
 import { gitignoreLineFor } from './gitignoreLine.js';
-import { assertNoLinkedParent, assertSafeDataPath, isDotGit, unsafePathReason } from './safePath.js';
+import { assertNoLinkedParent, assertSafeDataPath, isDotGit, isInsideOrSame, unsafePathReason } from './safePath.js';
 import { readPointer, writePointer, type Pointer } from './pointer.js';
 import { StateDb, statKey } from './state.js';
 import type { ActiveRun, StartRunOptions } from './runs/recorder.js';
@@ -1115,12 +1115,9 @@ function assertSafeCacheDir(root: string, cacheDir: string, setting: unknown): v
   const refuse = (why: string) => new TroveError('CONFIG', `.trove/config: cache.dir ${JSON.stringify(setting)} ${why}`,
     'point cache.dir at a folder of its own (set it in .trove/config.local, per machine), or unset it', { data: { file: '.trove/config', field: 'cache.dir' } });
   if (path.dirname(cacheDir) === cacheDir) throw refuse('is the filesystem root');
-  const up = path.relative(cacheDir, root);
-  if (up === '' ) throw refuse('is the repository itself');
-  if (!up.startsWith('..') && !path.isAbsolute(up)) throw refuse('holds the repository');
-  const segs = path.relative(root, cacheDir).split(path.sep);
-  const inside = !segs[0]!.startsWith('..') && !path.isAbsolute(path.relative(root, cacheDir));
-  if (inside && segs.some((x) => isDotGit(x))) throw refuse("is inside the repository's .git");
+  if (path.relative(cacheDir, root) === '') throw refuse('is the repository itself');
+  if (isInsideOrSame(cacheDir, root)) throw refuse('holds the repository');
+  if (isInsideOrSame(root, cacheDir) && path.relative(root, cacheDir).split(path.sep).some((x) => isDotGit(x))) throw refuse("is inside the repository's .git");
 }
 
 function mkdirSyncSafe(dir: string): void {

@@ -71,6 +71,12 @@ export function unsafePathReason(rel: string): string | null {
   return null;
 }
 
+/** True when absolute `child` is `parent` or below it (lexically; resolve links first where they matter). */
+export function isInsideOrSame(parent: string, child: string): boolean {
+  const r = path.relative(parent, child);
+  return r === '' || (r !== '..' && !r.startsWith('..' + path.sep) && !path.isAbsolute(r));
+}
+
 /** Names that git and trove read as configuration: a pointer may not own one at the top of its path. */
 const CONTROL_FILES = new Set(['.gitignore', '.gitattributes', '.gitmodules', '.troveignore', '.mailmap']);
 

@@ -417,6 +417,23 @@ describe('hostile: FIFOs, sockets and devices never block', () => {
     await w.expectUnchanged(b2);
   });
 
+  it('a committed .trove/config or pointer that is a link to /dev/zero: refused by name, nothing blocks or is read', async () => {
+    const repo = await newRepo('repo');
+    await fsp.symlink('/dev/zero', path.join(repo, 'z.trove'));
+    await commitAll(repo, 'pointer link');
+    const w = await worldAround(repo);
+    let before = await w.snap();
+    expectRefused(await trove(repo, 'status'), 'z.trove', 'symbolic link');
+    await w.expectUnchanged(before);
+    await fsp.rm(path.join(repo, 'z.trove'));
+    await fsp.rm(path.join(repo, '.trove/config'));
+    await fsp.symlink('/dev/zero', path.join(repo, '.trove/config'));
+    await commitAll(repo, 'config link');
+    before = await w.snap();
+    expectRefused(await trove(repo, 'status'), '.trove/config', 'not a regular file');
+    await w.expectUnchanged(before);
+  });
+
   it('a FIFO where a folder remote\'s object should be: pull names it and does not block', async () => {
     const repo = await newRepo('repo');
     const remote = path.join(path.dirname(repo), 'remote');
