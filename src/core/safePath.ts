@@ -56,6 +56,11 @@ export function isPointerName(name: string): boolean {
  * pointer paths, run-record paths and command-line paths all go through here.
  */
 export function unsafeSegmentReason(name: string): string | null {
+  // fast path (runs once per file of a folder walk): one fold, and most names end here
+  if (!name.includes('\\')) {
+    const f = foldedName(name);
+    if (!f.endsWith('.git') && !f.endsWith('~1') && !f.endsWith('.trove')) return null;
+  }
   if (isDotGit(name)) return `${JSON.stringify(name)} is git's folder (.git) as a filesystem may read it`;
   if (isDotTrove(name)) return `${JSON.stringify(name)} is trove's folder (.trove) as a filesystem may read it`;
   if (isPointerName(name)) return `${JSON.stringify(name)} is a pointer file's name; data never lands on a pointer`;
