@@ -14,7 +14,7 @@ import { writeFileAtomic } from '../atomicWrite.js';
 import { TroveError, isErrno } from '../errors.js';
 import { RunIndex, type RunFileStat } from './index-db.js';
 import {
-  applyEvents, effectiveStatus, formatEvent, parseRunRecord, serializeRunRecord, ULID_RE,
+  applyEvents, effectiveStatus, formatEvent, parseRunRecord, RUN_LIMITS, serializeRunRecord, ULID_RE,
   type EventProblem, type RunEvent, type RunRecord,
 } from './record.js';
 
@@ -110,6 +110,8 @@ export class RunStore {
     try {
       const st = await fsp.lstat(abs);
       if (!st.isFile()) throw new TroveError('BAD_RUN', `${file}: is not a regular file`, 'move it out of .trove/runs/');
+      // cap before reading: a record far past the limit is refused without being read into memory
+      if (st.size > RUN_LIMITS.recordBytes) throw new TroveError('BAD_RUN', `${file}: is ${st.size} bytes, larger than the limit of ${RUN_LIMITS.recordBytes}`, 'move it out of .trove/runs/');
       text = await fsp.readFile(abs, 'utf8');
     } catch (err) {
       if (isErrno(err, 'ENOENT')) throw new TroveError('NOT_FOUND', `${file}: no such run record`, 'see `trove runs list`');
