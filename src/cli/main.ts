@@ -30,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   run: () => import('./commands/run.js'),
   runs: () => import('./commands/runs.js'),
   lineage: () => import('./commands/lineage.js'),
+  ui: () => import('./commands/ui.js'),
   'log-param': async () => ({ register: (await import('./commands/log-event.js')).registerFor('param') }),
   'log-metric': async () => ({ register: (await import('./commands/log-event.js')).registerFor('metric') }),
   'log-tag': async () => ({ register: (await import('./commands/log-event.js')).registerFor('tag') }),
