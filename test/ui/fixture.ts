@@ -64,6 +64,8 @@ export async function buildRepo(): Promise<string> {
   await git(dir, 'commit', '-qm', 'data v2');
   await run(dir, ['-n', 'tuned', '-e', 'vision', '-p', 'lr=0.01', '-p', 'model=cnn', '-t', 'stage=prod', '-i', 'data', '-o', 'models/model.bin', '-o', 'report.csv', '--',
     ...trainer(80, 0.5, { 'models/model.bin': 'model v2', 'report.csv': 'epoch,loss\n1,0.5\n2,0.25\n' })]);
+  await git(dir, 'add', '-A');
+  await git(dir, 'commit', '-qm', 'model v2');
   await run(dir, ['-n', 'other', '-e', 'text', '-p', 'lr=0.05', '-i', 'data', '--', ...trainer(5, 2, {})]);
   await run(dir, ['-n', HOSTILE.name, '-e', 'vision', '-p', `${HOSTILE.paramKey}=${HOSTILE.paramValue}`, '-t', `${HOSTILE.tagKey}=${HOSTILE.tagValue}`,
     '-i', 'data', '-o', HOSTILE.artifact, '--', ...trainer(3, 3, { [HOSTILE.artifact]: '<script>alert(5)</script>' })]);

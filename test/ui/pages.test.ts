@@ -34,6 +34,8 @@ beforeAll(async () => {
   for (const c of [light, dark]) {
     c.on('page', (p) => p.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); }));
   }
+  light.setDefaultTimeout(10_000);
+  dark.setDefaultTimeout(10_000);
   page = await light.newPage();
   page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
   page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -151,6 +153,9 @@ describe('run page', () => {
 describe('compare page', () => {
   test('differences marked, the data diff names the files, metric histories overlaid', async () => {
     await open(page, `#/compare?ids=${ids.baseline},${ids.tuned}`, 'compare');
+    for (const t of ['params', 'metrics', 'inputs', 'outputs']) {
+      expect(await page.$$eval(`table.${t} thead th`, (ths) => ths.slice(2).map((th) => th.textContent)), t).toEqual(['baseline', 'tuned']);
+    }
     expect(await page.$$eval('table.params tr.differs', (trs) => trs.map((t) => t.getAttribute('data-key')))).toEqual(['lr']);
     expect(await page.$$eval('table.params tbody tr:not(.differs)', (trs) => trs.map((t) => t.getAttribute('data-key')))).toEqual(['model']);
     expect(await page.$$eval('table.inputs tr.differs', (trs) => trs.map((t) => t.getAttribute('data-key')))).toEqual(['data']);
@@ -164,7 +169,9 @@ describe('compare page', () => {
 
 describe('lineage page', () => {
   test('the graph has the nodes and edges of `trove lineage --format json`, and a node opens its run', async () => {
-    for (const [target, direction] of [['models/model.bin', 'upstream'], [`data@HEAD~1`, 'downstream']] as const) {
+    // HEAD~2 is data v1 (read by baseline only), HEAD~1 data v2 (read by three runs)
+    let i = 0;
+    for (const [target, direction] of [['models/model.bin', 'upstream'], ['data@HEAD~1', 'downstream'], ['data@HEAD~2', 'downstream']] as const) {
       const cli = await trove(dir, 'lineage', target, '--format', 'json', ...(direction === 'downstream' ? ['--downstream'] : []));
       expect(cli.code).toBe(0);
       const want = JSON.parse(cli.stdout) as { nodes: { key: string }[]; edges: { from: string; to: string; kind: string }[] };
@@ -175,8 +182,8 @@ describe('lineage page', () => {
       expect(nodes.sort()).toEqual(want.nodes.map((n) => n.key).sort());
       expect(edges.sort()).toEqual(want.edges.map((e) => `${e.from}>${e.to}:${e.kind}`).sort());
       expect(want.nodes.length).toBeGreaterThanOrEqual(3);
+      await shot(page, `lineage-${i++}-light`);
     }
-    await shot(page, 'lineage-light');
     // downstream of data v1: baseline and the others that read it; open baseline with the keyboard
     await page.focus(`svg.lineage g.node[data-key="run:${ids.baseline}"]`);
     await page.keyboard.press('Enter');

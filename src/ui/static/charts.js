@@ -3,6 +3,8 @@
 // stays fluid; it is ~50 KB with no dependencies. Several runs are overlaid on a joined x axis.
 import { h } from './dom.js';
 
+// Whole-number tick spacings for a step axis (no 0.2 steps).
+const STEP_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22'];
 
 /** TensorBoard-style exponential moving average, debiased so the first points are not pulled to 0. */
@@ -62,10 +64,9 @@ export function metricChart(key, runs, { width } = {}) {
       width: width ?? Math.max(320, Math.min(900, (wrap.parentElement?.clientWidth || 700) - 24)),
       height: 240,
       scales: { x: { time: mode === 'wall' }, y: { distr: log ? 3 : 1 } },
-      axes: [{ stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.25)' }, ticks: { stroke: 'rgba(128,128,128,.4)' } },
+      axes: [{ stroke: 'currentColor', ...(mode === 'step' ? { incrs: STEP_INCRS } : {}), grid: { stroke: 'rgba(128,128,128,.25)' }, ticks: { stroke: 'rgba(128,128,128,.4)' } },
         { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.25)' }, ticks: { stroke: 'rgba(128,128,128,.4)' } }],
       series: [{ label: mode }, ...runs.map((r, i) => ({ label: r.name || r.id, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true, points: { show: false } }))],
-      legend: { show: runs.length > 1 || true },
       cursor: { drag: { x: true, y: false } },
     };
     if (plot) plot.destroy();

@@ -7,16 +7,17 @@ import { metricChart } from './charts.js';
 export async function show(view, { params }) {
   const ids = (params.get('ids') ?? '').split(',').filter(Boolean);
   const c = await api('compare', { ids: ids.join(',') });
-  const names = c.runs.map((r) => h('a', { href: route('run', r.id) }, r.name || r.id));
+  // A fresh set of header links per table (a DOM node can only be in one place).
+  const names = () => c.runs.map((r) => h('a', { href: route('run', r.id) }, r.name || r.id));
   const mark = (differs) => h('td', { class: 'mark', 'aria-label': differs ? 'differs' : 'same' }, differs ? '≠' : '');
   const rows = (list, fmt) => list.map((x) => h('tr', { class: x.differs ? 'differs' : null, 'data-key': x.key ?? x.path },
     mark(x.differs), h('th', { scope: 'row' }, x.key ?? x.path), (x.values ?? x.oids).map((v) => h('td', null, v === null ? h('span', { class: 'muted' }, '–') : fmt(v)))));
-  const head = ['', 'Key', ...names];
+  const head = () => ['', 'Key', ...names()];
   view.append(h('h1', null, `Compare ${c.runs.length} runs`),
-    h('section', null, h('h2', null, 'Params'), table(head, rows(c.params, String), { class: 'grid compare params' })),
-    h('section', null, h('h2', null, 'Metrics (latest)'), table(head, rows(c.metrics, fmtNum), { class: 'grid compare metrics' })),
-    h('section', null, h('h2', null, 'Inputs'), table(['', 'Path', ...names], rows(c.inputs, (o) => h('code', { title: o }, shortOid(o))), { class: 'grid compare inputs' })),
-    h('section', null, h('h2', null, 'Outputs'), table(['', 'Path', ...names], rows(c.outputs, (o) => h('code', { title: o }, shortOid(o))), { class: 'grid compare outputs' })));
+    h('section', null, h('h2', null, 'Params'), table(head(), rows(c.params, String), { class: 'grid compare params' })),
+    h('section', null, h('h2', null, 'Metrics (latest)'), table(head(), rows(c.metrics, fmtNum), { class: 'grid compare metrics' })),
+    h('section', null, h('h2', null, 'Inputs'), table(['', 'Path', ...names()], rows(c.inputs, (o) => h('code', { title: o }, shortOid(o))), { class: 'grid compare inputs' })),
+    h('section', null, h('h2', null, 'Outputs'), table(['', 'Path', ...names()], rows(c.outputs, (o) => h('code', { title: o }, shortOid(o))), { class: 'grid compare outputs' })));
 
   if (c.files.length) {
     const sec = h('section', { class: 'datadiff' }, h('h2', null, 'Data differences'));
