@@ -75,15 +75,6 @@ export async function show(view, { params, isCurrent }) {
     paint();
   };
 
-  // --- experiments
-  api('experiments').then(({ experiments }) => {
-    const list = h('ul', null, h('li', null, h('a', { href: route('runs', { ...Object.fromEntries(params), experiment: '' }), 'aria-current': experiment ? null : 'page' }, 'All runs')));
-    for (const x of experiments) {
-      list.append(h('li', null, h('a', { href: route('runs', { ...Object.fromEntries(params), experiment: x.name }), 'aria-current': x.name === experiment ? 'page' : null }, x.name, ' ', h('span', { class: 'muted' }, `(${x.runs})`))));
-    }
-    side.append(list);
-  }).catch((e) => side.append(errorBox(e)));
-
   // --- columns
   const chooseCols = () => {
     const fromUrl = params.get('cols');
@@ -207,6 +198,16 @@ export async function show(view, { params, isCurrent }) {
       count.textContent = '';
     }
   };
+  // --- experiments (asked after the first rows are on screen: it lists every run too)
+  const loadExperiments = () => api('experiments').then(({ experiments }) => {
+    const list = h('ul', null, h('li', null, h('a', { href: route('runs', { ...Object.fromEntries(params), experiment: '' }), 'aria-current': experiment ? null : 'page' }, 'All runs')));
+    for (const x of experiments) {
+      list.append(h('li', null, h('a', { href: route('runs', { ...Object.fromEntries(params), experiment: x.name }), 'aria-current': x.name === experiment ? 'page' : null }, x.name, ' ', h('span', { class: 'muted' }, `(${x.runs})`))));
+    }
+    side.append(list);
+  }).catch((e) => side.append(errorBox(e)));
+
   await load(true);
+  if (isCurrent()) loadExperiments();
   return () => { clearTimeout(timer); if (raf) cancelAnimationFrame(raf); };
 }
