@@ -7,7 +7,8 @@ import path from 'node:path';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { trove } from '../helpers/repo.js';
+import { writeFileSync } from 'node:fs';
+import { spawnTrove, trove } from '../helpers/repo.js';
 import { records } from '../helpers/runs.js';
 import { buildRepo, HOSTILE, launchBrowser, outDir, serve } from './fixture.js';
 
@@ -17,8 +18,12 @@ const dialogs: string[] = [];
 const pageErrors: string[] = [];
 let ids: Record<string, string>;
 
+/** Loads a page of the UI and waits until it has rendered (a fresh load even when the URL is the same). */
 async function open(p: Page, hash: string, ready: string): Promise<void> {
-  await p.goto(`${base}/${hash}`);
+  const url = `${base}/${hash}`;
+  if (p.url().startsWith(base)) await p.evaluate(() => { delete document.body.dataset.ready; });
+  if (p.url() === url) await p.reload();
+  else await p.goto(url);
   await p.waitForSelector(`body[data-ready="${ready}"]`);
 }
 const shot = (p: Page, name: string) => p.screenshot({ path: path.join(outDir(), `${name}.png`) });
@@ -259,5 +264,30 @@ describe('hostile strings', () => {
     await p.close();
     expect(dialogs).toEqual([]);
     expect(pageErrors).toEqual([]);
+  });
+});
+
+describe('live update', () => {
+  test('a RUNNING run appears, and its row turns FINISHED without a reload', async () => {
+    const release = path.join(dir, '.release');
+    const code = `const fs = require('fs');
+      fs.appendFileSync(process.env.TROVE_RUN_EVENTS, JSON.stringify({ metric: 'loss', value: 0.5, step: 0 }) + '\\n');
+      const t = setInterval(() => { if (fs.existsSync(${JSON.stringify(release)})) clearInterval(t); }, 50);`;
+    const child = spawnTrove(dir, ['run', '-n', 'live', '-e', 'live', '-i', 'data', '--', process.execPath, '-e', code]);
+    const exited = new Promise((r) => child.on('exit', r));
+    try {
+      // the run is recorded as RUNNING once its command started; reload until it is listed
+      await expect.poll(async () => (await (await fetch(`${base}/api/trove/runs?experiment=live`)).json()).runs.length, { timeout: 20_000 }).toBe(1);
+      await open(page, '#/runs?experiment=live', 'runs');
+      expect(await page.$$eval('table.runs tbody tr[data-id] td[data-col="status"]', (tds) => tds.map((t) => t.textContent))).toEqual(['RUNNING']);
+      const marker = await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
+      writeFileSync(release, '');
+      await exited;
+      await page.waitForFunction(() => document.querySelector('table.runs tbody tr[data-id] td[data-col="status"]')?.textContent === 'FINISHED', null, { timeout: 20_000 });
+      // the same document: updated in place, not reloaded
+      expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(marker);
+    } finally {
+      child.kill();
+    }
   });
 });
