@@ -10,7 +10,7 @@
  * served as bytes only when they are a raster image by their magic bytes (an SVG or HTML artifact is
  * never served with a type a browser would run).
  */
-import { createReadStream, promises as fsp } from 'node:fs';
+import { createReadStream, existsSync, promises as fsp } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -29,7 +29,11 @@ export const CSP = [
   "connect-src 'self'", "font-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
 ].join('; ');
 
-const STATIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/ui/static');
+// In a checkout the pages are served from src/ui/static (edits show without a rebuild); the npm
+// package ships no src/, and the build copies them to dist/ui/static beside this file.
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const STATIC_DIR = [path.resolve(HERE, '../../src/ui/static'), path.join(HERE, 'static')].find((d) => existsSync(path.join(d, 'index.html')))
+  ?? path.join(HERE, 'static');
 const require = createRequire(import.meta.url);
 
 /** Third-party files the pages load, resolved in node_modules at run time (never copied here). */
