@@ -266,7 +266,12 @@ export function createUiHandler({ root }: { root: string }): (req: IncomingMessa
         if (!f) return notFound(res, p);
         await sendFile(res, f(), TYPES[path.extname(p)]!);
       } else {
-        const parts = p.slice('/api/trove/'.length).split('/').map((s) => decodeURIComponent(s));
+        let parts: string[];
+        try {
+          parts = p.slice('/api/trove/'.length).split('/').map((s) => decodeURIComponent(s));
+        } catch {
+          return notFound(res, p); // a malformed %-escape names nothing
+        }
         const route = Object.hasOwn(ROUTES, parts[0]!) ? ROUTES[parts[0]!] : undefined;
         if (!route) return notFound(res, p);
         const repo = await Repo.open(root);

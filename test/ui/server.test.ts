@@ -47,7 +47,7 @@ describe('handler', () => {
   });
 
   test('refuses traversal, hidden files, unknown vendor files and non-GET methods', async () => {
-    for (const p of ['/static/%2e%2e%2fhandler.ts', '/static/..%2f..%2fpackage.json', '/static/.hidden.js', '/static/a%00.js', '/static/sub/x.js', '/vendor/..%2fpackage.json', '/vendor/lodash.js', '/api/trove/constructor', '/api/trove/__proto__']) {
+    for (const p of ['/static/%2e%2e%2fhandler.ts', '/static/..%2f..%2fpackage.json', '/static/.hidden.js', '/static/a%00.js', '/static/sub/x.js', '/vendor/..%2fpackage.json', '/vendor/lodash.js', '/api/trove/constructor', '/api/trove/__proto__', '/api/trove/runs/%E0%A4%A']) {
       expect((await get(p)).status, p).toBe(404);
     }
     expect((await get('/api/trove/runs', { method: 'POST' })).status).toBe(405);

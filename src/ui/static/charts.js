@@ -5,7 +5,10 @@ import { h } from './dom.js';
 
 // Whole-number tick spacings for a step axis (no 0.2 steps).
 const STEP_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
-const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22'];
+// Line colours with at least 3:1 contrast against the page (WCAG 1.4.11), one set per system theme.
+const PALETTE_LIGHT = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#c55a00', '#0f7f8c', '#8c564b', '#b4458f', '#6e6e6e', '#7d7e0f'];
+const PALETTE_DARK = ['#4ea1e8', '#ff6b6b', '#4cc94c', '#b39ddb', '#ff9f43', '#33d1e0', '#c49a8a', '#f48fcf', '#b0b0b0', '#d4d645'];
+const palette = () => (matchMedia('(prefers-color-scheme: dark)').matches ? PALETTE_DARK : PALETTE_LIGHT);
 
 /** TensorBoard-style exponential moving average, debiased so the first points are not pulled to 0. */
 export function smooth(ys, weight) {
@@ -60,13 +63,15 @@ export function metricChart(key, runs, { width } = {}) {
       if (log) ys = ys.map((y) => (y === null || y === undefined || y <= 0 ? null : y));
       data[s] = smooth(ys, w);
     }
+    // a canvas knows no currentColor: take the page's text colour for axes and labels
+    const ink = getComputedStyle(document.body).color;
     const opts = {
       width: width ?? Math.max(320, Math.min(900, (wrap.parentElement?.clientWidth || 700) - 24)),
       height: 240,
       scales: { x: { time: mode === 'wall' }, y: { distr: log ? 3 : 1 } },
-      axes: [{ stroke: 'currentColor', ...(mode === 'step' ? { incrs: STEP_INCRS } : {}), grid: { stroke: 'rgba(128,128,128,.25)' }, ticks: { stroke: 'rgba(128,128,128,.4)' } },
-        { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.25)' }, ticks: { stroke: 'rgba(128,128,128,.4)' } }],
-      series: [{ label: mode }, ...runs.map((r, i) => ({ label: r.name || r.id, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true, points: { show: false } }))],
+      axes: [{ stroke: ink, ...(mode === 'step' ? { incrs: STEP_INCRS } : {}), grid: { stroke: 'rgba(128,128,128,.25)' }, ticks: { stroke: 'rgba(128,128,128,.4)' } },
+        { stroke: ink, grid: { stroke: 'rgba(128,128,128,.25)' }, ticks: { stroke: 'rgba(128,128,128,.4)' } }],
+      series: [{ label: mode }, ...runs.map((r, i) => ({ label: r.name || r.id, stroke: palette()[i % 10], width: 1.5, spanGaps: true, points: { show: false } }))],
       cursor: { drag: { x: true, y: false } },
     };
     if (plot) plot.destroy();
