@@ -14,7 +14,8 @@ import { acquireLock } from './lock.js';
 import { assertOid, type Oid } from './oid.js';
 import { isWithin, pointerPathFor, repoRelative, validateRelPath } from './paths.js';
 import { readPointer, writePointer, type Pointer } from './pointer.js';
-import { StateDb, statKey } from './state.js';
+import { LEGACY_STATE_FILE, migrateStateDb } from './state.js';
+import { STATUS_INDEX_FILE, StatusIndex, statKey } from './statusIndex.js';
 import type { ActiveRun, StartRunOptions } from './runs/recorder.js';
 import type { RunStore } from './runs/store.js';
 import { IgnoreRules } from './walk.js';
@@ -30,6 +31,8 @@ export const TROVE_GITIGNORE = `# written by trove init: the cache and per-machi
 /tmp/
 /state.db
 /state.db-*
+/status-index
+/.status-index.*
 /index.db
 /index.db-*
 /runs/
@@ -71,6 +74,8 @@ export interface StatusEntry {
   cache: 'present' | 'missing';
   workspaceOid?: Oid;
   changes?: FolderChanges;
+  /** folders: the files (and sub-folders) whose objects are not in the local cache, repo-relative */
+  missingObjects?: string[];
 }
 
 export interface CheckoutResult {
@@ -110,7 +115,7 @@ export interface LsEntry {
 export class Repo {
   readonly troveDir: string;
   readonly cache: Cache;
-  private _state?: StateDb;
+  private _state?: StatusIndex;
   private _git?: Git;
 
   private constructor(readonly root: string, readonly cwd: string, readonly config: ConfigTree) {
@@ -157,10 +162,13 @@ export class Repo {
     return { root: top, created };
   }
 
-  get state(): StateDb {
+  /** The status index (statusIndex.ts), loaded on first use; wave 1's state.db is migrated into it once. */
+  get state(): StatusIndex {
     if (!this._state) {
       mkdirSyncSafe(this.troveDir);
-      this._state = new StateDb(path.join(this.troveDir, 'state.db'));
+      const file = path.join(this.troveDir, STATUS_INDEX_FILE);
+      this._state = StatusIndex.load(file);
+      if (this._state.loadProblem === 'missing') migrateStateDb(path.join(this.troveDir, LEGACY_STATE_FILE), this._state);
     }
     return this._state;
   }
@@ -170,7 +178,7 @@ export class Repo {
   }
 
   close(): void {
-    this._state?.close();
+    this._state?.save();
     this._state = undefined;
   }
 
@@ -473,8 +481,16 @@ export class Repo {
 
   private async statusOf(ctx: ReturnType<Repo['ctx']>, t: Tracked, onProgress?: OnProgress): Promise<StatusEntry> {
     const { pointer: ptr } = t;
-    const base = { path: t.path, pointerFile: t.pointerFile, type: ptr.type, oid: ptr.oid };
-    const inCache = await this.cache.has(ptr.oid);
+    const base: Pick<StatusEntry, 'path' | 'pointerFile' | 'type' | 'oid' | 'missingObjects'> = { path: t.path, pointerFile: t.pointerFile, type: ptr.type, oid: ptr.oid };
+    // folders: file by file, except subtrees the status index knows are whole (treeCompleteness.ts)
+    let missingObjects: string[] | undefined;
+    let inCache: boolean;
+    if (ptr.type === 'dir') {
+      const { findMissingObjects } = await import('./treeCompleteness.js');
+      missingObjects = (await findMissingObjects(this.cache, this.state, ptr.oid, t.path)).paths;
+      inCache = missingObjects.length === 0;
+      if (inCache) missingObjects = undefined;
+    } else inCache = await this.cache.has(ptr.oid);
     let scanned: Scanned | null;
     try {
       scanned = await scanPath(ctx, this.root, t.path, { store: false, jobs: this.jobs, onProgress });
@@ -482,11 +498,12 @@ export class Repo {
       if (isErrno(err, 'EACCES')) throw new TroveError('BAD_ARGS', `${t.path}: cannot read (${(err as Error).message})`);
       throw err;
     }
+    if (missingObjects) base.missingObjects = missingObjects;
     if (!scanned) return { ...base, workspace: 'missing', cache: inCache ? 'present' : 'missing' };
     const same = scanned.oid === ptr.oid && scanned.type === ptr.type && (ptr.type === 'dir' || !!ptr.exec === scanned.exec);
     if (same) return { ...base, workspace: 'unchanged', cache: inCache ? 'present' : 'missing', workspaceOid: scanned.oid };
     const e: StatusEntry = { ...base, workspace: 'modified', cache: inCache ? 'present' : 'missing', workspaceOid: scanned.oid };
-    if (ptr.type === 'dir' && scanned.type === 'dir' && inCache) {
+    if (ptr.type === 'dir' && scanned.type === 'dir' && (inCache || (await this.cache.has(ptr.oid)))) {
       try {
         // the same tree walk as `trove diff` (equal subtrees skipped by oid); status lists a move as delete + add
         const { diffFolders } = await import('./diff.js');
@@ -729,7 +746,7 @@ export class Repo {
     }
     for (const c of plan.chmods) await fsp.chmod(this.abs(c.rel), c.exec ? 0o755 : 0o644);
     const limit = pLimit(o.jobs ?? this.jobs);
-    const records: { path: string; key: ReturnType<typeof statKey>; oid: Oid }[] = [];
+    const records: { path: string; key: ReturnType<typeof statKey>; oid: Oid; exec: boolean }[] = [];
     let done = 0;
     const total = plan.writes.length;
     const missing = new Set(plan.missing);
@@ -738,7 +755,7 @@ export class Repo {
     // cache objects are read-only and never executable: an executable file is always a copy
     const modeFor = (w: (typeof plan.writes)[number]): LinkMode => (w.exec ? 'copy' : mode);
     const written = (w: (typeof plan.writes)[number], dest: string) => {
-      if (mode !== 'symlink') records.push({ path: w.rel, key: statKey(statSync(dest)), oid: w.oid });
+      if (mode !== 'symlink') records.push({ path: w.rel, key: statKey(statSync(dest)), oid: w.oid, exec: w.exec });
       done++;
       if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: 'checkout', done, total });
     };
@@ -779,6 +796,7 @@ export class Repo {
     await large;
     o.onProgress?.({ phase: 'checkout', done, total });
     this.state.record(records);
+    this.state.save();
     return {
       path: plan.t.path, written: done, deleted: plan.deletes.length, unchanged: plan.unchanged,
       missing: [...missing], missingFiles: missingFiles.sort(), linkMode: usedMode,
@@ -833,17 +851,16 @@ export class Repo {
       return [{ path: tracked.path, type: 'file', size: tracked.pointer.size, oid: tracked.pointer.oid, state: this.quickState(tracked.path, tracked.pointer.oid, 'file') }];
     }
     const flat = await loadFlatTree(this.cache, tracked.pointer.oid, tracked.path);
-    const rows = this.state.loadPrefix(tracked.path);
     const out: LsEntry[] = [];
     for (const [p, e] of [...flat.files].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
       const rel = `${tracked.path}/${p}`;
       if (sub && !isWithin(rel, sub)) continue;
-      out.push({ path: rel, type: 'file', size: e.size, oid: e.oid, state: this.quickState(rel, e.oid, 'file', rows) });
+      out.push({ path: rel, type: 'file', size: e.size, oid: e.oid, state: this.quickState(rel, e.oid, 'file') });
     }
     return out;
   }
 
-  private quickState(rel: string, oid: Oid, type: 'file' | 'dir', rows?: ReturnType<StateDb['loadPrefix']>): LsEntry['state'] {
+  private quickState(rel: string, oid: Oid, type: 'file' | 'dir'): LsEntry['state'] {
     let st;
     try {
       st = lstatSync(this.abs(rel));
@@ -851,7 +868,7 @@ export class Repo {
       return 'missing';
     }
     if (type === 'dir') return st.isDirectory() ? 'present' : 'modified';
-    const known = this.state.lookupLoose(rel, statKey(st), rows);
+    const known = this.state.lookupLoose(rel, statKey(st));
     if (known === null) return 'unknown';
     return known === oid ? 'present' : 'modified';
   }
@@ -879,6 +896,7 @@ export class Repo {
         if (gi) gitRm.push(gi);
         gitRm.push(tracked.pointerFile);
         this.state.forget(tracked.path);
+        this.state.save();
         if (o.purge) {
           await fsp.rm(this.abs(tracked.path), { recursive: true, force: true });
           purged.push(tracked.path);
@@ -918,6 +936,7 @@ export class Repo {
       const gi2 = await this.ignoreInGit(to);
       for (const g of [gi1, gi2]) if (g && !gitAdd.includes(g)) gitAdd.push(g);
       this.state.forget(tracked.path);
+      this.state.save();
       return { from: tracked.path, to, pointerFile, gitAdd };
     } finally {
       await unlock();

@@ -3,7 +3,7 @@ import path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { TroveError, isErrno } from './errors.js';
 import { isOid, oidFromHex, type Oid } from './oid.js';
-import { statKey, type StatKey } from './state.js';
+import { statKey, type StatKey } from './statusIndex.js';
 
 /**
  * The workspace side of a tracked folder, as a tree of nodes with their lstat.

@@ -5,8 +5,7 @@ import { SYNC_FILE, type Cache } from './cache.js';
 import { TroveError, isErrno } from './errors.js';
 import { hashFile, hashSmallFileSync } from './hash.js';
 import { hashBytes, type Oid } from './oid.js';
-import type { StateDb, StatKey } from './state.js';
-import { statKey } from './state.js';
+import { rowMatches, statKey, type StatKey, type StatusIndex } from './statusIndex.js';
 import { parseTree, serializeTree, type TreeEntry } from './tree.js';
 import { IgnoreRules, oidOfCacheLink, walkDir, type DirNode, type FileNode } from './walk.js';
 
@@ -43,6 +42,8 @@ export interface ScanNode extends DirNode {
   oid: Oid;
   size: number;
   count: number;
+  /** set when the status index vouched for this folder's tree oid (no tree was built) */
+  known?: boolean;
 }
 
 export interface ScanOptions {
@@ -55,7 +56,7 @@ export interface ScanOptions {
 
 interface Ctx {
   cache: Cache;
-  state: StateDb;
+  state: StatusIndex;
   rules: IgnoreRules;
 }
 
@@ -72,7 +73,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
     throw err;
   }
-  const records: { path: string; key: StatKey; oid: Oid }[] = [];
+  const records: { path: string; key: StatKey; oid: Oid; exec?: boolean }[] = [];
   const limit = pLimit(o.jobs);
   const counters = { hashed: 0, stored: 0, storedBytes: 0 };
 
@@ -86,7 +87,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   /** Records the stat-cache row, but only if the file did not change while it was read. */
   const remember = (fileRel: string, fileAbs: string, key: StatKey, oid: Oid) => {
     const after = lstatSync(fileAbs);
-    if (after.mtimeMs === key.mtime && after.size === key.size && after.ctimeMs === key.ctime) records.push({ path: fileRel, key, oid });
+    if (after.mtimeMs === key.mtime && after.size === key.size && after.ctimeMs === key.ctime) records.push({ path: fileRel, key, oid, exec: (key as { exec?: boolean }).exec });
     // written in batches: memory must not hold a row per file of a 100k-file add until the end
     if (records.length >= 8192) ctx.state.record(records.splice(0));
   };
@@ -118,35 +119,80 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     const key = statKey(st);
     const r = await hashOne(rel, abs, key, ctx.state.lookup(rel, key));
     ctx.state.record(records);
+    ctx.state.save();
     return { type: 'file', oid: r.oid, size: r.size, files: 1, exec: (st.mode & 0o100) !== 0, ...counters };
   }
   if (!st.isDirectory()) throw new TroveError('BAD_ARGS', `${rel}: not a regular file or folder`);
 
   const tree = walkDir(abs, rel, ctx.rules, ctx.cache.objectsDir) as ScanNode;
-  const rows = ctx.state.loadPrefix(rel);
+  const idx = ctx.state;
+  // read before any object is checked: a delete after this changes it, and the memo is dropped
+  const generation = o.store ? ctx.cache.generation() : '';
   let total = 0;
   let done = 0;
   let bytes = 0;
-  // Stat-cache hits are settled here, synchronously: no promise or queue entry per unchanged file.
+  // Index hits are settled here, synchronously: no promise or queue entry per unchanged file.
   // the absolute path is derived when needed (root + rel): one string per file fewer to hold
   const toHash: { f: ScanFile; rel: string; key: StatKey }[] = [];
   const absOf = (fileRel: string) => `${root}/${fileRel}`;
-  const visit = (node: ScanNode, nodeRel: string) => {
+  /**
+   * Settles every file whose row vouches for it and says whether the whole folder is vouched for:
+   * every file matched a row, the rows are exactly the files, every sub-folder is vouched for, and
+   * the index has this folder's tree with as many sub-folders. Then the folder's oid is the recorded
+   * one and no tree is built or hashed. For `add`, a vouched tree must also be known complete in the
+   * cache; otherwise each file's object is checked as before.
+   */
+  const visit = (node: ScanNode, nodeRel: string): boolean => {
+    const rows = idx.rowsOf(nodeRel);
+    let matched = 0;
+    let all = true;
     for (const [name, f] of node.files) {
-      const fileRel = `${nodeRel}/${name}`;
-      const key: StatKey = f;
-      const cached = f.oid ?? ctx.state.lookup(fileRel, key, rows);
       total++;
-      if (cached && (!o.store || existsSync(ctx.cache.objectPath(cached)))) {
+      let cached: Oid | null = f.oid ?? null;
+      if (!cached && rows) {
+        const r = rows.get(name);
+        if (r && rowMatches(r, f, false) && r.exec === f.exec) {
+          cached = r.oid;
+          matched++;
+        }
+      }
+      if (cached) {
         f.oid = cached;
-        f.size = key.size;
         done++;
-        bytes += key.size;
-      } else toHash.push({ f, rel: fileRel, key });
+        bytes += f.size;
+      } else {
+        toHash.push({ f, rel: `${nodeRel}/${name}`, key: f });
+        all = false;
+      }
     }
-    for (const [name, d] of node.dirs) visit(d, `${nodeRel}/${name}`);
+    for (const [name, d] of node.dirs) if (!visit(d, `${nodeRel}/${name}`)) all = false;
+    const t = all && matched === node.files.size && rows?.size === matched ? idx.treeOf(nodeRel) : null;
+    if (t && t.subdirs === node.dirs.size && (!o.store || idx.knownComplete(t.oid, generation))) {
+      node.oid = t.oid;
+      node.size = t.size;
+      node.count = t.count;
+      node.known = true;
+      return true;
+    }
+    return false;
   };
   visit(tree, rel);
+  if (o.store) {
+    // files settled by their row but not under a tree known complete: is their object still here?
+    const check = (node: ScanNode, nodeRel: string) => {
+      if (node.known) return;
+      for (const [name, f] of node.files) {
+        if (f.oid && !existsSync(ctx.cache.objectPath(f.oid))) {
+          (f as { oid?: Oid }).oid = undefined;
+          done--;
+          bytes -= f.size;
+          toHash.push({ f, rel: `${nodeRel}/${name}`, key: f });
+        }
+      }
+      for (const [name, d] of node.dirs) check(d, `${nodeRel}/${name}`);
+    };
+    check(tree, rel);
+  }
   const settle = (t: (typeof toHash)[number], r: { oid: Oid; size: number }) => {
     t.f.oid = r.oid;
     t.f.size = r.size;
@@ -176,11 +222,46 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   }
   o.onProgress?.({ phase: o.store ? 'add' : 'hash', done, total, bytes });
   const top = await buildTrees(tree, o.store ? ctx.cache : null);
+  rememberTrees(idx, tree, rel, toHash.length > 0);
+  if (o.store) idx.markComplete(builtTrees(tree), generation);
+  idx.save();
   return { type: 'dir', oid: top.oid, size: top.size, files: top.count, exec: false, node: tree, ...counters };
+}
+
+/**
+ * After a scan: each folder that was not vouched for gets its tree recorded (it is trusted later only
+ * while all its rows match), rows of files that are gone are dropped, and folders that are gone are
+ * forgotten. A fully vouched scan changes nothing, so the index is not rewritten.
+ */
+function rememberTrees(idx: StatusIndex, top: ScanNode, topRel: string, hashed: boolean): void {
+  if (top.known && !hashed) return;
+  const seen = new Set<string>();
+  const visit = (node: ScanNode, nodeRel: string) => {
+    seen.add(nodeRel);
+    for (const [name, d] of node.dirs) visit(d, `${nodeRel}/${name}`);
+    if (node.known) return;
+    idx.pruneRows(nodeRel, (name) => node.files.has(name));
+  };
+  visit(top, topRel);
+  for (const d of idx.foldersBelow(topRel)) if (!seen.has(d)) idx.forget(d);
+  // after the row changes above, which drop the tree oids of the folders they touch
+  const trees = (node: ScanNode, nodeRel: string) => {
+    for (const [name, d] of node.dirs) trees(d, `${nodeRel}/${name}`);
+    if (!node.known) idx.recordTree(nodeRel, { oid: node.oid, size: node.size, count: node.count, subdirs: node.dirs.size });
+  };
+  trees(top, topRel);
+}
+
+/** Every tree oid of a scanned folder (after `add`, all of them are in the cache with their files). */
+function builtTrees(node: ScanNode, out: Oid[] = []): Oid[] {
+  out.push(node.oid);
+  if (!node.known) for (const d of node.dirs.values()) builtTrees(d, out);
+  return out;
 }
 
 /** Computes (and with a cache, stores) the tree objects of a walked folder, bottom-up. */
 async function buildTrees(node: ScanNode, cache: Cache | null): Promise<ScanNode> {
+  if (node.known) return node; // vouched for by the status index
   const entries: TreeEntry[] = [];
   let size = 0;
   let count = 0;
