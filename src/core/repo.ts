@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, promises as fsp } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
@@ -168,7 +168,11 @@ export class Repo {
       mkdirSyncSafe(this.troveDir);
       const file = path.join(this.troveDir, STATUS_INDEX_FILE);
       this._state = StatusIndex.load(file);
-      if (this._state.loadProblem === 'missing') migrateStateDb(path.join(this.troveDir, LEGACY_STATE_FILE), this._state);
+      if (this._state.loadProblem === 'missing') {
+        // a repo made before the index: its .trove/.gitignore must learn the new names first
+        ignoreStatusIndex(path.join(this.troveDir, '.gitignore'));
+        migrateStateDb(path.join(this.troveDir, LEGACY_STATE_FILE), this._state);
+      }
     }
     return this._state;
   }
@@ -1024,6 +1028,18 @@ function mainWorktreeTrove(root: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** Adds the status index's names to a `.trove/.gitignore` written before it existed. */
+function ignoreStatusIndex(file: string): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return; // none: `trove init` writes a complete one
+  }
+  if (text.split(/\r?\n/).includes('/status-index')) return;
+  writeFileSync(file, text + (text.endsWith('\n') ? '' : '\n') + '/status-index\n/.status-index.*\n');
 }
 
 function mkdirSyncSafe(dir: string): void {

@@ -38,6 +38,7 @@ export function migrateStateDb(dbFile: string, index: StatusIndex): number | nul
   } catch {
     // a corrupt or foreign state.db: nothing in it is worth more than a re-hash
   }
+  index.touch();
   index.save();
   for (const f of [dbFile, dbFile + '-wal', dbFile + '-shm']) rmSync(f, { force: true });
   return n;

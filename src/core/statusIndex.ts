@@ -292,6 +292,11 @@ export class StatusIndex {
 
   // ------------------------------------------------------------ writing
 
+  /** Makes the next save write the file even if nothing changed (after a migration, say). */
+  touch(): void {
+    this.dirty = true;
+  }
+
   get isDirty(): boolean {
     return this.dirty;
   }
