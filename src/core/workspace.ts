@@ -166,7 +166,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
       }
     }
     for (const [name, d] of node.dirs) if (!visit(d, `${nodeRel}/${name}`)) all = false;
-    const t = all && matched === node.files.size && rows?.size === matched ? idx.treeOf(nodeRel) : null;
+    const t = all && matched === node.files.size && (rows?.size ?? 0) === matched ? idx.treeOf(nodeRel) : null;
     if (t && t.subdirs === node.dirs.size && (!o.store || idx.knownComplete(t.oid, generation))) {
       node.oid = t.oid;
       node.size = t.size;
