@@ -20,7 +20,7 @@ import type { ActiveRun, StartRunOptions } from './runs/recorder.js';
 import type { RunStore } from './runs/store.js';
 import { IgnoreRules } from './walk.js';
 import {
-  loadFlatTree, scanPath, type FolderChanges, type OnProgress, type Scanned,
+  fillOids, loadFlatTree, scanPath, type FolderChanges, type OnProgress, type Scanned,
 } from './workspace.js';
 
 export const TROVE_DIR = '.trove';
@@ -357,7 +357,7 @@ export class Repo {
       const gitAdd = new Set<string>();
       const ctx = this.ctx();
       for (const rel of targets) {
-        const scanned = await scanPath(ctx, this.root, rel, { store: true, jobs: o.jobs ?? this.jobs, onProgress: o.onProgress, signal: o.signal });
+        const scanned = await scanPath(ctx, this.root, rel, { store: true, jobs: o.jobs ?? this.jobs, onProgress: o.onProgress, signal: o.signal, lazyOids: true });
         if (!scanned) throw new TroveError('NOT_FOUND', `${rel}: no such file or folder`);
         const pointerFile = pointerPathFor(rel);
         const prev = await this.readTracked(pointerFile).catch(() => null);
@@ -497,7 +497,7 @@ export class Repo {
     } else inCache = await this.cache.has(ptr.oid);
     let scanned: Scanned | null;
     try {
-      scanned = await scanPath(ctx, this.root, t.path, { store: false, jobs: this.jobs, onProgress });
+      scanned = await scanPath(ctx, this.root, t.path, { store: false, jobs: this.jobs, onProgress, lazyOids: true });
     } catch (err) {
       if (isErrno(err, 'EACCES')) throw new TroveError('BAD_ARGS', `${t.path}: cannot read (${(err as Error).message})`);
       throw err;
@@ -511,6 +511,7 @@ export class Repo {
       try {
         // the same tree walk as `trove diff` (equal subtrees skipped by oid); status lists a move as delete + add
         const { diffFolders } = await import('./diff.js');
+        fillOids(scanned);
         const d = await diffFolders(this.cache, { kind: 'tree', oid: ptr.oid }, scanned.node ? { kind: 'scan', node: scanned.node } : null, t.path);
         e.changes = {
           added: [...d.added.map((f) => f.path), ...d.renamed.map((r) => r.to)].sort(),

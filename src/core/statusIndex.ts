@@ -169,6 +169,56 @@ export class StatusIndex {
     return this.folderRows(dir);
   }
 
+  /**
+   * Whether the rows of `dir` are exactly `files` with matching stats, none racy, compared straight
+   * from the loaded bytes: no row object, name string or oid is made, which at 100,000 files was
+   * ~250 ms of decoding plus the garbage collection after it. Rows are stored in the order the last
+   * full scan listed the folder (readdir order, stable while the folder is unchanged); a different
+   * order, a non-ASCII name or a folder already decoded answers false, and the caller compares row
+   * by row instead. Sets no oid: `oidsOf` decodes them when someone needs them.
+   */
+  rowsMatchExactly(dir: string, files: ReadonlyMap<string, StatKey & { exec: boolean }>): boolean {
+    const f = this.folders.get(dir);
+    if (!f || !f.raw || f.rowCount !== files.size) return false;
+    const raw = f.raw;
+    let p = 0;
+    for (const [name, k] of files) {
+      const n = raw.readUInt32LE(p);
+      p += 4;
+      if (n !== name.length) return false;
+      for (let i = 0; i < n; i++) if (name.charCodeAt(i) !== raw[p + i]) return false; // ASCII only: a UTF-8 byte never equals a code unit ≥ 128
+      p += n;
+      if ((raw[p] === 1) !== k.exec) return false;
+      const mtime = raw.readDoubleLE(p + 25);
+      if (raw.readDoubleLE(p + 17) !== k.size || mtime !== k.mtime || raw.readDoubleLE(p + 33) !== k.ctime
+        || raw.readDoubleLE(p + 9) !== k.ino || raw.readDoubleLE(p + 1) !== k.dev || raw.readDoubleLE(p + 41) - mtime < RACY_MS) return false;
+      p += ROW_FIXED;
+    }
+    return true;
+  }
+
+  /** Puts the rows of `dir` in this order (the walk's), so that rowsMatchExactly can compare in one pass. */
+  orderRows(dir: string, names: Iterable<string>): void {
+    const rows = this.folderRows(dir);
+    if (!rows) return;
+    const next = new Map<string, Row>();
+    for (const n of names) {
+      const r = rows.get(n);
+      if (r) next.set(n, r);
+    }
+    for (const [n, r] of rows) if (!next.has(n)) next.set(n, r);
+    const f = this.folders.get(dir)!;
+    let same = next.size === rows.size;
+    if (same) {
+      const a = rows.keys();
+      for (const n of next.keys()) if (a.next().value !== n) { same = false; break; }
+    }
+    if (!same) {
+      f.rows = next;
+      this.dirty = true;
+    }
+  }
+
   /** The oid the row for `rel` vouches for, when the stat matches and the row is not racy. */
   lookup(rel: string, key: StatKey): Oid | null {
     const [dir, name] = splitRel(rel);

@@ -73,23 +73,25 @@ function readMatcher(file: string, base: string): Matcher | null {
  * Walks `abs` (repo-relative `rel`). Symlinks and special files are refused with an error naming
  * them: a link inside a tracked folder could point anywhere, and trove never follows one.
  */
-export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjects?: string): DirNode {
+export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjects?: string, onFolder?: (rel: string, node: DirNode) => void): DirNode {
   const node: DirNode = { files: new Map(), dirs: new Map() };
   const dirents = readdirSync(abs, { withFileTypes: true });
   // read a .troveignore only where the listing shows one: no failed open() per folder
   const here = dirents.some((d) => d.name === IGNORE_FILE) ? rules.enter(abs, rel) : rules;
   const noRules = here.empty;
   for (const d of dirents) {
-    const childRel = `${rel}/${d.name}`;
+    // the repo-relative name is made only where needed: one string per file fewer on the hot path
     const childAbs = `${abs}/${d.name}`; // names from readdir need no normalizing
     if (d.isDirectory()) {
+      const childRel = `${rel}/${d.name}`;
       if (!noRules && here.ignores(childRel, true)) continue;
-      node.dirs.set(d.name, walkDir(childAbs, childRel, here, cacheObjects));
+      node.dirs.set(d.name, walkDir(childAbs, childRel, here, cacheObjects, onFolder));
     } else if (d.isFile()) {
-      if (!noRules && here.ignores(childRel, false)) continue;
+      if (!noRules && here.ignores(`${rel}/${d.name}`, false)) continue;
       const st = lstatSync(childAbs);
       node.files.set(d.name, { dev: st.dev, ino: st.ino, size: st.size, mtime: st.mtimeMs, ctime: st.ctimeMs, exec: (st.mode & 0o100) !== 0 });
     } else if (d.isSymbolicLink()) {
+      const childRel = `${rel}/${d.name}`;
       if (here.ignores(childRel, false)) continue;
       // `cache.link: symlink` puts links to read-only cache objects in the workspace: their name is their oid.
       const linked = cacheObjects ? oidOfCacheLink(childAbs, cacheObjects) : null;
@@ -100,10 +102,12 @@ export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjec
       }
       throw new TroveError('SYMLINK', `${childRel}: is a symbolic link; trove does not follow links inside tracked folders`, `replace it with the file it points to, or list it in ${IGNORE_FILE}`, { data: { path: childRel } });
     } else {
+      const childRel = `${rel}/${d.name}`;
       if (here.ignores(childRel, false)) continue;
       throw new TroveError('BAD_ARGS', `${childRel}: is not a regular file or folder (socket, fifo or device)`, `remove it or list it in ${IGNORE_FILE}`);
     }
   }
+  onFolder?.(rel, node);
   return node;
 }
 
