@@ -400,7 +400,15 @@ export class StatusIndex {
     const buf = this.encode();
     const tmp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      const fd = openSync(tmp, 'wx', 0o644);
+      let fd: number;
+      try {
+        fd = openSync(tmp, 'wx', 0o644);
+      } catch (err) {
+        // a read-only .trove (someone else's clone, a read-only mount): status still answers, it
+        // only cannot remember what it hashed, as a read-only git index does not stop `git status`
+        if (isErrno(err, 'EACCES', 'EPERM', 'EROFS')) return;
+        throw err;
+      }
       try {
         writeSync(fd, buf);
         fsyncSync(fd);
