@@ -20,7 +20,7 @@ import type { ActiveRun, StartRunOptions } from './runs/recorder.js';
 import type { RunStore } from './runs/store.js';
 import { IgnoreRules } from './walk.js';
 import {
-  fillOids, loadFlatTree, scanPath, type FolderChanges, type OnProgress, type Scanned,
+  loadFlatTree, scanPath, type FolderChanges, type OnProgress, type Scanned,
 } from './workspace.js';
 
 export const TROVE_DIR = '.trove';
@@ -510,8 +510,8 @@ export class Repo {
     if (ptr.type === 'dir' && scanned.type === 'dir' && (inCache || (await this.cache.has(ptr.oid)))) {
       try {
         // the same tree walk as `trove diff` (equal subtrees skipped by oid); status lists a move as delete + add
+        // folders vouched for by the status index list their files only if the diff descends into them
         const { diffFolders } = await import('./diff.js');
-        fillOids(scanned);
         const d = await diffFolders(this.cache, { kind: 'tree', oid: ptr.oid }, scanned.node ? { kind: 'scan', node: scanned.node } : null, t.path);
         e.changes = {
           added: [...d.added.map((f) => f.path), ...d.renamed.map((r) => r.to)].sort(),

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -392,8 +392,8 @@ export class StatusIndex {
   }
 
   /**
-   * Writes the index if it changed: temp file + fsync + rename, so a reader sees the old or the new
-   * whole file (a torn one would fail its CRC and be rebuilt anyway).
+   * Writes the index if it changed: temp file + rename, so a reader sees the old or the new whole
+   * file (a torn one fails its CRC and is rebuilt).
    */
   save(): void {
     if (!this.dirty) return;
@@ -410,8 +410,9 @@ export class StatusIndex {
         throw err;
       }
       try {
+        // no fsync: this file is a cache, and one torn by a crash fails its CRC and is rebuilt;
+        // fsync of ~10 MB (100,000 rows) was a visible part of a status after one file changed
         writeSync(fd, buf);
-        fsyncSync(fd);
       } finally {
         closeSync(fd);
       }

@@ -44,10 +44,12 @@ export interface ScanNode extends DirNode {
   count: number;
   /** set when the status index vouched for this folder's tree oid (no tree was built) */
   known?: boolean;
-  /** files vouched for by the index and not listed yet (see fillOids): their count and bytes */
+  /** files vouched for by the index and not listed yet (see listFiles): their count and bytes */
   lazyOids?: boolean;
   lazyCount?: number;
   lazyBytes?: number;
+  /** for lazy folders: fills `files` from the index (diff calls it before it reads them) */
+  listFiles?: () => void;
 }
 
 export interface ScanOptions {
@@ -56,29 +58,17 @@ export interface ScanOptions {
   jobs: number;
   onProgress?: OnProgress;
   signal?: AbortSignal;
-  /** leave file oids of vouched-for folders unset until fillOids (status: only a change needs them) */
+  /** leave file oids of vouched-for folders unlisted until their listFiles() (status: only a diff needs them) */
   lazyOids?: boolean;
 }
 
-const lazy = new WeakMap<ScanNode, { idx: StatusIndex; rel: string }>();
 
 /** A folder vouched for on the fast path gets its file nodes back: the rows matched them exactly. */
 function filesFromRows(idx: StatusIndex, node: ScanNode, nodeRel: string): void {
+  if (!node.lazyOids) return;
   for (const [name, r] of idx.rowsOf(nodeRel)!) node.files.set(name, { dev: r.dev, ino: r.ino, size: r.size, mtime: r.mtime, ctime: r.ctime, exec: r.exec, oid: r.oid });
   node.lazyOids = false;
-}
-
-/** Sets every file node and oid of a scan made with `lazyOids` (decoding the status index's rows). */
-export function fillOids(scanned: Scanned): void {
-  const top = scanned.node;
-  const at = top && lazy.get(top);
-  if (!top || !at) return;
-  const visit = (node: ScanNode, nodeRel: string) => {
-    if (node.lazyOids) filesFromRows(at.idx, node, nodeRel);
-    for (const [name, d] of node.dirs) visit(d, `${nodeRel}/${name}`);
-  };
-  visit(top, at.rel);
-  lazy.delete(top);
+  node.listFiles = undefined;
 }
 
 interface Ctx {
@@ -155,7 +145,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   /**
    * Each folder, as soon as it is listed: when its files are exactly the index's rows (the usual case),
    * its per-file nodes are dropped at once and rebuilt from the rows only if someone needs them
-   * (fillOids). Nodes that die young cost the garbage collector little; 100,000 of them kept to the
+   * (listFiles). Nodes that die young cost the garbage collector little; 100,000 of them kept to the
    * end of the scan cost ~300 ms of it.
    */
   const onFolder = (folderRel: string, n: DirNode) => {
@@ -167,6 +157,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     node.lazyCount = n.files.size;
     node.lazyBytes = b;
     node.files = new Map();
+    node.listFiles = () => filesFromRows(idx, node, folderRel);
   };
   const tree = walkDir(abs, rel, ctx.rules, ctx.cache.objectsDir, onFolder) as ScanNode;
   // read before any object is checked: a delete after this changes it, and the memo is dropped
@@ -283,7 +274,6 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   o.onProgress?.({ phase: o.store ? 'add' : 'hash', done, total, bytes });
   const top = await buildTrees(tree, o.store ? ctx.cache : null);
   rememberTrees(idx, tree, rel, toHash.length > 0);
-  if (o.lazyOids) lazy.set(tree, { idx, rel });
   if (o.store) idx.markComplete(builtTrees(tree), generation);
   idx.save();
   return { type: 'dir', oid: top.oid, size: top.size, files: top.count, exec: false, node: tree, ...counters };

@@ -79,6 +79,23 @@ describe('status with the status index', () => {
     }
   });
 
+  it('a pointer switched to another version diffs correctly inside folders the index vouched for', async () => {
+    const dir = await repoWithData();
+    await write(dir, 'data/sub/b.txt', 'bravo two');
+    const past = new Date(Date.now() - 30_000);
+    utimesSync(path.join(dir, 'data/sub/b.txt'), past, past); // not racy: the index may vouch for it
+    expect((await trove(dir, 'add', 'data')).code).toBe(0);
+    expect((await statusOf(dir)).workspace).toBe('unchanged');
+    const repo = await Repo.open(dir);
+    const scanned = await repo.scanTracked('data');
+    repo.close();
+    expect(scanned!.node!.known).toBe(true);
+    await git(dir, 'checkout', 'HEAD', '--', 'data.trove'); // the committed (older) version
+    const s = await statusOf(dir);
+    expect(s.workspace).toBe('modified');
+    expect(s.changes).toEqual({ added: [], modified: ['data/sub/b.txt'], deleted: [] });
+  });
+
   it('an inode change with the same bytes, size and mtime is re-hashed once and found unchanged', async () => {
     const dir = await repoWithData();
     const f = path.join(dir, 'data/a.txt');
