@@ -4,6 +4,7 @@ import { yaml } from './lazyYaml.js';
 import { TroveError, isErrno } from './errors.js';
 import { isOid, type Oid } from './oid.js';
 import { validateRelPath } from './paths.js';
+import { validatePointerSource } from './pointerSource.js';
 
 /** The pointer file committed to git: `<path>.trove`. See DESIGN.md. */
 export interface Pointer {
@@ -61,6 +62,8 @@ export function parsePointer(text: string, file: string): Pointer {
   const extra: Record<string, unknown> = {};
   for (const [k, val] of Object.entries(o)) if (!KNOWN.has(k)) extra[k] = val;
   if (Object.keys(extra).length) ptr.extra = extra;
+  // An imported pointer's origin is handed to git later: hostile until validated (pointerSource.ts).
+  if ('source' in extra) validatePointerSource(extra.source, file);
   return ptr;
 }
 

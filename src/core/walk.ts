@@ -104,7 +104,7 @@ export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjec
     } else {
       const childRel = `${rel}/${d.name}`;
       if (here.ignores(childRel, false)) continue;
-      throw new TroveError('BAD_ARGS', `${childRel}: is not a regular file or folder (socket, fifo or device)`, `remove it or list it in ${IGNORE_FILE}`);
+      throw new TroveError('IO', `${childRel}: is not a regular file or folder (socket, fifo or device)`, `remove it or list it in ${IGNORE_FILE}`);
     }
   }
   onFolder?.(rel, node);

@@ -15,6 +15,8 @@ export interface Progress {
   done: number;
   total: number;
   bytes?: number;
+  /** bytes in all (when known): the bar then moves with bytes, so one large file shows progress */
+  totalBytes?: number;
 }
 export type OnProgress = (p: Progress) => void;
 
@@ -93,6 +95,16 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   const records: { path: string; key: StatKey; oid: Oid; exec?: boolean }[] = [];
   const limit = pLimit(o.jobs);
   const counters = { hashed: 0, stored: 0, storedBytes: 0 };
+  // progress in bytes: settled files' sizes plus what large files in flight have read so far
+  const prog = { done: 0, total: 0, bytes: 0, inflight: 0, totalBytes: 0, last: 0 };
+  const tell = (force = false) => {
+    if (!o.onProgress) return;
+    const now = prog.bytes + prog.inflight;
+    if (!force && now - prog.last < 8 << 20 && (prog.done & 63) !== 0) return;
+    prog.last = now;
+    o.onProgress({ phase: o.store ? 'add' : 'hash', done: prog.done, total: prog.total, bytes: now, totalBytes: prog.totalBytes });
+  };
+  const readBytes = o.onProgress ? (n: number) => { prog.inflight += n; tell(); } : undefined;
 
   const stored = <T extends { size: number; stored: boolean }>(r: T): T => {
     if (r.stored) {
@@ -120,9 +132,15 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     o.signal?.throwIfAborted();
     if (key.size <= SYNC_FILE) return hashSmallSync(fileRel, fileAbs, key);
     counters.hashed++;
-    const res = o.store ? stored(await ctx.cache.putFile(fileAbs)) : await hashFile(fileAbs);
-    remember(fileRel, fileAbs, key, res.oid);
-    return res;
+    let read = 0;
+    const onBytes = readBytes && ((n: number) => { read += n; readBytes(n); });
+    try {
+      const res = o.store ? stored(await ctx.cache.putFile(fileAbs, onBytes)) : await hashFile(fileAbs, onBytes);
+      remember(fileRel, fileAbs, key, res.oid);
+      return res;
+    } finally {
+      prog.inflight -= read; // settled bytes are counted by the caller
+    }
   };
 
   if (st.isSymbolicLink()) {
@@ -134,12 +152,17 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   }
   if (st.isFile()) {
     const key = statKey(st);
+    prog.total = 1;
+    prog.totalBytes = key.size;
     const r = await hashOne(rel, abs, key, ctx.state.lookup(rel, key));
+    prog.done = 1;
+    prog.bytes = r.size;
+    tell(true);
     ctx.state.record(records);
     ctx.state.save();
     return { type: 'file', oid: r.oid, size: r.size, files: 1, exec: (st.mode & 0o100) !== 0, ...counters };
   }
-  if (!st.isDirectory()) throw new TroveError('BAD_ARGS', `${rel}: not a regular file or folder`);
+  if (!st.isDirectory()) throw new TroveError('IO', `${rel}: not a regular file or folder`);
 
   const idx = ctx.state;
   /**
@@ -162,9 +185,6 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   const tree = walkDir(abs, rel, ctx.rules, ctx.cache.objectsDir, onFolder) as ScanNode;
   // read before any object is checked: a delete after this changes it, and the memo is dropped
   const generation = o.store ? ctx.cache.generation() : '';
-  let total = 0;
-  let done = 0;
-  let bytes = 0;
   // Index hits are settled here, synchronously: no promise or queue entry per unchanged file.
   // the absolute path is derived when needed (root + rel): one string per file fewer to hold
   const toHash: { f: ScanFile; rel: string; key: StatKey }[] = [];
@@ -182,13 +202,15 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     let rows: ReadonlyMap<string, Row> | null = null;
     if (node.lazyOids) {
       // the fast path (onFolder): every file vouched for from the index's bytes
-      total += node.lazyCount!;
-      done += node.lazyCount!;
-      bytes += node.lazyBytes!;
+      prog.total += node.lazyCount!;
+      prog.totalBytes += node.lazyBytes!;
+      prog.done += node.lazyCount!;
+      prog.bytes += node.lazyBytes!;
       matched = node.lazyCount!;
     } else rows = idx.rowsOf(nodeRel);
     if (!node.lazyOids) for (const [name, f] of node.files) {
-      total++;
+      prog.total++;
+      prog.totalBytes += f.size;
       let cached: Oid | null = f.oid ?? null;
       if (!cached && rows) {
         const r = rows.get(name);
@@ -199,8 +221,8 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
       }
       if (cached) {
         f.oid = cached;
-        done++;
-        bytes += f.size;
+        prog.done++;
+        prog.bytes += f.size;
       } else {
         toHash.push({ f, rel: `${nodeRel}/${name}`, key: f });
         all = false;
@@ -235,8 +257,8 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
       for (const [name, f] of node.files) {
         if (f.oid && !existsSync(ctx.cache.objectPath(f.oid))) {
           (f as { oid?: Oid }).oid = undefined;
-          done--;
-          bytes -= f.size;
+          prog.done--;
+          prog.bytes -= f.size;
           toHash.push({ f, rel: `${nodeRel}/${name}`, key: f });
         }
       }
@@ -247,9 +269,9 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   const settle = (t: (typeof toHash)[number], r: { oid: Oid; size: number }) => {
     t.f.oid = r.oid;
     t.f.size = r.size;
-    done++;
-    bytes += r.size;
-    if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: o.store ? 'add' : 'hash', done, total, bytes });
+    prog.done++;
+    prog.bytes += r.size;
+    tell();
   };
   try {
     // Large files stream through the thread pool, several at a time; small ones are read (and
@@ -271,7 +293,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     limit.clearQueue();
     if (records.length) ctx.state.record(records);
   }
-  o.onProgress?.({ phase: o.store ? 'add' : 'hash', done, total, bytes });
+  tell(true);
   const top = await buildTrees(tree, o.store ? ctx.cache : null);
   rememberTrees(idx, tree, rel, toHash.length > 0);
   if (o.store) idx.markComplete(builtTrees(tree), generation);

@@ -41,6 +41,7 @@ export const RUN_LIMITS = Object.freeze({
   commandArgs: 10_000,
   commandArg: 1024 * 1024,
   eventLine: 1024 * 1024,
+  problems: 1_000,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -142,6 +143,8 @@ const Input = z.strictObject({
   role: text(100).optional(),
   /** The workspace content differed from its pointer at start; `oid` is what was actually read. */
   modified: z.boolean().optional(),
+  /** Imported from another trove repository (`trove import`): where this version came from. */
+  origin: z.strictObject({ repo: z.string().min(1).max(RUN_LIMITS.path), rev: z.string().regex(/^([0-9a-f]{40}|[0-9a-f]{64})$/), path: relPath }).optional(),
 });
 
 const Output = z.strictObject({
@@ -162,6 +165,15 @@ const Output = z.strictObject({
     ctx.addIssue({ code: 'custom', path: [o.type === undefined ? 'type' : 'size'], message: 'is required for a produced output' });
   }
 });
+
+const RunProblem = z.strictObject({
+  /** What the problem is about: a file relative to the repo (`.trove/runs/<id>.events.jsonl`) or a path. */
+  source: text(RUN_LIMITS.path),
+  /** 1-based line in `source`, where it has lines. */
+  line: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  message: text(),
+});
+export type RunProblem = z.infer<typeof RunProblem>;
 
 export const RunStatus = z.enum(['RUNNING', 'FINISHED', 'FAILED', 'KILLED']);
 export type RunStatus = z.infer<typeof RunStatus>;
@@ -190,6 +202,18 @@ export const RunRecordSchema = z.strictObject({
   tags: z.record(key, z.string().max(RUN_LIMITS.tagValue)),
   inputs: z.array(Input),
   outputs: z.array(Output),
+  /**
+   * What went wrong around the run without costing it its record (optional; absent in records written
+   * before it existed): bad events lines, a metrics file that could not be read, a declared output that
+   * was not written, a command that could not start, untracked files left out of the stored diff.
+   */
+  problems: z.array(RunProblem).max(RUN_LIMITS.problems).optional(),
+  /** Wave 2, optional (records without them stay valid): this run reran run `reproduces` (`trove reproduce`). */
+  reproduces: z.string().regex(ULID_RE).optional(),
+  /** This run did not execute: its outputs were restored from run `reusedFrom` (`trove run --reuse`). */
+  reusedFrom: z.string().regex(ULID_RE).optional(),
+  /** sha256 hex of what decides a run's result (see runCache.ts); equal keys may reuse each other's outputs. */
+  reuseKey: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
 
 export type RunRecord = z.infer<typeof RunRecordSchema>;
@@ -224,7 +248,7 @@ function checkShape(raw: unknown, source: string): void {
     throw new TroveError('BAD_RUN', `${source}: run record schema ${r.schema} is newer than this trove understands (${RUN_SCHEMA_VERSION})`,
       'upgrade trove to read this run', { data: { source, field: 'schema' } });
   }
-  for (const [field, max] of [['inputs', RUN_LIMITS.inputs], ['outputs', RUN_LIMITS.outputs], ['command', RUN_LIMITS.commandArgs]] as const) {
+  for (const [field, max] of [['inputs', RUN_LIMITS.inputs], ['outputs', RUN_LIMITS.outputs], ['command', RUN_LIMITS.commandArgs], ['problems', RUN_LIMITS.problems]] as const) {
     const v = r[field];
     if (Array.isArray(v) && v.length > max) throw bad(source, field, `has ${v.length} entries, more than the limit of ${max}`);
   }
@@ -310,6 +334,9 @@ export function newRunRecord(init: Partial<RunRecord> & Pick<RunRecord, 'command
     tags: nullProto(init.tags ?? {}),
     inputs: init.inputs ?? [],
     outputs: init.outputs ?? [],
+    ...(init.reproduces ? { reproduces: init.reproduces } : {}),
+    ...(init.reusedFrom ? { reusedFrom: init.reusedFrom } : {}),
+    ...(init.reuseKey ? { reuseKey: init.reuseKey } : {}),
   };
 }
 
@@ -347,10 +374,15 @@ export function serializeRunRecord(rec: RunRecord): string {
     tags: sortedMap(rec.tags),
     inputs: rec.inputs.map((i) => ({
       path: i.path, oid: i.oid, type: i.type, size: i.size, files: i.files, role: i.role, modified: i.modified,
+      origin: i.origin && { repo: i.origin.repo, rev: i.origin.rev, path: i.origin.path },
     })),
     outputs: rec.outputs.map((o) => ({
       path: o.path, oid: o.oid, type: o.type, size: o.size, files: o.files, produced: o.produced,
     })),
+    problems: rec.problems?.length ? rec.problems.map((p) => ({ source: p.source, line: p.line, message: p.message })) : undefined,
+    reproduces: rec.reproduces,
+    reusedFrom: rec.reusedFrom,
+    reuseKey: rec.reuseKey,
   };
   return JSON.stringify(out, null, 2) + '\n';
 }
