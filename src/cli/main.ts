@@ -30,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   run: () => import('./commands/run.js'),
   runs: () => import('./commands/runs.js'),
   lineage: () => import('./commands/lineage.js'),
+  ui: () => import('./commands/ui.js'),
   reproduce: () => import('./commands/reproduce.js'),
   verify: () => import('./commands/verify.js'),
   import: () => import('./commands/import.js'),

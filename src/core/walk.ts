@@ -4,6 +4,7 @@ import ignore, { type Ignore } from 'ignore';
 import { TroveError, isErrno } from './errors.js';
 import { isOid, oidFromHex, type Oid } from './oid.js';
 import { statKey, type StatKey } from './statusIndex.js';
+import { unsafeSegmentReason } from './safePath.js';
 
 /**
  * The workspace side of a tracked folder, as a tree of nodes with their lstat.
@@ -80,18 +81,21 @@ export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjec
   const here = dirents.some((d) => d.name === IGNORE_FILE) ? rules.enter(abs, rel) : rules;
   const noRules = here.empty;
   for (const d of dirents) {
-    // the repo-relative name is made only where needed: one string per file fewer on the hot path
+    const childRel = `${rel}/${d.name}`;
     const childAbs = `${abs}/${d.name}`; // names from readdir need no normalizing
+    // a name that checkout would refuse (.git in any form, .trove, a pointer) is not stored either
+    const unsafe = unsafeSegmentReason(d.name);
+    if (unsafe && !here.ignores(childRel, d.isDirectory())) {
+      throw new TroveError('BAD_INPUT', `${childRel}: ${unsafe}; trove does not store it inside a tracked folder`, `list it in ${IGNORE_FILE} (or move it out), then add again`, { data: { path: childRel } });
+    }
     if (d.isDirectory()) {
-      const childRel = `${rel}/${d.name}`;
       if (!noRules && here.ignores(childRel, true)) continue;
       node.dirs.set(d.name, walkDir(childAbs, childRel, here, cacheObjects, onFolder));
     } else if (d.isFile()) {
-      if (!noRules && here.ignores(`${rel}/${d.name}`, false)) continue;
+      if (!noRules && here.ignores(childRel, false)) continue;
       const st = lstatSync(childAbs);
       node.files.set(d.name, { dev: st.dev, ino: st.ino, size: st.size, mtime: st.mtimeMs, ctime: st.ctimeMs, exec: (st.mode & 0o100) !== 0 });
     } else if (d.isSymbolicLink()) {
-      const childRel = `${rel}/${d.name}`;
       if (here.ignores(childRel, false)) continue;
       // `cache.link: symlink` puts links to read-only cache objects in the workspace: their name is their oid.
       const linked = cacheObjects ? oidOfCacheLink(childAbs, cacheObjects) : null;
@@ -102,7 +106,6 @@ export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjec
       }
       throw new TroveError('SYMLINK', `${childRel}: is a symbolic link; trove does not follow links inside tracked folders`, `replace it with the file it points to, or list it in ${IGNORE_FILE}`, { data: { path: childRel } });
     } else {
-      const childRel = `${rel}/${d.name}`;
       if (here.ignores(childRel, false)) continue;
       throw new TroveError('IO', `${childRel}: is not a regular file or folder (socket, fifo or device)`, `remove it or list it in ${IGNORE_FILE}`);
     }

@@ -21,6 +21,7 @@
  * | command                                | 10,000 args, 1 MiB each | |
  * | event line                             | 1 MiB       | a line is one value; anything longer is garbage |
  */
+import { unsafePathReason } from '../safePath.js';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { TroveError } from '../errors.js';
@@ -111,7 +112,9 @@ export function runPathProblem(path: string): string | null {
     if (seg === '..') return "contains '..'";
     if (seg === '.' || seg === '') return 'is not normalized';
   }
-  return null;
+  // .git/.trove in any form, or a pointer file: the same check as pointers and trees (safePath.ts)
+  const unsafe = unsafePathReason(path);
+  return unsafe ? `is not a place for data: ${unsafe}` : null;
 }
 
 const text = (max: number = RUN_LIMITS.text) => z.string().max(max);

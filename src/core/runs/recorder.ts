@@ -22,6 +22,7 @@
  *    removed.
  *    A crash anywhere leaves the RUNNING record plus its events, shown as KILLED later.
  */
+import { assertNoLinkedParent, assertSafeDataPath } from '../safePath.js';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
@@ -490,7 +491,13 @@ export async function startRun(repo: Repo, o: StartRunOptions = {}): Promise<Act
       if (input) inputs.push(input);
     }
   }
-  const outputs = (o.outputs ?? []).map((p) => repo.rel(p));
+  // Outputs are checked now, before the command runs: never into .git/.trove, over a pointer, or
+  // through a linked folder (checked again when they are added at the end, before the cache is written).
+  const outputs = (o.outputs ?? []).map((p) => {
+    const rel = assertSafeDataPath(repo.rel(p), `--out ${p}`, 'BAD_ARGS');
+    assertNoLinkedParent(repo.root, rel, `--out ${p}`, { includeLeaf: true });
+    return rel;
+  });
   const rec = newRunRecord({
     name: o.name ?? '',
     experiment: o.experiment || 'Default',
