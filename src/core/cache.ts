@@ -73,6 +73,24 @@ export class Cache {
     }
   }
 
+  /** inside `removals()`: the generation was bumped at its start and is bumped again at its end */
+  private removing = 0;
+
+  /**
+   * Many removals (gc's sweep) with two generation writes instead of one per object: one before the
+   * first removal, one after the last, so a memo written by a reader during the sweep is stale too.
+   */
+  async removals<T>(fn: () => Promise<T>): Promise<T> {
+    this.bumpGeneration();
+    this.removing++;
+    try {
+      return await fn();
+    } finally {
+      this.removing--;
+      this.bumpGeneration();
+    }
+  }
+
   private bumpGeneration(): void {
     mkdirSync(this.dir, { recursive: true });
     writeFileSync(path.join(this.dir, 'generation'), randomBytes(8).toString('hex'));
@@ -339,7 +357,7 @@ export class Cache {
   /** Moves a corrupt object aside (never deletes it). */
   async quarantine(oid: Oid): Promise<string> {
     this.treeMemo.delete(oid);
-    this.bumpGeneration();
+    if (!this.removing) this.bumpGeneration();
     await fsp.mkdir(this.quarantineDir, { recursive: true });
     const dest = path.join(this.quarantineDir, `${hexOf(oid)}.${Date.now()}`);
     await fsp.rename(this.objectPath(oid), dest);
@@ -348,7 +366,7 @@ export class Cache {
 
   async delete(oid: Oid): Promise<void> {
     this.treeMemo.delete(oid);
-    this.bumpGeneration();
+    if (!this.removing) this.bumpGeneration();
     await fsp.rm(this.objectPath(oid), { force: true });
   }
 

@@ -320,10 +320,12 @@ async function sweep(repo: Repo, plan: GcPlan): Promise<{ deleted: number; bytes
   }
   let deleted = 0;
   let bytes = 0;
-  for (const c of plan.candidates) {
-    await repo.cache.delete(c.oid);
-    deleted++;
-    bytes += c.size;
-  }
+  await repo.cache.removals(async () => {
+    for (const c of plan.candidates) {
+      await repo.cache.delete(c.oid);
+      deleted++;
+      bytes += c.size;
+    }
+  });
   return { deleted, bytes };
 }

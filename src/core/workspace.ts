@@ -296,7 +296,11 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   tell(true);
   const top = await buildTrees(tree, o.store ? ctx.cache : null);
   rememberTrees(idx, tree, rel, toHash.length > 0);
-  if (o.store) idx.markComplete(builtTrees(tree), generation);
+  if (o.store) {
+    // "complete in the cache" must survive a power cut as long as the memo does
+    await ctx.cache.syncToDisk();
+    idx.markComplete(builtTrees(tree), generation);
+  }
   idx.save();
   return { type: 'dir', oid: top.oid, size: top.size, files: top.count, exec: false, node: tree, ...counters };
 }
