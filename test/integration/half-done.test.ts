@@ -103,7 +103,7 @@ describe('checkout of one path inside a tracked folder', () => {
     expect(await fsp.readFile(path.join(dir, 'data/sub/extra.txt'), 'utf8')).toBe('not in the pointer');
     expect(await fsp.readFile(path.join(dir, 'data/sub/other.bin'), 'utf8')).toBe('edited too');
     // a path that neither the pointer nor the workspace has is an error naming it; nothing changes
-    const statCache = (p: string) => p === '.git' || p.startsWith('.trove/state.db');
+    const statCache = (p: string) => p === '.git' || p.startsWith('.trove/status-index') || p.startsWith('.trove/state.db');
     const before = await snapshot(dir, statCache);
     const bad = await trove(dir, 'checkout', 'data/sub/nope.bin');
     expect(bad.code).toBe(1);
