@@ -29,6 +29,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   gc: () => import('./commands/gc.js'),
   run: () => import('./commands/run.js'),
   runs: () => import('./commands/runs.js'),
+  server: () => import('./commands/server.js'),
   lineage: () => import('./commands/lineage.js'),
   'log-param': async () => ({ register: (await import('./commands/log-event.js')).registerFor('param') }),
   'log-metric': async () => ({ register: (await import('./commands/log-event.js')).registerFor('metric') }),
