@@ -39,12 +39,10 @@ export async function readJson(req: http.IncomingMessage, max: number): Promise<
   let n = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
     n += c.length;
-    if (n > max) {
-      req.destroy();
-      throw new MlflowError('INVALID_PARAMETER_VALUE', `request body is larger than the limit of ${max} bytes`);
-    }
-    chunks.push(c);
+    // Over the cap: keep reading (and dropping) so the client gets the 400 rather than a reset.
+    if (n <= max) chunks.push(c);
   }
+  if (n > max) throw new MlflowError('INVALID_PARAMETER_VALUE', `request body is larger than the limit of ${max} bytes`);
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return {};
   let v: unknown;
