@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { TroveError } from '../core/errors.js';
+import { TroveError, USAGE_CODES, isErrno } from '../core/errors.js';
 import { err } from './render.js';
 
 /**
@@ -41,6 +41,15 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
 export class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
+  // `trove ls data | head -3`: the reader went away. End quietly, as git does, instead of an
+  // unhandled EPIPE with a stack trace. Nothing is half-written by this: every write that matters
+  // is temp + rename, and a killed command is safe to re-run.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e) => {
+      if (isErrno(e, 'EPIPE')) process.exit(0);
+      throw e;
+    });
+  }
   const program = new Command('trove')
     .description('Version datasets and models beside git: content-addressed cache, pointer files, remotes, run lineage.')
     .version(await version(), '-V, --version')
@@ -89,7 +98,7 @@ export function report(e: unknown): number {
     err(`error: ${e.message}`);
     if (e.hint) err(`hint: ${e.hint}`);
     if (process.env.TROVE_DEBUG && e.cause) err(String((e.cause as Error).stack ?? e.cause));
-    return e.code === 'BAD_ARGS' ? 2 : 1;
+    return USAGE_CODES.has(e.code) ? 2 : 1;
   }
   const ex = e as NodeJS.ErrnoException;
   if (ex && typeof ex.code === 'string' && ex.syscall) {

@@ -36,8 +36,15 @@ function toJobs(v: string): number {
 export function renderTransfer(verb: 'pushed' | 'fetched', r: TransferResult): void {
   // quiet when all is well, as git is: one line when nothing had to move
   const recordsMoved = r.records?.transferred ?? 0;
+  const elsewhere = () => {
+    const e = r.elsewhere ?? [];
+    if (!e.length) return;
+    err(`note: ${plural(e.length, 'version')} that other branches or tags name ${e.length === 1 ? 'is' : 'are'} not on ${r.remote}: ${e.slice(0, 5).map((x) => x.where).join(', ')}${e.length > 5 ? ', …' : ''}`);
+    err('hint: `trove push --all-branches --all-tags` uploads them too, so that teammates can check them out');
+  };
   if (!r.transferred && !recordsMoved && !r.missing.length && !r.failed.length && !r.badPointers.length) {
     out(verb === 'pushed' ? `Everything up-to-date on ${r.remote}.` : `Nothing to fetch from ${r.remote}: the cache has everything.`);
+    elsewhere();
     return;
   }
   const parts = [`${verb} ${plural(r.transferred, 'object')} (${humanBytes(r.transferredBytes)}) ${verb === 'pushed' ? 'to' : 'from'} ${r.remote}`];
@@ -49,6 +56,7 @@ export function renderTransfer(verb: 'pushed' | 'fetched', r: TransferResult): v
   for (const x of ((r.records as { rejected?: { key: string; error: string }[] } | undefined)?.rejected ?? []).slice(0, 10)) err(`warning: refused run record ${x.key}: ${x.error}`);
   for (const b of r.badPointers.slice(0, 10)) err(`warning: skipped a bad pointer: ${b.message}`);
   if (r.badPointers.length > 10) err(`warning: … and ${r.badPointers.length - 10} more bad pointers`);
+  elsewhere();
 }
 
 /** Exit 1 (with the objects named) when anything is missing or failed. */

@@ -124,7 +124,7 @@ export class Cache {
    */
   putSmallFileSync(src: string, size: number): { oid: Oid; size: number; stored: boolean } {
     const buf = readFileSync(src);
-    if (buf.length !== size && buf.length > SMALL_FILE) throw new TroveError('BAD_ARGS', `${src}: grew while being read`);
+    if (buf.length !== size && buf.length > SMALL_FILE) throw new TroveError('IO', `${src}: grew while being read`, 'wait until whatever writes it has finished, then add it again');
     const oid = oidFromHex(createHash('sha256').update(buf).digest('hex'));
     const dest = this.objectPath(oid);
     if (existsSync(dest)) return { oid, size: buf.length, stored: false };

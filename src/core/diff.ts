@@ -22,12 +22,14 @@ interface Entry {
 export interface FileChange {
   path: string;
   size: number;
+  oid: Oid;
 }
+/** Every file that differs, deep inside folders, with the oids on each side (what `diff --json` prints). */
 export interface FilesDiff {
   added: FileChange[];
   deleted: FileChange[];
-  modified: { path: string; oldSize: number; newSize: number }[];
-  renamed: { from: string; to: string; size: number }[];
+  modified: { path: string; oldSize: number; newSize: number; oldOid: Oid; newOid: Oid }[];
+  renamed: { from: string; to: string; size: number; oid: Oid }[];
 }
 
 async function entriesOf(cache: Cache, side: Side, where: string): Promise<Map<string, Entry>> {
@@ -47,14 +49,13 @@ async function allFiles(cache: Cache, side: Side, prefix: string, into: FileChan
   for (const [name, e] of await entriesOf(cache, side, prefix)) {
     const p = `${prefix}/${name}`;
     if (e.type === 'dir') await allFiles(cache, sideOf(e), p, into);
-    else into.push({ path: p, size: e.size });
+    else into.push({ path: p, size: e.size, oid: e.oid });
   }
 }
 
 /** File-level differences between two folder versions; `prefix` is the tracked path. */
 export async function diffFolders(cache: Cache, a: Side | null, b: Side | null, prefix: string): Promise<FilesDiff> {
   const d: FilesDiff = { added: [], deleted: [], modified: [], renamed: [] };
-  const oidOf = new Map<string, Oid>(); // path → oid for rename pairing
   const visit = async (x: Side | null, y: Side | null, p: string) => {
     const ex = x ? await entriesOf(cache, x, p) : new Map<string, Entry>();
     const ey = y ? await entriesOf(cache, y, p) : new Map<string, Entry>();
@@ -63,55 +64,30 @@ export async function diffFolders(cache: Cache, a: Side | null, b: Side | null, 
       const f = ey.get(name);
       if (f && f.oid === e.oid && f.type === e.type && !!f.exec === !!e.exec) continue;
       if (e.type === 'dir' && f?.type === 'dir') await visit(sideOf(e), sideOf(f), child);
-      else if (e.type === 'file' && f?.type === 'file') d.modified.push({ path: child, oldSize: e.size, newSize: f.size });
+      else if (e.type === 'file' && f?.type === 'file') d.modified.push({ path: child, oldSize: e.size, newSize: f.size, oldOid: e.oid, newOid: f.oid });
       else {
-        if (e.type === 'dir') await collect(sideOf(e), child, d.deleted);
-        else {
-          d.deleted.push({ path: child, size: e.size });
-          oidOf.set('-' + child, e.oid);
-        }
-        if (f?.type === 'dir') await collect(sideOf(f), child, d.added);
-        else if (f) {
-          d.added.push({ path: child, size: f.size });
-          oidOf.set('+' + child, f.oid);
-        }
+        if (e.type === 'dir') await allFiles(cache, sideOf(e), child, d.deleted);
+        else d.deleted.push({ path: child, size: e.size, oid: e.oid });
+        if (f?.type === 'dir') await allFiles(cache, sideOf(f), child, d.added);
+        else if (f) d.added.push({ path: child, size: f.size, oid: f.oid });
       }
     }
     for (const [name, f] of ey) {
       if (ex.has(name)) continue;
       const child = `${p}/${name}`;
-      if (f.type === 'dir') await collect(sideOf(f), child, d.added);
-      else {
-        d.added.push({ path: child, size: f.size });
-        oidOf.set('+' + child, f.oid);
-      }
-    }
-  };
-  // collect() also remembers each file's oid so that renames can be paired
-  const collect = async (side: Side, p: string, into: FileChange[]) => {
-    const sign = into === d.added ? '+' : '-';
-    for (const [name, e] of await entriesOf(cache, side, p)) {
-      const child = `${p}/${name}`;
-      if (e.type === 'dir') await collect(sideOf(e), child, into);
-      else {
-        into.push({ path: child, size: e.size });
-        oidOf.set(sign + child, e.oid);
-      }
+      if (f.type === 'dir') await allFiles(cache, sideOf(f), child, d.added);
+      else d.added.push({ path: child, size: f.size, oid: f.oid });
     }
   };
   await visit(a, b, prefix);
   // A file whose content moved (same oid deleted here, added there) is a rename.
   const addedByOid = new Map<Oid, FileChange[]>();
-  for (const f of d.added) {
-    const oid = oidOf.get('+' + f.path)!;
-    addedByOid.set(oid, [...(addedByOid.get(oid) ?? []), f]);
-  }
+  for (const f of d.added) addedByOid.set(f.oid, [...(addedByOid.get(f.oid) ?? []), f]);
   const renamedTo = new Set<string>();
   d.deleted = d.deleted.filter((f) => {
-    const candidates = addedByOid.get(oidOf.get('-' + f.path)!);
-    const to = candidates?.shift();
+    const to = addedByOid.get(f.oid)?.shift();
     if (!to) return true;
-    d.renamed.push({ from: f.path, to: to.path, size: f.size });
+    d.renamed.push({ from: f.path, to: to.path, size: f.size, oid: f.oid });
     renamedTo.add(to.path);
     return false;
   });

@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'BAD_TREE'
   | 'BAD_RUN'
   | 'BAD_ARGS'
+  | 'IO'
+  | 'BAD_INPUT'
   | 'MISSING_OBJECT'
   | 'INTEGRITY'
   | 'WOULD_OVERWRITE'
@@ -26,6 +28,13 @@ export type ErrorCode =
   | 'NOT_IN_RUN'
   | 'PARAM_CONFLICT'
   | 'ABORTED';
+
+/**
+ * The one usage error code: exit 2 means "the command line was wrong", nothing else. File-system and
+ * data problems (EACCES, a file that grew while read, a params file that is not YAML) are `IO` or
+ * `BAD_INPUT` and exit 1 like every other TroveError.
+ */
+export const USAGE_CODES: ReadonlySet<ErrorCode> = new Set(['BAD_ARGS']);
 
 export class TroveError extends Error {
   override readonly name = 'TroveError';

@@ -58,6 +58,18 @@ export class Git {
     return out.split('\0').filter(Boolean);
   }
 
+  /** False in a repository with no commit yet (unborn HEAD): then everything tracked counts as added. */
+  async hasCommits(): Promise<boolean> {
+    return new Promise((resolve) => {
+      execFile('git', ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], { cwd: this.dir, env: gitEnv() }, (err) => resolve(!err));
+    });
+  }
+
+  /** Which of `paths` git knows (in the index): the ones a `git add -A <path>` line may name. */
+  async known(paths: string[]): Promise<Set<string>> {
+    return new Set(await this.trackedUnder(paths));
+  }
+
   /** `git add` of files (used by autostage). */
   async add(paths: string[]): Promise<void> {
     if (paths.length) await this.raw(['add', '--', ...paths.map((p) => `:(literal)${p}`)]);

@@ -63,7 +63,7 @@ export async function installHooks(git: Git, troveCmd: string): Promise<HookResu
         }
       } else {
         if (existsSync(file + '.pre-trove')) {
-          throw new TroveError('BAD_ARGS', `${file}.pre-trove already exists: refusing to overwrite a saved hook`, 'move it aside, then run `trove install-hooks` again');
+          throw new TroveError('WOULD_OVERWRITE', `${file}.pre-trove already exists: refusing to overwrite a saved hook`, 'move it aside, then run `trove install-hooks` again');
         }
         await fsp.rename(file, file + '.pre-trove');
         action = 'chained';

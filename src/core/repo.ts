@@ -65,12 +65,14 @@ export interface StatusEntry {
   pointerFile: string;
   type: 'file' | 'dir';
   oid: Oid;
-  /** unchanged | modified | missing (no data in the workspace) */
-  workspace: 'unchanged' | 'modified' | 'missing';
+  /** unchanged | modified | missing (no data in the workspace) | conflict (merge markers in the pointer) */
+  workspace: 'unchanged' | 'modified' | 'missing' | 'conflict';
   /** whether the pointer's object (the file, or the folder's trees) is in the local cache */
   cache: 'present' | 'missing';
   workspaceOid?: Oid;
   changes?: FolderChanges;
+  /** workspace 'conflict': both sides' oids (null where a side does not parse), and the message */
+  conflict?: { ours: Oid | null; theirs: Oid | null; message: string; hint?: string };
 }
 
 export interface CheckoutResult {
@@ -81,6 +83,8 @@ export interface CheckoutResult {
   missing: Oid[];
   missingFiles: string[];
   linkMode: LinkMode | null;
+  /** when the pointer file was rewritten (checkout <rev>, --ours/--theirs) and not auto-staged: what to `git add` */
+  gitAdd?: string[];
 }
 
 export interface FsckResult {
@@ -188,7 +192,8 @@ export class Repo {
     }
   }
 
-  private autostage(): boolean {
+  /** `core.autostage`: trove runs `git add` on the files it changed for git (pointers, .gitignore, config). */
+  autostage(): boolean {
     const v = getKey(this.config, 'core.autostage');
     return v === true || (typeof v === 'string' && parseBool(v));
   }
@@ -244,14 +249,32 @@ export class Repo {
    * (`git ls-files --cached --others --exclude-standard`, so git's own untracked cache does the walk).
    */
   async listTracked(): Promise<Tracked[]> {
+    return (await this.listTrackedWithConflicts(false)).tracked;
+  }
+
+  /**
+   * listTracked for `status`: with `tolerate`, a pointer that a merge left conflict markers in is
+   * returned in `conflicts` (with both sides) instead of failing the whole listing.
+   */
+  private async listTrackedWithConflicts(tolerate: boolean): Promise<{ tracked: Tracked[]; conflicts: StatusEntry[] }> {
     const files = await this.git.lsPointerFiles();
-    const result: Tracked[] = [];
+    const tracked: Tracked[] = [];
+    const conflicts: StatusEntry[] = [];
     for (const f of files) {
       if (f.startsWith(TROVE_DIR + '/')) continue;
-      const t = await this.readTracked(f);
-      if (t) result.push(t);
+      let t: Tracked | null;
+      try {
+        t = await this.readTracked(f);
+      } catch (err) {
+        if (!(tolerate && err instanceof TroveError && err.data?.field === '(conflict)')) throw err;
+        const ours = (err.data.ours as Oid | undefined) ?? null;
+        const theirs = (err.data.theirs as Oid | undefined) ?? null;
+        conflicts.push({ path: f.replace(/\.trove$/, ''), pointerFile: f, type: 'file', oid: (ours ?? theirs ?? '') as Oid, workspace: 'conflict', cache: 'present', conflict: { ours, theirs, message: err.message, hint: err.hint } });
+        continue;
+      }
+      if (t) tracked.push(t);
     }
-    return result;
+    return { tracked, conflicts };
   }
 
   /** Reads one pointer file (repo-relative); null if it does not exist. */
@@ -286,8 +309,8 @@ export class Repo {
    * The tracked entries that user paths name: a data path, its pointer file, or a path inside a
    * tracked folder (`sub` then says which part). No paths: all of them.
    */
-  async resolveTargets(userPaths: string[] | undefined): Promise<{ tracked: Tracked; sub: string | null }[]> {
-    const all = await this.listTracked();
+  async resolveTargets(userPaths: string[] | undefined, listed?: Tracked[]): Promise<{ tracked: Tracked; sub: string | null }[]> {
+    const all = listed ?? (await this.listTracked());
     if (!userPaths || userPaths.length === 0) return all.map((tracked) => ({ tracked, sub: null }));
     const out: { tracked: Tracked; sub: string | null }[] = [];
     for (const up of userPaths) {
@@ -452,9 +475,14 @@ export class Repo {
    * @example for (const s of await repo.status()) console.log(s.path, s.workspace)
    */
   async status(userPaths?: string[], o: { onProgress?: OnProgress } = {}): Promise<StatusEntry[]> {
-    const targets = await this.resolveTargets(userPaths);
+    // a merge conflict in a pointer is something to report, not a reason to fail
+    const { tracked: all, conflicts } = await this.listTrackedWithConflicts(true);
+    const asked = userPaths?.length ? userPaths.map((p) => this.rel(p).replace(/\.trove$/, '')) : null;
+    const conflicted = conflicts.filter((c) => !asked || asked.some((a) => isWithin(c.path, a) || isWithin(a, c.path)));
+    const rest = asked ? userPaths!.filter((_, i) => !conflicted.some((c) => isWithin(asked[i], c.path))) : undefined;
+    const targets = rest && !rest.length ? [] : await this.resolveTargets(rest, all);
     const ctx = this.ctx();
-    const out: StatusEntry[] = [];
+    const out: StatusEntry[] = [...conflicted];
     const seen = new Set<string>();
     for (const { tracked, sub } of targets) {
       if (seen.has(tracked.pointerFile) && !sub) continue;
@@ -479,7 +507,7 @@ export class Repo {
     try {
       scanned = await scanPath(ctx, this.root, t.path, { store: false, jobs: this.jobs, onProgress });
     } catch (err) {
-      if (isErrno(err, 'EACCES')) throw new TroveError('BAD_ARGS', `${t.path}: cannot read (${(err as Error).message})`);
+      if (isErrno(err, 'EACCES')) throw new TroveError('IO', `${t.path}: cannot read (${(err as Error).message})`, 'check the file permissions (`ls -l`), or run as the user who owns the data', { cause: err });
       throw err;
     }
     if (!scanned) return { ...base, workspace: 'missing', cache: inCache ? 'present' : 'missing' };
@@ -514,7 +542,15 @@ export class Repo {
    */
   async checkout(userPaths?: string[], o: CheckoutOptions = {}): Promise<CheckoutResult[]> {
     const targets = await this.resolveTargets(userPaths);
-    return this.checkoutTracked(uniqTargets(targets).map((t) => t.tracked), o);
+    // `checkout data/sub/file.bin` restores just that path: collect the sub-paths asked for per
+    // pointer; a pointer also asked for whole is checked out whole.
+    const only = new Map<string, string[] | null>();
+    for (const { tracked, sub } of targets) {
+      const prev = only.get(tracked.pointerFile);
+      if (sub === null || prev === null) only.set(tracked.pointerFile, null);
+      else only.set(tracked.pointerFile, [...(prev ?? []), sub]);
+    }
+    return this.checkoutTracked(uniqTargets(targets).map((t) => t.tracked), { ...o, only });
   }
 
   /**
@@ -522,14 +558,14 @@ export class Repo {
    * `writePointers`, each pointer file is rewritten to the given version, but only once the whole
    * plan is known to be safe: a refusal or a missing object changes nothing.
    */
-  async checkoutTracked(tracked: Tracked[], o: CheckoutOptions & { writePointers?: boolean; requireObjects?: boolean } = {}): Promise<CheckoutResult[]> {
+  async checkoutTracked(tracked: Tracked[], o: CheckoutOptions & { writePointers?: boolean; requireObjects?: boolean; only?: Map<string, string[] | null> } = {}): Promise<CheckoutResult[]> {
     const unlock = await this.lock('checkout');
     try {
       const out: CheckoutResult[] = [];
       const ctx = this.ctx();
       // Plan everything first, so that a refusal changes nothing.
       const plans = [];
-      for (const t of tracked) plans.push(await this.planCheckout(ctx, t, !!o.force));
+      for (const t of tracked) plans.push(await this.planCheckout(ctx, t, !!o.force, o.only?.get(t.pointerFile) ?? null));
       if (o.requireObjects) {
         // every object to be written must be here before anything changes
         for (const p of plans) {
@@ -560,7 +596,12 @@ export class Repo {
         }
       }
       for (const plan of plans) out.push(await this.applyCheckout(plan, o));
-      if (o.writePointers && this.autostage()) await this.git.add(tracked.flatMap((t) => [t.pointerFile, gitignoreFor(t.path)]).filter((f) => existsSync(this.abs(f))));
+      if (o.writePointers) {
+        const staged = this.autostage();
+        const files = (t: Tracked) => [t.pointerFile, gitignoreFor(t.path)].filter((f) => existsSync(this.abs(f)));
+        if (staged) await this.git.add(tracked.flatMap(files));
+        else tracked.forEach((t, i) => (out[i].gitAdd = files(t)));
+      }
       return out;
     } finally {
       await unlock();
@@ -608,7 +649,11 @@ export class Repo {
     return { results, gitAdd };
   }
 
-  private async planCheckout(ctx: ReturnType<Repo['ctx']>, t: Tracked, force: boolean) {
+  /**
+   * What checking out `t` would do, decided before anything is written. `only` limits a folder's
+   * plan to paths inside it (`checkout data/sub/file.bin`): nothing else is written or deleted.
+   */
+  private async planCheckout(ctx: ReturnType<Repo['ctx']>, t: Tracked, force: boolean, only: string[] | null = null) {
     const ptr = t.pointer;
     const plan = {
       t,
@@ -669,7 +714,13 @@ export class Repo {
       }
       throw err;
     }
+    // with `only`: a path is kept when it is inside one of the sub-paths asked for
+    const keep = (rel: string) => !only || only.some((sub) => isWithin(rel, sub));
+    const isAncestorOfOnly = (rel: string) => !!only && only.some((sub) => isWithin(sub, rel));
     const have = new Map<string, { oid: Oid; exec: boolean }>();
+    if (scanned?.type === 'file' && only) {
+      throw new TroveError('WOULD_OVERWRITE', `${t.path}: is a file in the workspace, but a folder in ${t.pointerFile}`, `restore the whole folder with \`trove checkout --force ${shellQuote(t.path)}\``);
+    }
     if (scanned?.type === 'file') {
       if (!(await safeToDrop(scanned.oid))) plan.conflicts.push(t.path);
       plan.deletes.push(t.path);
@@ -679,6 +730,14 @@ export class Repo {
         for (const [name, d] of n.dirs) walk(d, prefix ? `${prefix}/${name}` : name);
       };
       walk(scanned.node, '');
+    }
+    if (only) {
+      const named = (sub: string) => [...want.files.keys(), ...want.dirs, ...have.keys()].some((p) => isWithin(`${t.path}/${p}`, sub));
+      const unknown = only.filter((sub) => !named(sub));
+      if (unknown.length) {
+        throw new TroveError('PATH_NOT_TRACKED', `${unknown.join(', ')}: not in ${t.path} (neither in ${t.pointerFile} nor in the workspace)`, `list what it holds with \`trove ls ${shellQuote(t.path)}\``);
+      }
+      for (const p of [...have.keys()]) if (!keep(`${t.path}/${p}`)) have.delete(p);
     }
     for (const [p, h] of have) {
       const w = want.files.get(p);
@@ -695,14 +754,15 @@ export class Repo {
       const dirs = (n: NonNullable<Scanned['node']>, prefix: string) => {
         for (const [name, d] of n.dirs) {
           const p = prefix ? `${prefix}/${name}` : name;
-          if (!want.dirs.has(p)) plan.dirsToRemove.push(`${t.path}/${p}`);
+          if (!want.dirs.has(p) && keep(`${t.path}/${p}`)) plan.dirsToRemove.push(`${t.path}/${p}`);
           dirs(d, p);
         }
       };
       dirs(scanned.node, '');
     }
-    plan.dirsToMake.push(t.path, ...[...want.dirs].sort().map((d) => `${t.path}/${d}`));
+    plan.dirsToMake.push(t.path, ...[...want.dirs].sort().map((d) => `${t.path}/${d}`).filter((d) => keep(d) || isAncestorOfOnly(d)));
     for (const [p, w] of want.files) {
+      if (!keep(`${t.path}/${p}`)) continue;
       const h = have.get(p);
       if (h && h.oid === w.oid) continue;
       plan.writes.push({ rel: `${t.path}/${p}`, oid: w.oid, exec: !!w.exec, size: w.size, fresh: !h });
@@ -840,6 +900,9 @@ export class Repo {
       if (sub && !isWithin(rel, sub)) continue;
       out.push({ path: rel, type: 'file', size: e.size, oid: e.oid, state: this.quickState(rel, e.oid, 'file', rows) });
     }
+    if (sub && !out.length && ![...flat.dirs].some((d) => isWithin(`${tracked.path}/${d}`, sub))) {
+      throw new TroveError('PATH_NOT_TRACKED', `${userPath}: no such path in ${tracked.path} (${tracked.pointerFile})`, `list what it holds with \`trove ls ${shellQuote(tracked.path)}\``);
+    }
     return out;
   }
 
@@ -873,11 +936,14 @@ export class Repo {
       const removed: string[] = [];
       const purged: string[] = [];
       const gitRm: string[] = [];
+      // `git add -A <pointer>` only works for a pointer git knows: one never committed or staged is
+      // simply gone, and naming it would make git refuse the whole line
+      const known = await this.git.known(targets.map((x) => x.tracked.pointerFile));
       for (const { tracked } of targets) {
         await fsp.rm(this.abs(tracked.pointerFile), { force: true });
         const gi = await this.unignoreInGit(tracked.path);
         if (gi) gitRm.push(gi);
-        gitRm.push(tracked.pointerFile);
+        if (known.has(tracked.pointerFile)) gitRm.push(tracked.pointerFile);
         this.state.forget(tracked.path);
         if (o.purge) {
           await fsp.rm(this.abs(tracked.path), { recursive: true, force: true });

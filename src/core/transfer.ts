@@ -76,6 +76,8 @@ export interface TransferResult {
   badPointers: BadRevPointer[];
   /** run records, when a `records` step was given */
   records?: { transferred: number; skipped: number };
+  /** push without --all-*: data that other branches or tags name and the remote lacks (not pushed) */
+  elsewhere?: { where: string; oid: Oid }[];
 }
 
 /**
@@ -171,6 +173,38 @@ async function readLocalTree(cache: Cache, oid: Oid, where: string): Promise<Tre
     if (isTroveError(err, 'MISSING_OBJECT')) return null;
     throw err;
   }
+}
+
+/**
+ * Distinct file objects below a root that are not in `seen` yet (added to it), from the local
+ * trees; a root whose trees are not local counts as its pointer says.
+ */
+async function countFiles(cache: Cache, r: Root, seen: Set<Oid>): Promise<{ files: number; bytes: number }> {
+  if (r.type === 'file') {
+    if (seen.has(r.oid)) return { files: 0, bytes: 0 };
+    seen.add(r.oid);
+    return { files: 1, bytes: r.size ?? 0 };
+  }
+  let files = 0;
+  let bytes = 0;
+  const trees = new Set<Oid>();
+  const stack: [Oid, string][] = [[r.oid, r.where]];
+  while (stack.length) {
+    const [oid, where] = stack.pop()!;
+    if (trees.has(oid)) continue;
+    trees.add(oid);
+    const entries = await readLocalTree(cache, oid, where);
+    if (!entries) return { files: r.files ?? 0, bytes: r.size ?? 0 };
+    for (const e of entries) {
+      if (e.type === 'dir') stack.push([e.oid, `${where}/${e.name}`]);
+      else if (!seen.has(e.oid)) {
+        seen.add(e.oid);
+        files++;
+        bytes += e.size;
+      }
+    }
+  }
+  return { files, bytes };
 }
 
 /** Follows `sub` from a folder's root tree (read with `read`); the entry it names, or null if absent. */
@@ -328,15 +362,19 @@ export async function executePush(cache: Cache, remote: Remote, plan: PushPlan, 
   res.checks = plan.checks;
   res.failed.push(...plan.failed);
   for (const [oid, where] of plan.missing) res.missing.push({ oid, where });
-  for (const r of plan.presentRoots) {
-    res.skipped += r.type === 'dir' ? (r.files ?? 0) : 1;
-    res.skippedBytes += r.size ?? 0;
-  }
+  // "already there" counts distinct file objects: ten tags naming the same 5,000 files are 5,000
+  const counted = new Set<Oid>();
   for (const [oid, n] of plan.nodes) {
-    if (!plan.upload.has(oid) && !plan.missing.has(oid)) {
+    if (!plan.upload.has(oid) && !plan.missing.has(oid) && !n.tree && !counted.has(oid)) {
+      counted.add(oid);
       res.skipped++;
-      if (!n.tree) res.skippedBytes += n.size;
+      res.skippedBytes += n.size;
     }
+  }
+  for (const r of plan.presentRoots) {
+    const c = await countFiles(cache, r, counted);
+    res.skipped += c.files;
+    res.skippedBytes += c.bytes;
   }
   const total = plan.upload.size;
   let done = 0;
@@ -393,13 +431,22 @@ export async function executePush(cache: Cache, remote: Remote, plan: PushPlan, 
         const size = await cache.size(oid);
         if (size === null) throw new TroveError('MISSING_OBJECT', `${n.where}: object ${oid} is not in the cache`);
         let sent = 0;
-        await remote.put(objectKey(oid), cache.objectPath(oid), size, { signal: o.signal, onBytes: (b) => { sent += b; bytes += b; } });
+        // verified while read: a corrupt local object fails before the remote sees all of it
+        await remote.put(objectKey(oid), cache.objectPath(oid), size, { signal: o.signal, sha256: hexOf(oid), onBytes: (b) => { sent += b; bytes += b; } });
         // a retried attempt reports only new bytes; make the total exact either way
         bytes += size - sent;
         res.transferredBytes += size;
       }, { signal: o.signal });
     } catch (err) {
       if (isTroveError(err, 'ABORTED')) throw err;
+      if (isTroveError(err, 'INTEGRITY')) {
+        // cache objects are immutable: different bytes mean the local copy is corrupt. Move it
+        // aside (never delete) so that nothing uses it again, and say where it went.
+        const moved = await cache.quarantine(oid).catch(() => null);
+        res.failed.push({ oid, where: n.where, code: 'INTEGRITY',
+          error: `${n.where}: the local copy of ${oid} is corrupt and was not uploaded${moved ? `; moved to ${moved}` : ''} (re-add the data, or fetch it from another remote)` });
+        return false;
+      }
       res.failed.push(failure(oid, n.where, err));
       return false;
     }
@@ -605,11 +652,38 @@ export async function push(repo: Repo, o: SyncOptions = {}): Promise<TransferRes
     const plan = await planPush(repo.cache, remote, roots, { jobs, signal: o.signal });
     const res = await executePush(repo.cache, remote, plan, { jobs, signal: o.signal, onProgress: o.onProgress });
     res.badPointers = bad;
+    if (!o.allBranches && !o.allTags && !o.allCommits && !o.revs?.length && !o.paths?.length) {
+      res.elsewhere = await notPushedElsewhere(repo, remote, roots, { jobs, signal: o.signal });
+    }
     if (o.records?.push) res.records = await o.records.push(remote, { signal: o.signal });
     return res;
   } finally {
     await remote.close();
   }
+}
+
+/** At most this many root objects of other branches and tags are checked after a push. */
+const ELSEWHERE_MAX = 64;
+
+/**
+ * After a plain `push` (the workspace's pointers): which versions that other branches and tags name
+ * the remote lacks, so that the user hears of them now rather than in a teammate's failed checkout.
+ * One HEAD per distinct root (at most ELSEWHERE_MAX); a root on the remote is complete there.
+ */
+async function notPushedElsewhere(repo: Repo, remote: Remote, pushed: Root[], o: { jobs: number; signal?: AbortSignal }): Promise<{ where: string; oid: Oid }[]> {
+  const revs = await listRevs(repo.git, { allBranches: true, allTags: true });
+  if (!revs.length) return [];
+  const { tracked } = await pointersAtRevs(repo.git, revs);
+  const done = new Set(pushed.map((r) => r.oid));
+  const byOid = new Map<Oid, string[]>();
+  for (const t of tracked) {
+    if (done.has(t.pointer.oid)) continue;
+    byOid.set(t.pointer.oid, [...(byOid.get(t.pointer.oid) ?? []), `${t.path} at ${t.rev.slice(0, 12)}`]);
+  }
+  const limit = pLimit(o.jobs);
+  const oids = [...byOid.keys()].slice(0, ELSEWHERE_MAX);
+  const onRemote = await Promise.all(oids.map((oid) => limit(() => withRetry(() => remote.stat(objectKey(oid), { signal: o.signal }), { signal: o.signal }))));
+  return oids.filter((_, i) => !onRemote[i]).map((oid) => ({ oid, where: byOid.get(oid)![0] }));
 }
 
 /**

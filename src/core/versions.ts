@@ -58,7 +58,9 @@ export async function diff(repo: Repo, o: { from?: string; to?: string; paths?: 
   const wanted = (o.paths ?? []).map((p) => repo.rel(p).replace(/\.trove$/, ''));
   const filter = (p: string) => !wanted.length || wanted.some((w) => isWithin(p, w) || isWithin(w, p));
   const from = o.from ?? 'HEAD';
-  const a = await revVersions(repo, from, filter);
+  // No commit yet (unborn HEAD): against HEAD, everything tracked is added.
+  const unborn = from === 'HEAD' && !(await repo.git.hasCommits());
+  const a = unborn ? [] : await revVersions(repo, from, filter);
   const b = o.to ? await revVersions(repo, o.to, filter) : await workspaceVersions(repo, filter);
   const byPath = new Map<string, { a?: Version; b?: Version }>();
   for (const v of a) byPath.set(v.path, { a: v });
@@ -172,11 +174,22 @@ export async function checkoutRev(
   repo: Repo,
   rev: string,
   userPaths: string[],
-  o: { force?: boolean; jobs?: number; onProgress?: OnProgress; fetchMissing?: (t: Tracked[]) => Promise<void> } = {},
+  o: { force?: boolean; jobs?: number; onProgress?: OnProgress; fetchMissing?: (t: Tracked[]) => Promise<{ remote: string } | null | void> } = {},
 ): Promise<CheckoutResult[]> {
   const targets: Tracked[] = (await pointersForPaths(repo, rev, userPaths)).map((t) => ({ path: t.path, pointerFile: t.pointerFile, pointer: t.pointer }));
-  if (o.fetchMissing) await o.fetchMissing(targets);
-  return repo.checkoutTracked(targets, { force: o.force, jobs: o.jobs, onProgress: o.onProgress, writePointers: true, requireObjects: true });
+  const asked = o.fetchMissing ? await o.fetchMissing(targets) : null;
+  try {
+    return await repo.checkoutTracked(targets, { force: o.force, jobs: o.jobs, onProgress: o.onProgress, writePointers: true, requireObjects: true });
+  } catch (err) {
+    // The remote was asked already and lacks them too: `trove fetch` would not help. Say which
+    // remote, what it lacks, and where the data probably still is.
+    if (!(err instanceof TroveError && err.code === 'MISSING_OBJECT' && asked)) throw err;
+    const files = (err.data?.files as string[] | undefined) ?? [];
+    throw new TroveError('MISSING_OBJECT',
+      `${rev}: neither the cache nor remote "${asked.remote}" has ${files.length ? `${files.slice(0, 10).join(', ')}${files.length > 10 ? ` and ${files.length - 10} more` : ''}` : 'the objects it needs'}; nothing was changed`,
+      `they were probably never pushed: on the machine that has them, run \`trove push --all-tags --all-branches\` (or \`trove push --rev ${rev}\`), then try again`,
+      { data: err.data, cause: err });
+  }
 }
 
 /** Resolves a merge conflict in pointers by taking one side (`git checkout --ours/--theirs`) and its data. */

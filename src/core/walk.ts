@@ -101,7 +101,7 @@ export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjec
       throw new TroveError('SYMLINK', `${childRel}: is a symbolic link; trove does not follow links inside tracked folders`, `replace it with the file it points to, or list it in ${IGNORE_FILE}`, { data: { path: childRel } });
     } else {
       if (here.ignores(childRel, false)) continue;
-      throw new TroveError('BAD_ARGS', `${childRel}: is not a regular file or folder (socket, fifo or device)`, `remove it or list it in ${IGNORE_FILE}`);
+      throw new TroveError('IO', `${childRel}: is not a regular file or folder (socket, fifo or device)`, `remove it or list it in ${IGNORE_FILE}`);
     }
   }
   return node;

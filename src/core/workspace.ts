@@ -120,7 +120,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     ctx.state.record(records);
     return { type: 'file', oid: r.oid, size: r.size, files: 1, exec: (st.mode & 0o100) !== 0, ...counters };
   }
-  if (!st.isDirectory()) throw new TroveError('BAD_ARGS', `${rel}: not a regular file or folder`);
+  if (!st.isDirectory()) throw new TroveError('IO', `${rel}: not a regular file or folder`);
 
   const tree = walkDir(abs, rel, ctx.rules, ctx.cache.objectsDir) as ScanNode;
   const rows = ctx.state.loadPrefix(rel);

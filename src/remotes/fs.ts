@@ -12,7 +12,8 @@ import path from 'node:path';
 import { Transform, addAbortSignal } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TroveError, isErrno } from '../core/errors.js';
-import { type Remote, type RemoteEntry, validateKey, validatePrefix } from './remote.js';
+import { type PutOptions, type Remote, type RemoteEntry, validateKey, validatePrefix } from './remote.js';
+import { checkSha256, sha256Gate } from './verify.js';
 
 /** Objects up to this size are copied with one read and one write (memory bounded by it). */
 const SMALL = 1 << 20;
@@ -134,7 +135,7 @@ export class FsRemote implements Remote {
     }
   }
 
-  async put(key: string, file: string, size: number, o?: { signal?: AbortSignal; onBytes?: (n: number) => void }): Promise<void> {
+  async put(key: string, file: string, size: number, o?: PutOptions): Promise<void> {
     const dest = this.pathOf(key);
     const tmp = await this.tempPath();
     try {
@@ -146,6 +147,7 @@ export class FsRemote implements Remote {
         if (buf.length !== size) {
           throw new TroveError('INTEGRITY', `${file} has ${buf.length} bytes, expected ${size}: it changed while it was being uploaded to ${key}`);
         }
+        if (o?.sha256) checkSha256(buf, o.sha256, key);
         await writeFile(tmp, buf, { flag: 'wx', flush: true });
         o?.onBytes?.(size);
         await this.moveIntoPlace(tmp, dest);
@@ -160,7 +162,8 @@ export class FsRemote implements Remote {
         },
       });
       // flush: fsync before close, so that after the rename a power cut cannot leave a named but empty file.
-      await pipeline(createReadStream(file), count, createWriteStream(tmp, { flags: 'wx', flush: true }), { signal: o?.signal });
+      const stages: NodeJS.ReadWriteStream[] = o?.sha256 ? [sha256Gate(o.sha256, key), count] : [count];
+      await pipeline([createReadStream(file), ...stages, createWriteStream(tmp, { flags: 'wx', flush: true })], { signal: o?.signal });
       if (copied !== size) {
         throw new TroveError('INTEGRITY', `${file} has ${copied} bytes, expected ${size}: it changed while it was being uploaded to ${key}`);
       }

@@ -14,6 +14,13 @@ export interface RemoteEntry {
   mtimeMs?: number;
 }
 
+export interface PutOptions {
+  signal?: AbortSignal;
+  onBytes?: (n: number) => void;
+  /** expected SHA-256 (hex) of the bytes: checked while reading, before the object is visible */
+  sha256?: string;
+}
+
 export interface Remote {
   /** Config name, e.g. "origin". */
   readonly name: string;
@@ -36,13 +43,14 @@ export interface Remote {
   /**
    * Upload `size` bytes from the local `file`. Atomic: a reader sees the old object, no object, or
    * the complete new one, never a partial one. `onBytes(n)` reports newly sent bytes (deltas; a
-   * retried attempt does not report the same bytes twice).
+   * retried attempt does not report the same bytes twice). With `sha256` (hex), the bytes are hashed
+   * while they are read and a mismatch fails the put with INTEGRITY before the object becomes visible.
    */
   put(
     key: string,
     file: string,
     size: number,
-    o?: { signal?: AbortSignal; onBytes?: (n: number) => void },
+    o?: PutOptions,
   ): Promise<void>;
   /** Small things (run records); atomic like put. */
   putBytes(key: string, body: Buffer | string, o?: { signal?: AbortSignal }): Promise<void>;

@@ -30,7 +30,8 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { TroveError } from '../core/errors.js';
 import { redactSecrets } from './redact.js';
-import { type Remote, type RemoteEntry, validateKey, validatePrefix } from './remote.js';
+import { type PutOptions, type Remote, type RemoteEntry, validateKey, validatePrefix } from './remote.js';
+import { checkSha256, sha256Gate } from './verify.js';
 import { parseS3Options, type ParsedS3Options } from './s3-options.js';
 
 export { parseS3Options, type S3RemoteOptions } from './s3-options.js';
@@ -135,7 +136,7 @@ export class S3Remote implements Remote {
     }
   }
 
-  async put(key: string, file: string, size: number, o?: { signal?: AbortSignal; onBytes?: (n: number) => void }): Promise<void> {
+  async put(key: string, file: string, size: number, o?: PutOptions): Promise<void> {
     const Key = this.fullKey(key);
     // Progress is reported as deltas past the furthest point reached, so a retry does not count twice.
     let furthest = 0;
@@ -147,9 +148,9 @@ export class S3Remote implements Remote {
     };
     try {
       if (size >= this.o.multipart_threshold && size > this.o.part_size) {
-        await this.putMultipart(Key, file, size, progress, o?.signal);
+        await this.putMultipart(Key, file, size, progress, o?.signal, o?.sha256);
       } else {
-        await retrying(this.o.max_attempts, o?.signal, () => this.putStream(Key, file, size, progress, o?.signal));
+        await retrying(this.o.max_attempts, o?.signal, () => this.putStream(Key, file, size, progress, o?.signal, o?.sha256));
       }
     } catch (err) {
       throw this.wrap(err, 'put', key, o?.signal);
@@ -157,23 +158,31 @@ export class S3Remote implements Remote {
   }
 
   /** One PutObject that streams the file (the SDK cannot replay it; `retrying` re-opens it). */
-  private async putStream(Key: string, file: string, size: number, progress: (n: number) => void, signal?: AbortSignal): Promise<void> {
+  private async putStream(Key: string, file: string, size: number, progress: (n: number) => void, signal?: AbortSignal, sha256?: string): Promise<void> {
     if (size === 0) {
+      if (sha256) checkSha256(Buffer.alloc(0), sha256, Key);
       await this.client.send(new PutObjectCommand({ ...this.writeParams(Key), Body: Buffer.alloc(0), ContentLength: 0 }), { abortSignal: signal });
       return;
     }
     const src = createReadStream(file, { start: 0, end: size - 1 });
     let sent = 0;
-    const body = src.pipe(new Transform({
+    const gate = sha256 ? sha256Gate(sha256, Key) : null;
+    const read = gate ? src.pipe(gate) : src;
+    if (gate) src.on('error', (e) => gate.destroy(e));
+    const body = read.pipe(new Transform({
       transform(chunk: Buffer, _enc, cb) {
         sent += chunk.length;
         progress(sent);
         cb(null, chunk);
       },
     }));
-    src.on('error', (e) => body.destroy(e));
+    read.on('error', (e: Error) => body.destroy(e));
     try {
       await this.client.send(new PutObjectCommand({ ...this.writeParams(Key), Body: body, ContentLength: size }), { abortSignal: signal });
+    } catch (err) {
+      // the SDK reports a failed body as its own error: say what really happened
+      if (gate?.failure) throw gate.failure;
+      throw err;
     } finally {
       src.destroy();
       body.destroy();
@@ -181,9 +190,12 @@ export class S3Remote implements Remote {
   }
 
   /** lib-storage Upload: parts are buffered (so the SDK retries each), aborted on error or signal. */
-  private async putMultipart(Key: string, file: string, size: number, progress: (n: number) => void, signal?: AbortSignal): Promise<void> {
+  private async putMultipart(Key: string, file: string, size: number, progress: (n: number) => void, signal?: AbortSignal, sha256?: string): Promise<void> {
     signal?.throwIfAborted();
-    const src = createReadStream(file, { start: 0, end: size - 1 });
+    const raw = createReadStream(file, { start: 0, end: size - 1 });
+    const gate = sha256 ? sha256Gate(sha256, Key) : null;
+    if (gate) raw.on('error', (e) => gate.destroy(e));
+    const src = gate ? raw.pipe(gate) : raw;
     const abortController = new AbortController();
     const onAbort = () => abortController.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -199,8 +211,12 @@ export class S3Remote implements Remote {
     upload.on('httpUploadProgress', (p) => progress(p.loaded ?? 0));
     try {
       await upload.done();
+    } catch (err) {
+      if (gate?.failure) throw gate.failure;
+      throw err;
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      raw.destroy();
       src.destroy();
     }
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -33,12 +34,14 @@ describe('the walk: v1, v2, diff, log, checkout v1, hooks', () => {
     const d = JSON.parse((await trove(dir, 'diff', 'v1', '--json')).stdout);
     expect(d).toHaveLength(1);
     expect(d[0]).toMatchObject({ path: 'data', status: 'modified' });
+    const anOid = expect.stringMatching(/^sha256:[0-9a-f]{64}$/);
     expect(d[0].files).toEqual({
-      added: [{ path: 'data/new.csv', size: 4 }],
-      deleted: [{ path: 'data/f2.csv', size: 6 }],
-      modified: [{ path: 'data/f1.csv', oldSize: 6, newSize: 8 }],
-      renamed: [{ from: 'data/f3.csv', to: 'data/sub/moved.csv', size: 6 }],
+      added: [{ path: 'data/new.csv', size: 4, oid: 'sha256:' + createHash('sha256').update('new\n').digest('hex') }],
+      deleted: [{ path: 'data/f2.csv', size: 6, oid: anOid }],
+      modified: [{ path: 'data/f1.csv', oldSize: 6, newSize: 8, oldOid: anOid, newOid: anOid }],
+      renamed: [{ from: 'data/f3.csv', to: 'data/sub/moved.csv', size: 6, oid: anOid }],
     });
+    expect(d[0].files.modified[0].oldOid).not.toBe(d[0].files.modified[0].newOid);
     const text = await trove(dir, 'diff', 'v1');
     expect(text.stdout).toMatch(/renamed: +data\/f3\.csv -> data\/sub\/moved\.csv/);
     const stat = JSON.parse((await trove(dir, 'diff', 'v1', 'HEAD', '--stat', '--json')).stdout);
@@ -108,7 +111,7 @@ describe('git edge cases', () => {
     expect((await trove(dir, 'checkout')).code).toBe(0);
     expect(await snapshot(path.join(dir, 'data'))).toEqual(v1);
     const d = JSON.parse((await trove(dir, 'diff', 'main', '--json')).stdout);
-    expect(d[0].files.renamed).toEqual([{ from: 'data/sub/moved.csv', to: 'data/f3.csv', size: 6 }]);
+    expect(d[0].files.renamed).toMatchObject([{ from: 'data/sub/moved.csv', to: 'data/f3.csv', size: 6 }]);
   });
 
   it('restores a pointer deleted in the workspace', async () => {
@@ -169,12 +172,19 @@ describe('git edge cases', () => {
     const oursOid = (await fsp.readFile(path.join(dir, 'data.trove'), 'utf8')).match(/oid: (\S+)/)![1];
     const m = await import('../helpers/repo.js').then((h) => h.sh('git', ['merge', 'other'], dir));
     expect(m.code).not.toBe(0);
+    // status reports the conflict (exit 0: it could report), with both sides and the fix
     const st = await trove(dir, 'status');
-    expect(st.code).toBe(1);
-    expect(st.stderr).toContain('merge conflict');
-    expect(st.stderr).toContain(oursOid);
-    expect(st.stderr).toContain(theirsOid);
-    expect(st.stderr).toContain('trove checkout --theirs data');
+    expect(st.code, st.stderr).toBe(0);
+    expect(st.stdout).toContain('merge conflict');
+    expect(st.stdout).toContain(oursOid);
+    expect(st.stdout).toContain(theirsOid);
+    expect(st.stdout).toContain('trove checkout --theirs data');
+    const sj = JSON.parse((await trove(dir, 'status', '--json')).stdout);
+    expect(sj).toEqual([expect.objectContaining({ path: 'data', workspace: 'conflict', conflict: expect.objectContaining({ ours: oursOid, theirs: theirsOid }) })]);
+    // commands that need the pointer still refuse, naming the conflict
+    const co = await trove(dir, 'checkout');
+    expect(co.code).toBe(1);
+    expect(co.stderr).toContain('trove checkout --theirs data');
     const r = await trove(dir, 'checkout', '--theirs', 'data');
     expect(r.code, r.stderr).toBe(0);
     expect(await fsp.readFile(path.join(dir, 'data/a'), 'utf8')).toBe('theirs');
@@ -237,6 +247,6 @@ describe('git edge cases', () => {
     for (const e of await readTree(repo.cache, root, 'data')) if (e.name !== 'd7') await repo.cache.delete(e.oid);
     repo.close();
     const d = JSON.parse((await trove(dir, 'diff', 'HEAD~1', 'HEAD', '--json')).stdout);
-    expect(d[0].files).toEqual({ added: [], deleted: [], modified: [{ path: 'data/d7/f1', oldSize: 3, newSize: 7 }], renamed: [] });
+    expect(d[0].files).toMatchObject({ added: [], deleted: [], modified: [{ path: 'data/d7/f1', oldSize: 3, newSize: 7 }], renamed: [] });
   });
 });

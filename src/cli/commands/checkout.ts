@@ -67,7 +67,10 @@ With a revision, nothing is changed unless every object it needs is in the cache
           const { checkoutRev } = await import('../../core/versions.js');
           const { fetchForPointers } = await import('../../core/transfer.js');
           // objects this clone lacks come from the default remote, when there is one
-          const fetchMissing = async (t: Parameters<typeof fetchForPointers>[1]) => void (await fetchForPointers(repo, t, { jobs: o.jobs }));
+          const fetchMissing = async (t: Parameters<typeof fetchForPointers>[1]) => {
+            const r = await fetchForPointers(repo, t, { jobs: o.jobs });
+            return r && { remote: r.remote };
+          };
           res = await checkoutRev(repo, before[0], after, { force: o.force, jobs: o.jobs, onProgress: bar.onProgress, fetchMissing });
         } else {
           res = await repo.checkout(after, { force: o.force, jobs: o.jobs, onProgress: bar.onProgress });
@@ -75,7 +78,11 @@ With a revision, nothing is changed unless every object it needs is in the cache
         bar.stop();
         const missing = res.flatMap((r) => r.missingFiles);
         if (o.json) json(res);
-        else for (const r of res) if (r.written || r.deleted) out(`${r.path}: ${plural(r.written, 'file')} written, ${r.deleted} deleted`);
+        else {
+          for (const r of res) if (r.written || r.deleted) out(`${r.path}: ${plural(r.written, 'file')} written, ${r.deleted} deleted`);
+          const gitAdd = [...new Set(res.flatMap((r) => r.gitAdd ?? []))];
+          if (gitAdd.length) out(`\nThe pointers now name those versions; to record that in git, run:\n\n\tgit add ${gitAdd.map(shellQuote).join(' ')}`);
+        }
         if (missing.length) {
           throw new TroveError('MISSING_OBJECT', `${plural(missing.length, 'path')} could not be restored, their content is not in the cache: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}`,
             'run `trove pull` to fetch them from a remote (everything else was restored)');

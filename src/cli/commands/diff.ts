@@ -21,7 +21,7 @@ Examples:
 Per tracked path: added / deleted / modified; inside folders the files added, deleted, modified and
 renamed (same content, new name), with sizes. Equal sub-folders are skipped by oid.`)
     .action(async (operands: string[], o: { stat?: boolean; json?: boolean }) => {
-      const { isRev } = await import('../../core/history.js');
+      const { isRev, resolveRev } = await import('../../core/history.js');
       const { diff } = await import('../../core/versions.js');
       const repo = await Repo.open();
       try {
@@ -31,6 +31,9 @@ renamed (same content, new name), with sizes. Equal sub-folders are skipped by o
           before = [];
           for (const a of operands) if (before.length < 2 && before.length === operands.indexOf(a) && (await isRev(repo.git, a))) before.push(a);
           after = operands.slice(before.length);
+          // like git: an operand that is neither a revision nor a path is an unknown revision (exit 1),
+          // not an empty diff
+          for (const a of after) if (!(await isPathOperand(repo, a))) await resolveRev(repo.git, a);
         }
         if (before.length > 2) throw new UsageError(`at most two revisions, got ${before.join(' ')}`);
         const res = await diff(repo, { from: before[0], to: before[1], paths: after });
@@ -55,4 +58,20 @@ renamed (same content, new name), with sizes. Equal sub-folders are skipped by o
         repo.close();
       }
     });
+}
+
+/** True when a diff operand names something on disk, a pointer, or a tracked path (at HEAD or in the workspace). */
+async function isPathOperand(repo: Repo, a: string): Promise<boolean> {
+  const { existsSync } = await import('node:fs');
+  const { resolve } = await import('node:path');
+  const abs = resolve(process.cwd(), a);
+  if (existsSync(abs) || existsSync(abs.replace(/\/+$/, '') + '.trove')) return true;
+  let rel: string;
+  try {
+    rel = repo.rel(a).replace(/\.trove$/, '');
+  } catch {
+    return false;
+  }
+  const { isWithin } = await import('../../core/paths.js');
+  return (await repo.listTracked()).some((t) => isWithin(rel, t.path) || isWithin(t.path, rel));
 }

@@ -46,6 +46,11 @@ Examples:
       try {
         const spec = await addRemote(repo, name, url, { options: o.option, makeDefault: o.default, force: o.force, local: o.local });
         out(`added remote ${spec.name}: ${spec.url}${spec.isDefault ? ' (default)' : ''}`);
+        if (!o.local) {
+          // the remote lives in the committed config: teammates get it with the next commit
+          if (repo.autostage()) await repo.git.add(['.trove/config']);
+          else out('\nTo share it with everyone who clones the repo, run:\n\n\tgit add .trove/config && git commit -m "add trove remote"');
+        }
       } finally {
         repo.close();
       }

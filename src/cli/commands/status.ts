@@ -44,8 +44,10 @@ function render(st: StatusEntry[]): void {
     const notes: string[] = [];
     if (s.workspace === 'modified') notes.push('modified');
     if (s.workspace === 'missing') notes.push('missing from workspace');
+    if (s.workspace === 'conflict') notes.push(`merge conflict in ${s.pointerFile}: ours ${s.conflict?.ours ?? 'unreadable'}, theirs ${s.conflict?.theirs ?? 'unreadable'}`);
     if (s.cache === 'missing') notes.push('not in cache');
     out(`${s.path}: ${notes.join(', ')}`);
+    if (s.workspace === 'conflict') out(`\tkeep one side with its data: \`trove checkout --ours ${s.path}\` or \`trove checkout --theirs ${s.path}\``);
     if (s.changes) {
       for (const p of s.changes.added) out(`\tadded:    ${p}`);
       for (const p of s.changes.modified) out(`\tmodified: ${p}`);
@@ -53,9 +55,10 @@ function render(st: StatusEntry[]): void {
     }
   }
   const hints: string[] = [];
-  if (changed.some((s) => s.workspace === 'modified')) hints.push('`trove add <path>` to record changes, `trove checkout <path>` to discard them');
+  if (changed.some((s) => s.workspace === 'modified')) hints.push('`trove add <path>` to record changes, `trove checkout --force <path>` to discard them');
   if (changed.some((s) => s.workspace === 'missing')) hints.push('`trove checkout` to restore missing data');
   if (changed.some((s) => s.cache === 'missing')) hints.push('`trove pull` to fetch what is not in the cache');
+  if (changed.some((s) => s.workspace === 'conflict')) hints.push('`git add <pointer>` once a conflict is resolved');
   if (hints.length) out(`\n(use ${hints.join('; ')})`);
 }
 

@@ -92,7 +92,7 @@ export async function readParamsFile(file: string): Promise<Record<string, strin
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new TroveError('BAD_ARGS', `${file}: not valid YAML or JSON (${(err as Error).message.split('\n')[0]})`, undefined, { cause: err });
+    throw new TroveError('BAD_INPUT', `${file}: not valid YAML or JSON (${(err as Error).message.split('\n')[0]})`, undefined, { cause: err });
   }
   return Object.fromEntries(Object.entries(flatten(doc)).map(([k, v]) => [k, paramText(v)]));
 }
