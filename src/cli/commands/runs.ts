@@ -7,6 +7,7 @@ import { compareRuns, listRuns, showRun, type RunComparison, type ShownRun } fro
 import { lastMetricPoint } from '../../core/runs/index-db.js';
 import { err, humanBytes, json, out, plural } from '../render.js';
 import { UsageError } from '../main.js';
+import { registerLifecycle } from './runs-lifecycle.js';
 
 const short = (oid: string | null | undefined) => (oid ? oid.replace(/^sha256:/, '').slice(0, 12) : '-');
 const num = (v: number) => String(Number(v.toPrecision(6)));
@@ -186,4 +187,5 @@ Examples:
         repo.close();
       }
     });
+  registerLifecycle(runs);
 }
