@@ -28,18 +28,23 @@ export async function progressBar(label: string, opts: { quiet?: boolean } = {})
   if (opts.quiet || !process.stderr.isTTY || process.env.CI) return { stop: () => {} };
   const { default: cliProgress } = await import('cli-progress');
   const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {value}/{total} {phase} {bytes}`, stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 50, fps: 10 },
+    { format: `${label} [{bar}] {percentage}% {phase} {bytes}`, stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 50, fps: 10 },
     cliProgress.Presets.shades_classic,
   );
   let started = false;
   return {
     onProgress: (p) => {
+      // with a byte total the bar moves with bytes (one 10 GiB file is one "file" for minutes)
+      const byBytes = !!p.totalBytes;
+      const total = byBytes ? p.totalBytes! : p.total;
+      const value = byBytes ? Math.min(p.bytes ?? 0, total) : p.done;
+      const detail = byBytes ? `${humanBytes(value)}/${humanBytes(total)}, ${p.done}/${p.total} files` : `${p.done}/${p.total}${p.bytes !== undefined ? `, ${humanBytes(p.bytes)}` : ''}`;
       if (!started) {
-        bar.start(p.total, 0, { phase: p.phase, bytes: '' });
+        bar.start(total, 0, { phase: p.phase, bytes: detail });
         started = true;
       }
-      bar.setTotal(p.total);
-      bar.update(p.done, { phase: p.phase, bytes: p.bytes !== undefined ? humanBytes(p.bytes) : '' });
+      bar.setTotal(total);
+      bar.update(value, { phase: p.phase, bytes: detail });
     },
     stop: () => {
       if (started) bar.stop();

@@ -59,8 +59,10 @@ export interface GcPlan {
   /** unreachable but younger than the grace period (kept) */
   keptYoung: number;
   keptYoungBytes: number;
-  /** trees that could not be read anywhere: what is below them could not be marked */
+  /** trees that could not be read anywhere (pointer, revision, tree oid, why): what is below them could not be marked */
   unreadableTrees: string[];
+  /** with unreadable trees: how many objects would have been candidates; gc deletes none of them */
+  blocked?: number;
   badPointers: BadRevPointer[];
   /** the options it was made with (applyGc re-plans with them) */
   options: GcOptions;
@@ -151,16 +153,28 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
 
     const unreadable: string[] = [];
     const trees = new Set<Oid>();
+    // A tree that cannot be read (missing, corrupt, not a tree) hides what is below it from the mark:
+    // it is recorded, and then gc deletes nothing at all (see `blocked`).
     const readTree = async (oid: Oid, where: string) => {
       let buf: Buffer | null = null;
+      let why = 'not in the cache';
       try {
         buf = await repo.cache.readBytes(oid, where);
       } catch (err) {
-        if (!isTroveError(err, 'MISSING_OBJECT')) throw err;
+        if (!isTroveError(err)) throw err;
+        if (err.code !== 'MISSING_OBJECT') why = `unreadable in the cache (${err.code})`;
       }
-      if (!buf && remote && stored.has(oid)) buf = await readRemoteSmall(remote, oid);
-      if (!buf) return null;
-      return parseTree(buf, where).entries;
+      if (!buf && remote && stored.has(oid)) {
+        buf = await readRemoteSmall(remote, oid);
+        if (!buf) why += ` and corrupt on remote "${remote.name}"`;
+      } else if (!buf && remote) why += ` nor on remote "${remote.name}"`;
+      if (!buf) return { why };
+      try {
+        return { entries: parseTree(buf, where).entries };
+      } catch (err) {
+        if (!isTroveError(err)) throw err;
+        return { why: `not a valid tree (${err.message})` };
+      }
     };
     // 2. mark
     const marked = new Set<Oid>();
@@ -170,12 +184,12 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
       marked.add(oid);
       if (type === 'file') return;
       trees.add(oid);
-      const entries = await limit(() => readTree(oid, where));
-      if (!entries) {
-        unreadable.push(where);
+      const got = await limit(() => readTree(oid, where));
+      if (!got.entries) {
+        unreadable.push(`${where}: tree ${oid} ${got.why}`);
         return;
       }
-      await Promise.all(entries.map((e) => mark(e.oid, e.type, `${where}/${e.name}`)));
+      await Promise.all(got.entries.map((e) => mark(e.oid, e.type, `${where}/${e.name}`)));
     };
     await Promise.all(roots.map((r) => mark(r.oid, r.type, r.where)));
 
@@ -212,6 +226,12 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
         plan.candidates.push({ oid, size: s.size, tree: false });
         plan.bytes += s.size;
       }
+    }
+    // Fail safe: an unreadable tree may name any stored object, so nothing is a candidate then.
+    if (unreadable.length) {
+      plan.blocked = plan.candidates.length;
+      plan.candidates = [];
+      plan.bytes = 0;
     }
     // which candidates are trees (from the cache, where they usually are): they go first
     await Promise.all(plan.candidates.map((c) => limit(async () => {
@@ -258,6 +278,7 @@ export async function applyGc(repo: Repo, shown: GcPlan): Promise<{ deleted: num
   })() : undefined;
   try {
     const fresh = await planGc(repo, { ...shown.options, now: undefined });
+    if (fresh.unreadableTrees.length) throw unreadableError(fresh);
     const ok = new Set(shown.candidates.map((c) => c.oid));
     const plan = { ...fresh, candidates: fresh.candidates.filter((c) => ok.has(c.oid)) };
     return await sweep(repo, plan);
@@ -265,6 +286,16 @@ export async function applyGc(repo: Repo, shown: GcPlan): Promise<{ deleted: num
     await unlockCache?.();
   }
 }
+
+/** The error for a gc that must not delete: which trees could not be read, and how to fix it. */
+export function unreadableError(p: GcPlan): TroveError {
+  const shown = p.unreadableTrees.slice(0, 5).join('; ') + (p.unreadableTrees.length > 5 ? `; and ${p.unreadableTrees.length - 5} more` : '');
+  return new TroveError('MISSING_OBJECT', `gc deleted nothing: ${plural(p.unreadableTrees.length, 'folder tree')} could not be read, so the objects below ${p.unreadableTrees.length === 1 ? 'it' : 'them'} cannot be told apart from garbage: ${shown}`,
+    'fetch the trees first (`trove fetch --all-branches --all-tags`), or restore the corrupt objects from a remote (`trove fsck` quarantines them), then run gc again',
+    { data: { unreadableTrees: p.unreadableTrees } });
+}
+
+const plural = (n: number, w: string) => `${n} ${n === 1 ? w : w + 's'}`;
 
 async function sweep(repo: Repo, plan: GcPlan): Promise<{ deleted: number; bytes: number }> {
   if (plan.target !== 'cache') {

@@ -5,7 +5,7 @@ import { oidFromHex, type Oid } from './oid.js';
 const CHUNK = 1 << 20;
 
 /** SHA-256 of a file, streamed in 1 MiB reads (memory is flat whatever the size). */
-export async function hashFile(file: string): Promise<{ oid: Oid; size: number }> {
+export async function hashFile(file: string, onBytes?: (n: number) => void): Promise<{ oid: Oid; size: number }> {
   const fh = await fsp.open(file, 'r');
   try {
     const hash = createHash('sha256');
@@ -19,6 +19,7 @@ export async function hashFile(file: string): Promise<{ oid: Oid; size: number }
       const pending = fh.read(next, 0, CHUNK, null); // read ahead while hashing
       hash.update(n === CHUNK ? cur : cur.subarray(0, n));
       size += n;
+      onBytes?.(n);
       n = (await pending).bytesRead;
       cur = next;
     }

@@ -367,9 +367,16 @@ export class Repo {
       const results: AddResult[] = [];
       const gitAdd = new Set<string>();
       const ctx = this.ctx();
+      const scans: Scanned[] = [];
       for (const rel of targets) {
         const scanned = await scanPath(ctx, this.root, rel, { store: true, jobs: o.jobs ?? this.jobs, onProgress: o.onProgress, signal: o.signal });
         if (!scanned) throw new TroveError('NOT_FOUND', `${rel}: no such file or folder`);
+        scans.push(scanned);
+      }
+      // the objects are on disk before any pointer names them
+      await this.cache.syncToDisk();
+      for (const [i, rel] of targets.entries()) {
+        const scanned = scans[i];
         const pointerFile = pointerPathFor(rel);
         const prev = await this.readTracked(pointerFile).catch(() => null);
         const ptr = pointerFromScan(path.posix.basename(rel), scanned, prev?.pointer);

@@ -595,6 +595,8 @@ export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], 
   };
   await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, worker));
   tick();
+  // durable before a checkout or a pointer relies on them
+  await cache.syncToDisk();
   res.missing.sort((a, b) => (a.where < b.where ? -1 : 1));
   res.failed.sort((a, b) => (a.where < b.where ? -1 : 1));
   return res;

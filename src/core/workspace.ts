@@ -16,6 +16,8 @@ export interface Progress {
   done: number;
   total: number;
   bytes?: number;
+  /** bytes in all (when known): the bar then moves with bytes, so one large file shows progress */
+  totalBytes?: number;
 }
 export type OnProgress = (p: Progress) => void;
 
@@ -75,6 +77,16 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   const records: { path: string; key: StatKey; oid: Oid }[] = [];
   const limit = pLimit(o.jobs);
   const counters = { hashed: 0, stored: 0, storedBytes: 0 };
+  // progress in bytes: settled files' sizes plus what large files in flight have read so far
+  const prog = { done: 0, total: 0, bytes: 0, inflight: 0, totalBytes: 0, last: 0 };
+  const tell = (force = false) => {
+    if (!o.onProgress) return;
+    const now = prog.bytes + prog.inflight;
+    if (!force && now - prog.last < 8 << 20 && (prog.done & 63) !== 0) return;
+    prog.last = now;
+    o.onProgress({ phase: o.store ? 'add' : 'hash', done: prog.done, total: prog.total, bytes: now, totalBytes: prog.totalBytes });
+  };
+  const readBytes = o.onProgress ? (n: number) => { prog.inflight += n; tell(); } : undefined;
 
   const stored = <T extends { size: number; stored: boolean }>(r: T): T => {
     if (r.stored) {
@@ -102,9 +114,15 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     o.signal?.throwIfAborted();
     if (key.size <= SYNC_FILE) return hashSmallSync(fileRel, fileAbs, key);
     counters.hashed++;
-    const res = o.store ? stored(await ctx.cache.putFile(fileAbs)) : await hashFile(fileAbs);
-    remember(fileRel, fileAbs, key, res.oid);
-    return res;
+    let read = 0;
+    const onBytes = readBytes && ((n: number) => { read += n; readBytes(n); });
+    try {
+      const res = o.store ? stored(await ctx.cache.putFile(fileAbs, onBytes)) : await hashFile(fileAbs, onBytes);
+      remember(fileRel, fileAbs, key, res.oid);
+      return res;
+    } finally {
+      prog.inflight -= read; // settled bytes are counted by the caller
+    }
   };
 
   if (st.isSymbolicLink()) {
@@ -116,7 +134,12 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   }
   if (st.isFile()) {
     const key = statKey(st);
+    prog.total = 1;
+    prog.totalBytes = key.size;
     const r = await hashOne(rel, abs, key, ctx.state.lookup(rel, key));
+    prog.done = 1;
+    prog.bytes = r.size;
+    tell(true);
     ctx.state.record(records);
     return { type: 'file', oid: r.oid, size: r.size, files: 1, exec: (st.mode & 0o100) !== 0, ...counters };
   }
@@ -124,9 +147,6 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
 
   const tree = walkDir(abs, rel, ctx.rules, ctx.cache.objectsDir) as ScanNode;
   const rows = ctx.state.loadPrefix(rel);
-  let total = 0;
-  let done = 0;
-  let bytes = 0;
   // Stat-cache hits are settled here, synchronously: no promise or queue entry per unchanged file.
   // the absolute path is derived when needed (root + rel): one string per file fewer to hold
   const toHash: { f: ScanFile; rel: string; key: StatKey }[] = [];
@@ -136,12 +156,13 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
       const fileRel = `${nodeRel}/${name}`;
       const key: StatKey = f;
       const cached = f.oid ?? ctx.state.lookup(fileRel, key, rows);
-      total++;
+      prog.total++;
+      prog.totalBytes += key.size;
       if (cached && (!o.store || existsSync(ctx.cache.objectPath(cached)))) {
         f.oid = cached;
         f.size = key.size;
-        done++;
-        bytes += key.size;
+        prog.done++;
+        prog.bytes += key.size;
       } else toHash.push({ f, rel: fileRel, key });
     }
     for (const [name, d] of node.dirs) visit(d, `${nodeRel}/${name}`);
@@ -150,9 +171,9 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   const settle = (t: (typeof toHash)[number], r: { oid: Oid; size: number }) => {
     t.f.oid = r.oid;
     t.f.size = r.size;
-    done++;
-    bytes += r.size;
-    if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: o.store ? 'add' : 'hash', done, total, bytes });
+    prog.done++;
+    prog.bytes += r.size;
+    tell();
   };
   try {
     // Large files stream through the thread pool, several at a time; small ones are read (and
@@ -174,7 +195,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     limit.clearQueue();
     if (records.length) ctx.state.record(records);
   }
-  o.onProgress?.({ phase: o.store ? 'add' : 'hash', done, total, bytes });
+  tell(true);
   const top = await buildTrees(tree, o.store ? ctx.cache : null);
   return { type: 'dir', oid: top.oid, size: top.size, files: top.count, exec: false, node: tree, ...counters };
 }

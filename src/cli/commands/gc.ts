@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { TroveError } from '../../core/errors.js';
-import { applyGc, planGc, type GcPlan } from '../../core/gc.js';
+import { applyGc, planGc, unreadableError, type GcPlan } from '../../core/gc.js';
 import { Repo } from '../../core/repo.js';
 import { err, humanBytes, json, out, plural } from '../render.js';
 
@@ -27,6 +27,10 @@ gc never deletes without asking: without a terminal it refuses unless --force is
       const repo = await Repo.open();
       try {
         const plan = await planGc(repo, { allCommits: o.allCommits, remote: o.remote, grace: o.grace });
+        if (plan.unreadableTrees.length && !o.dryRun) {
+          if (!o.json) show(plan);
+          throw unreadableError(plan);
+        }
         if (o.json && (o.dryRun || !plan.candidates.length)) return json(plan);
         if (!o.json) show(plan);
         if (o.dryRun || !plan.candidates.length) return;
@@ -56,7 +60,8 @@ function show(p: GcPlan): void {
   const where = p.target === 'cache' ? 'cache' : `remote "${p.target}"`;
   out(`${where}: ${plural(p.stored, 'object')} (${humanBytes(p.storedBytes)}); ${p.reachable} in use (${p.scope === 'all-commits' ? 'every commit' : 'branches, tags'}, HEAD, index, workspace)`);
   if (p.keptYoung) out(`kept ${plural(p.keptYoung, 'unused object')} (${humanBytes(p.keptYoungBytes)}) younger than the grace period`);
-  out(p.candidates.length ? `would delete ${plural(p.candidates.length, 'object')} (${humanBytes(p.bytes)})` : 'nothing to delete');
-  for (const w of p.unreadableTrees.slice(0, 5)) err(`warning: ${w}: folder tree not found; objects below it could not be marked`);
+  if (p.blocked) out(`would have deleted ${plural(p.blocked, 'object')}, but some trees cannot be read (below)`);
+  else out(p.candidates.length ? `would delete ${plural(p.candidates.length, 'object')} (${humanBytes(p.bytes)})` : 'nothing to delete');
+  for (const w of p.unreadableTrees.slice(0, 5)) err(`warning: ${w}; objects below it could not be marked, so gc deletes nothing`);
   for (const b of p.badPointers.slice(0, 5)) err(`warning: skipped a bad pointer: ${b.message}`);
 }

@@ -305,6 +305,7 @@ export class ActiveRun {
     rec.end = new Date(Math.max(Date.now(), Date.parse(rec.start))).toISOString();
     // Never write a record this trove would refuse to read back.
     parseRunRecord(serializeRunRecord(rec), `${rec.id}.json`);
+    await this.repo.cache.syncToDisk(); // outputs and inputs are durable before the record names them
     await this.store.write(rec);
     this.ended = true;
     await fsp.rm(this.eventsFile, { force: true });
@@ -412,6 +413,7 @@ export async function startRun(repo: Repo, o: StartRunOptions = {}): Promise<Act
   });
   // Refuse bad names, keys or values now, before the command runs, rather than at the end.
   parseRunRecord(serializeRunRecord(rec), `${rec.id}.json`);
+  await repo.cache.syncToDisk();
   await store.write(rec);
   await fsp.writeFile(store.eventsFile(rec.id), '', { flag: 'a' });
   return new ActiveRun(repo, store, rec, { outputs, metricsFile: o.metricsFile });
