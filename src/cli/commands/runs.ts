@@ -8,6 +8,7 @@ import { lastMetricPoint } from '../../core/runs/index-db.js';
 import { err, humanBytes, json, out, plural } from '../render.js';
 import { UsageError } from '../main.js';
 import { registerLifecycle } from './runs-lifecycle.js';
+import { registerImport } from './runs-import.js';
 
 const short = (oid: string | null | undefined) => (oid ? oid.replace(/^sha256:/, '').slice(0, 12) : '-');
 const num = (v: number) => String(Number(v.toPrecision(6)));
@@ -188,4 +189,5 @@ Examples:
       }
     });
   registerLifecycle(runs);
+  registerImport(runs);
 }

@@ -182,6 +182,15 @@ export class Registry {
     });
   }
 
+  /** Writes a registered model made elsewhere (import) unless one of that name exists; returns whether it wrote. */
+  async importModel(m: RegisteredModel): Promise<boolean> {
+    return this.lock.with(m.name, async () => {
+      if (await this.find(m.name)) return false;
+      await this.write(m);
+      return true;
+    });
+  }
+
   /** Changes a registered model under its lock. */
   async update(name: string, change: (m: RegisteredModel, now: number) => RegisteredModel): Promise<RegisteredModel> {
     return this.lock.with(name, async () => {
