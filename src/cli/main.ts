@@ -30,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   run: () => import('./commands/run.js'),
   runs: () => import('./commands/runs.js'),
   server: () => import('./commands/server.js'),
+  models: () => import('./commands/models.js'),
   lineage: () => import('./commands/lineage.js'),
   'log-param': async () => ({ register: (await import('./commands/log-event.js')).registerFor('param') }),
   'log-metric': async () => ({ register: (await import('./commands/log-event.js')).registerFor('metric') }),

@@ -225,3 +225,51 @@ export class Registry {
     });
   }
 }
+
+/** What a new version is made from: a logged model, or an output of a run (a path among its outputs). */
+export type VersionSource = { model: string } | { run: string; path?: string };
+
+/**
+ * Registers a new version of `name` (creating the registered model when needed), pinned to the run
+ * and the artifact's oid. From a run without `path`: its only logged model, or its only model-like
+ * output. The version's `source` is the URI MLflow clients load (`models:/m-…` or `runs:/<id>/<path>`).
+ * @example await registerVersion(repo, 'iris', { run: '01JD3Z8Q' })
+ */
+export async function registerVersion(repo: import('../repo.js').Repo, name: string, src: VersionSource): Promise<{ model: RegisteredModel; version: ModelVersion }> {
+  const problem = modelNameProblem(name);
+  if (problem) throw new TroveError('BAD_ARGS', `registered model name ${problem}`);
+  const store = await repo.runStore();
+  const { LoggedModelStore } = await import('./logged-models.js');
+  const models = new LoggedModelStore(path.join(store.dir, 'models'));
+  const registry = new Registry(path.join(store.dir, 'registry'));
+  let pin: Pick<ModelVersion, 'source' | 'runId' | 'modelId' | 'oid'>;
+  if ('model' in src) {
+    const m = await models.get(src.model);
+    if (!m.tree) throw new TroveError('BAD_ARGS', `logged model ${m.id} is ${m.status} with no files yet`, 'register it once it is READY');
+    pin = { source: `models:/${m.id}`, runId: m.sourceRun, modelId: m.id, oid: m.tree.oid as ModelVersion['oid'] };
+  } else {
+    const { record } = await store.read(src.run);
+    let out = src.path === undefined ? undefined : record.outputs.find((o) => o.path === src.path || o.path === `mlflow-artifacts/${record.id}/${src.path}`);
+    if (src.path === undefined) {
+      const candidates = record.outputs.filter((o) => o.oid && o.path.startsWith('mlflow-models/'));
+      const all = candidates.length ? candidates : record.outputs.filter((o) => o.oid);
+      if (all.length !== 1) {
+        throw new TroveError('BAD_ARGS', `run ${record.id} has ${all.length} outputs that could be the model`, `name one with --path (see \`trove runs show ${record.id}\`)`);
+      }
+      out = all[0];
+    }
+    if (!out || !out.oid) throw new TroveError('NOT_FOUND', `run ${record.id} has no output ${src.path}`, `see \`trove runs show ${record.id}\``);
+    const modelId = out.path.startsWith('mlflow-models/') ? out.path.slice('mlflow-models/'.length) : null;
+    const art = out.path.startsWith(`mlflow-artifacts/${record.id}/`) ? out.path.slice(`mlflow-artifacts/${record.id}/`.length) : out.path;
+    pin = { source: modelId ? `models:/${modelId}` : `runs:/${record.id}/${art}`, runId: record.id, modelId, oid: out.oid as ModelVersion['oid'] };
+  }
+  if (!(await registry.find(name))) {
+    try {
+      await registry.create(name);
+    } catch (err) {
+      if (!(err instanceof TroveError && err.data?.exists)) throw err;
+    }
+  }
+  const version = await registry.addVersion(name, pin);
+  return { model: await registry.get(name), version };
+}
