@@ -27,7 +27,8 @@ export type ErrorCode =
   | 'LOCKED'
   | 'NOT_IN_RUN'
   | 'PARAM_CONFLICT'
-  | 'ABORTED';
+  | 'ABORTED'
+  | 'SERVER';
 
 /**
  * The one usage error code: exit 2 means "the command line was wrong", nothing else. File-system and

@@ -162,7 +162,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      reject(new TroveError('BAD_ARGS', `cannot listen on ${host}:${o.port ?? 5000}: ${err.code ?? err.message}`, err.code === 'EADDRINUSE' ? 'pick another --port' : undefined, { cause: err }));
+      reject(new TroveError('SERVER', `cannot listen on ${host}:${o.port ?? 5000}: ${err.code ?? err.message}`, err.code === 'EADDRINUSE' ? 'pick another --port' : undefined, { cause: err }));
     });
     server.listen(o.port ?? 5000, host, () => resolve());
   });
