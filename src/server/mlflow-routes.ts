@@ -17,6 +17,7 @@ import { Registry, type ModelVersion, type RegisteredModel } from '../core/runs/
 import type { RunStore } from '../core/runs/store.js';
 import { DELETED_TAG, Tracking, isDeleted } from '../core/runs/tracking.js';
 import { resolveDatasetInput } from './datasets.js';
+import { RunCache, type WriteState } from './run-cache.js';
 import {
   LIMITS, checkArray, checkBatchSizes, checkInt, checkKey, checkMetricValue, checkObject, checkString, checkValue, invalid, required,
 } from './mlflow-validation.js';
@@ -62,6 +63,7 @@ export class MlflowApi {
   readonly models: LoggedModelStore;
   readonly registry: Registry;
   private adoptPending: boolean;
+  readonly cache: RunCache;
   private routes = new Map<string, Handler>();
 
   private constructor(readonly repo: Repo, readonly store: RunStore, readonly tracking: Tracking, readonly o: ApiOptions) {
@@ -70,6 +72,7 @@ export class MlflowApi {
     this.models = new LoggedModelStore(`${dir}/models`);
     this.registry = new Registry(`${dir}/registry`);
     this.adoptPending = !!o.attach?.adoptExperiment;
+    this.cache = new RunCache(store);
     this.register();
   }
 
@@ -133,29 +136,30 @@ export class MlflowApi {
   }
 
   private async runExperimentNames(): Promise<string[]> {
-    const { index } = await this.store.openIndex();
-    try {
-      return [...new Set(index.list({}).map((r) => r.experiment))];
-    } finally {
-      index.close();
-    }
+    return [...new Set((await this.cache.allViews()).map((r) => r.experiment))];
   }
 
   private async adopt(name: string): Promise<void> {
     if (!this.adoptPending || !this.o.attach) return;
     this.adoptPending = false;
     await this.tracking.setExperiment(this.o.attach.runId, name);
+    this.cache.invalidate(this.o.attach.runId);
   }
 
   // ------------------------------------------------------------------ runs
 
-  private async loadRun(q: Body): Promise<RunRecord> {
+  private runId(q: Body): string {
     const id = (q.run_id ?? q.run_uuid) as unknown;
     if (typeof id !== 'string' || id === '') throw invalid("Missing value for required parameter 'run_id'. See the API docs for more information about request parameters.");
     const upper = id.toUpperCase();
     if (!ULID_RE.test(upper)) throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `Run with id=${id.slice(0, 60)} not found`);
+    return upper;
+  }
+
+  private async loadRun(q: Body): Promise<RunRecord> {
+    const id = this.runId(q);
     try {
-      return await this.tracking.get(upper);
+      return await this.tracking.get(id);
     } catch (err) {
       if (err instanceof TroveError && err.code === 'NOT_FOUND') throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `Run with id=${id} not found`);
       throw err;
@@ -166,6 +170,33 @@ export class MlflowApi {
     const rec = await this.loadRun(q);
     if (isDeleted(rec)) throw invalid(`The run ${rec.id} must be in the 'active' state. Current state is deleted.`);
     return rec;
+  }
+
+  /** The run to log into and what it holds, without re-reading a running run on every request. */
+  private async logTarget(q: Body): Promise<{ id: string; state: WriteState }> {
+    const id = this.runId(q);
+    const state = await this.cache.writeState(id, () => this.loadRun(q));
+    if (state.deleted) throw invalid(`The run ${id} must be in the 'active' state. Current state is deleted.`);
+    return { id, state };
+  }
+
+  /** Appends validated events; the cached write state takes them only once they are written. */
+  private async logInto(id: string, state: WriteState, evs: RunEvent[]): Promise<void> {
+    try {
+      await this.tracking.log(id, evs);
+    } catch (err) {
+      this.cache.invalidate(id);
+      throw err;
+    }
+    for (const e of evs) {
+      if ('param' in e) state.params.set(e.param, e.value);
+      else if ('metric' in e) {
+        let set = state.points.get(e.metric);
+        if (!set) state.points.set(e.metric, (set = new Set()));
+        set.add(`${e.value}\0${e.ts}\0${e.step}`);
+      }
+    }
+    if (!state.running) this.cache.invalidate(id);
   }
 
   runInfo(rec: RunRecord) {
@@ -185,7 +216,7 @@ export class MlflowApi {
     return out;
   }
 
-  async runJson(rec: RunRecord) {
+  async runJson(rec: RunRecord, modelsByRun?: Map<string, string[]>) {
     const metrics = Object.keys(rec.metrics).map((key) => {
       const p = lastMetricPoint(rec.metrics[key]!)!;
       return { key, value: p.value, timestamp: p.ts, step: p.step };
@@ -203,13 +234,19 @@ export class MlflowApi {
       }));
     }
     const outputs: Record<string, unknown> = {};
-    const models = (await this.models.list()).filter((m) => m.sourceRun === rec.id);
-    if (models.length) outputs.model_outputs = models.map((m) => ({ model_id: m.id, step: 0 }));
+    const models = (modelsByRun ?? (await this.modelsByRun())).get(rec.id) ?? [];
+    if (models.length) outputs.model_outputs = models.map((id) => ({ model_id: id, step: 0 }));
     return { info: this.runInfo(rec), data, inputs, outputs };
   }
 
-  /** Validates params/metrics/tags of a request into events; params checked write-once against `rec`. */
-  private events(rec: RunRecord, metrics: unknown[], params: unknown[], tags: unknown[]): RunEvent[] {
+  private async modelsByRun(): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (const m of await this.models.list()) if (m.sourceRun) out.set(m.sourceRun, [...(out.get(m.sourceRun) ?? []), m.id]);
+    return out;
+  }
+
+  /** Validates params/metrics/tags of a request into events; params checked write-once against the run's. */
+  private events(id: string, state: WriteState, metrics: unknown[], params: unknown[], tags: unknown[]): RunEvent[] {
     const evs: RunEvent[] = [];
     const seenParams = new Map<string, string>();
     const seenPoints = new Map<string, Set<string>>();
@@ -217,9 +254,9 @@ export class MlflowApi {
       const p = checkObject('params', raw);
       const key = checkKey('param', p.key);
       const value = checkValue('param', key, p.value);
-      const old = rec.params[key] ?? seenParams.get(key);
+      const old = state.params.get(key) ?? seenParams.get(key);
       if (old !== undefined && old !== value) {
-        throw invalid(`Changing param values is not allowed. Param with key='${key}' was already logged with value='${old}' for run ID='${rec.id}'. Attempted logging new value '${value}'.`);
+        throw invalid(`Changing param values is not allowed. Param with key='${key}' was already logged with value='${old}' for run ID='${id}'. Attempted logging new value '${value}'.`);
       }
       if (old === undefined) evs.push({ param: key, value });
       seenParams.set(key, value);
@@ -234,9 +271,9 @@ export class MlflowApi {
       // MLflow keeps one point per (key, value, timestamp, step): the client re-sends a run's metrics
       // with a model_id after log_model, and those must not double the history.
       let seen = seenPoints.get(key);
-      if (!seen) seenPoints.set(key, (seen = new Set((rec.metrics[key] ?? []).map((p) => `${p.value}\0${p.ts}\0${p.step}`))));
+      if (!seen) seenPoints.set(key, (seen = new Set()));
       const sig = `${value}\0${ts}\0${step}`;
-      if (seen.has(sig)) continue;
+      if (seen.has(sig) || state.points.get(key)?.has(sig)) continue;
       seen.add(sig);
       evs.push({ metric: key, value, step, ts });
     }
@@ -283,13 +320,7 @@ export class MlflowApi {
     } catch (err) {
       throw invalid(`Invalid filter or order_by: ${(err as Error).message}`);
     }
-    const { index } = await this.store.openIndex();
-    let views: RunView[];
-    try {
-      views = index.list({}).filter((r) => names.has(r.experiment));
-    } finally {
-      index.close();
-    }
+    let views = (await this.cache.allViews()).filter((r) => names.has(r.experiment));
     views = views.filter((r) => {
       const del = r.tags[DELETED_TAG] !== undefined;
       if (view === 'ACTIVE_ONLY' ? del : view === 'DELETED_ONLY' ? !del : false) return false;
@@ -298,7 +329,8 @@ export class MlflowApi {
     views.sort(order);
     const page = views.slice(offset, offset + max);
     const runs = [];
-    for (const v of page) runs.push(await this.runJson(await this.tracking.get(v.id)));
+    const byRun = await this.modelsByRun();
+    for (const v of page) runs.push(await this.runJson(await this.cache.record(v.id), byRun));
     return { runs, ...(offset + max < views.length ? { next_page_token: encodePageToken(offset + max) } : {}) };
   }
 
@@ -477,11 +509,13 @@ export class MlflowApi {
       tags['mlflow.runName'] = name;
       const user = q.user_id === undefined ? '' : checkString('user_id', q.user_id, 1000);
       const rec = await this.tracking.createRun({ experiment: exp.name, name, user, startMs: checkInt('start_time', q.start_time, Date.now()), tags });
+      this.cache.invalidate();
       return { run: await this.runJson(rec) };
     });
     this.on('GET', 'runs/get', async (q) => ({ run: await this.runJson(await this.loadRun(q)) }));
     this.on('POST', 'runs/update', async (q) => {
       let rec = await this.loadRun(q);
+      this.cache.invalidate(rec.id);
       if (q.run_name !== undefined && q.run_name !== null && q.run_name !== '') rec = await this.tracking.rename(rec.id, checkString('run_name', q.run_name, LIMITS.runName));
       if (q.status !== undefined) {
         const status = checkString('status', q.status);
@@ -499,27 +533,30 @@ export class MlflowApi {
       this.on('POST', path, async (q) => {
         const rec = await this.loadRun(q);
         await this.tracking.setDeleted(rec.id, del);
+        this.cache.invalidate(rec.id);
         return {};
       });
     }
     this.on('POST', 'runs/search', (q) => this.searchRuns(q));
     this.on('POST', 'runs/log-metric', async (q) => {
-      const rec = await this.activeRun(q);
+      const { id, state } = await this.logTarget(q);
       const metric = { key: q.key, value: q.value, timestamp: q.timestamp, step: q.step };
-      await this.tracking.log(rec.id, this.events(rec, [metric], [], []));
-      if (typeof q.model_id === 'string') await this.modelMetrics(rec.id, [{ ...metric, model_id: q.model_id }]);
+      await this.logInto(id, state, this.events(id, state, [metric], [], []));
+      if (typeof q.model_id === 'string') await this.modelMetrics(id, [{ ...metric, model_id: q.model_id }]);
       return {};
     });
     this.on('POST', 'runs/log-parameter', async (q) => {
-      const rec = await this.activeRun(q);
-      await this.tracking.log(rec.id, this.events(rec, [], [{ key: q.key, value: q.value }], []));
+      const { id, state } = await this.logTarget(q);
+      await this.logInto(id, state, this.events(id, state, [], [{ key: q.key, value: q.value }], []));
       return {};
     });
     this.on('POST', 'runs/set-tag', async (q) => {
-      const rec = await this.activeRun(q);
-      const evs = this.events(rec, [], [], [{ key: q.key, value: q.value }]);
-      if (q.key === 'mlflow.runName') await this.tracking.rename(rec.id, (evs[0] as { value: string }).value);
-      else await this.tracking.log(rec.id, evs);
+      const { id, state } = await this.logTarget(q);
+      const evs = this.events(id, state, [], [], [{ key: q.key, value: q.value }]);
+      if (q.key === 'mlflow.runName') {
+        await this.tracking.rename(id, (evs[0] as { value: string }).value);
+        this.cache.invalidate(id);
+      } else await this.logInto(id, state, evs);
       return {};
     });
     this.on('POST', 'runs/delete-tag', async (q) => {
@@ -532,6 +569,7 @@ export class MlflowApi {
         delete tags[key];
         return { ...r, tags };
       });
+      this.cache.invalidate(rec.id);
       return {};
     });
     this.on('POST', 'runs/log-batch', async (q) => {
@@ -539,9 +577,9 @@ export class MlflowApi {
       const params = checkArray('params', q.params);
       const tags = checkArray('tags', q.tags);
       checkBatchSizes(metrics, params, tags);
-      const rec = await this.activeRun(q);
-      await this.tracking.log(rec.id, this.events(rec, metrics, params, tags));
-      await this.modelMetrics(rec.id, metrics);
+      const { id, state } = await this.logTarget(q);
+      await this.logInto(id, state, this.events(id, state, metrics, params, tags));
+      await this.modelMetrics(id, metrics);
       return {};
     });
     this.on('POST', 'runs/log-inputs', async (q) => {
