@@ -70,5 +70,9 @@ export function failIfIncomplete(verb: 'push' | 'fetch', r: TransferResult): voi
   const head = r.missing.length && !r.failed.length ? `${plural(r.missing.length, 'object')} not in ${where}` : `${plural(n, 'object')} could not be ${verb === 'push' ? 'pushed' : 'fetched'}`;
   throw new TroveError(r.failed.some((f) => f.code === 'INTEGRITY') ? 'INTEGRITY' : r.missing.length && !r.failed.length ? 'MISSING_OBJECT' : 'REMOTE',
     `${head}:\n  ${lines.join('\n  ')}${n > 10 ? '\n  …' : ''}`,
-    verb === 'push' ? 'missing objects are not in this cache: `trove fetch` them from another remote, or re-add the data' : 'run the command again for transient errors; a corrupt object on the remote must be pushed again from a good copy');
+    verb === 'push'
+      ? r.failed.some((f) => f.code === 'INTEGRITY')
+        ? 'corrupt local objects were moved to .trove/cache/quarantine and nothing of them was uploaded: re-add the data (`trove add <path>`) or `trove fetch` it from another remote, then push again'
+        : 'missing objects are not in this cache: `trove fetch` them from another remote, or re-add the data'
+      : 'run the command again for transient errors; a corrupt object on the remote must be pushed again from a good copy');
 }

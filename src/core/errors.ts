@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'NOT_IN_RUN'
   | 'PARAM_CONFLICT'
   | 'ABORTED'
+  | 'CANNOT_START'
   | 'SERVER';
 
 /**

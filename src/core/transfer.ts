@@ -422,7 +422,7 @@ export async function executePush(cache: Cache, remote: Remote, plan: PushPlan, 
       if (!n.children) return false;
       const ok = await Promise.all(n.children.map(resultOf));
       if (ok.includes(false)) {
-        res.failed.push({ oid, where: n.where, code: 'INCOMPLETE', error: `${n.where}: not uploaded because objects below it are missing or failed` });
+        res.failed.push({ oid, where: n.where, code: 'INCOMPLETE', error: 'not uploaded because objects below it are missing or failed' });
         return false;
       }
     }
@@ -444,7 +444,7 @@ export async function executePush(cache: Cache, remote: Remote, plan: PushPlan, 
         // aside (never delete) so that nothing uses it again, and say where it went.
         const moved = await cache.quarantine(oid).catch(() => null);
         res.failed.push({ oid, where: n.where, code: 'INTEGRITY',
-          error: `${n.where}: the local copy of ${oid} is corrupt and was not uploaded${moved ? `; moved to ${moved}` : ''} (re-add the data, or fetch it from another remote)` });
+          error: `the local copy of ${oid} is corrupt and was not uploaded${moved ? `; moved to ${moved}` : ''}` });
         return false;
       }
       res.failed.push(failure(oid, n.where, err));

@@ -31,7 +31,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { TroveError } from '../core/errors.js';
 import { redactSecrets } from './redact.js';
 import { type PutOptions, type Remote, type RemoteEntry, validateKey, validatePrefix } from './remote.js';
-import { checkSha256, sha256Gate } from './verify.js';
+import { checkFileSha256, checkSha256, sha256Gate } from './verify.js';
 import { parseS3Options, type ParsedS3Options } from './s3-options.js';
 
 export { parseS3Options, type S3RemoteOptions } from './s3-options.js';
@@ -164,25 +164,19 @@ export class S3Remote implements Remote {
       await this.client.send(new PutObjectCommand({ ...this.writeParams(Key), Body: Buffer.alloc(0), ContentLength: 0 }), { abortSignal: signal });
       return;
     }
+    if (sha256) await checkFileSha256(file, sha256, Key);
     const src = createReadStream(file, { start: 0, end: size - 1 });
     let sent = 0;
-    const gate = sha256 ? sha256Gate(sha256, Key) : null;
-    const read = gate ? src.pipe(gate) : src;
-    if (gate) src.on('error', (e) => gate.destroy(e));
-    const body = read.pipe(new Transform({
+    const body = src.pipe(new Transform({
       transform(chunk: Buffer, _enc, cb) {
         sent += chunk.length;
         progress(sent);
         cb(null, chunk);
       },
     }));
-    read.on('error', (e: Error) => body.destroy(e));
+    src.on('error', (e: Error) => body.destroy(e));
     try {
       await this.client.send(new PutObjectCommand({ ...this.writeParams(Key), Body: body, ContentLength: size }), { abortSignal: signal });
-    } catch (err) {
-      // the SDK reports a failed body as its own error: say what really happened
-      if (gate?.failure) throw gate.failure;
-      throw err;
     } finally {
       src.destroy();
       body.destroy();
@@ -197,6 +191,8 @@ export class S3Remote implements Remote {
     if (gate) raw.on('error', (e) => gate.destroy(e));
     const src = gate ? raw.pipe(gate) : raw;
     const abortController = new AbortController();
+    // a corrupt body stops the upload (lib-storage then aborts the multipart upload: no object)
+    gate?.on('error', () => abortController.abort());
     const onAbort = () => abortController.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     const upload = new Upload({

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { Transform } from 'node:stream';
 import { TroveError } from '../core/errors.js';
 
@@ -30,6 +31,18 @@ export function sha256Gate(expectedHex: string, what: string): Transform & { fai
   });
   const gate = Object.assign(t, { failure: null as TroveError | null });
   return gate;
+}
+
+/**
+ * The same check as a pass over a file before it is sent, for bodies that an SDK wraps in streams of
+ * its own (an error injected into those surfaces as an unhandled stream error, not a failed request).
+ * Used for single PUTs (at most the multipart threshold, so the second read is from the page cache).
+ */
+export async function checkFileSha256(file: string, expectedHex: string, what: string): Promise<void> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  const got = hash.digest('hex');
+  if (got !== expectedHex) throw integrityError(what, expectedHex, got);
 }
 
 /** The same check for bytes already in memory. */

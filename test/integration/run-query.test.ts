@@ -224,8 +224,9 @@ describe('hostile run records', () => {
     // checkout --run of a hostile record writes nothing
     expect((await trove(dir, 'checkout', '--run', ids[1])).code).toBe(1);
     expect(existsSync(path.join(dir, '../outside.trove'))).toBe(false);
-    // a run id that is not one is a usage error, never a path
+    // a run id that is not one is looked up as a run name, never used as a path
     const weird = await trove(dir, 'runs', 'show', '../../etc/passwd');
-    expect(weird.code).toBe(2);
+    expect(weird.code).toBe(1);
+    expect(weird.stderr).toContain('no run has the id or name "../../etc/passwd"');
   });
 });

@@ -45,9 +45,19 @@ describe('trove run: lifecycle', () => {
     const r = await trove(dir, 'run', '--', ...nodeArgs('process.exit(7)'));
     expect(r.code).toBe(7);
     expect(await lastRecord(dir)).toMatchObject({ status: 'FAILED', exitCode: 7 });
+    // a command that cannot start: trove exits 1 (not 2, not the shell's 127) and records FAILED
     const nf = await trove(dir, 'run', '--', 'no-such-command-xyz');
-    expect(nf.code).toBe(127);
-    expect(await lastRecord(dir)).toMatchObject({ status: 'FAILED', exitCode: 127 });
+    expect(nf.code).toBe(1);
+    expect(nf.stderr).toContain('cannot run no-such-command-xyz: command not found');
+    expect(await lastRecord(dir)).toMatchObject({
+      status: 'FAILED', exitCode: null,
+      problems: [{ source: 'no-such-command-xyz', message: 'the command could not start: command not found' }],
+    });
+    await write(dir, 'not-exec.sh', 'echo hi\n');
+    const ne = await trove(dir, 'run', '--', './not-exec.sh');
+    expect(ne.code).toBe(1);
+    expect(ne.stderr).toContain('cannot run ./not-exec.sh: permission denied');
+    expect(await lastRecord(dir)).toMatchObject({ status: 'FAILED', exitCode: null });
   });
 
   it('shows a run whose trove process was killed -9 as KILLED', async () => {

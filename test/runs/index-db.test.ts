@@ -209,9 +209,25 @@ describe('RunIndex.lineage', () => {
   it('starts from a run', () => {
     const g = idx.lineage({ runId: train.id }, 'downstream');
     expect(g.root).toBe(runKey(train.id));
-    expect(keys(g)).toEqual([dataKey(oid(3)), dataKey(oid(4)), dataKey(oid(5)), runKey(evaluate.id), runKey(train.id)].sort());
+    // downstream from a run: its outputs and onwards, and its inputs (not walked on)
+    expect(keys(g)).toEqual([dataKey(oid(2)), dataKey(oid(3)), dataKey(oid(4)), dataKey(oid(5)), dataKey(oid(9)),
+      runKey(evaluate.id), runKey(train.id)].sort());
+    expect(edgeSet(g)).toContain(`${dataKey(oid(9))} -input-> ${runKey(train.id)}`);
+    // upstream from a run: its inputs and onwards, and its outputs (not walked on: eval is not there)
+    const up = idx.lineage({ runId: train.id }, 'upstream');
+    expect(keys(up)).toEqual([dataKey(oid(1)), dataKey(oid(2)), dataKey(oid(3)), dataKey(oid(4)), dataKey(oid(9)),
+      runKey(featurize.id), runKey(train.id)].sort());
+    expect(edgeSet(up)).toContain(`${runKey(train.id)} -output-> ${dataKey(oid(3))}`);
+    const text = renderLineageText(up);
+    expect(text).toMatch(/^run train \S+ FINISHED\n/);
+    expect(text).toContain('output models/model.bin (');
+    expect(text).toContain('output models/scaler.bin (');
+    expect(text).toContain('input data/features.csv (');
+    expect(text).toContain('produced by run featurize');
+    expect(renderLineageText(g)).toContain('input params.yaml (');
     expect(keys(idx.lineage({ runId: train.id }, 'upstream', 1))).toEqual(
-      [dataKey(oid(2)), dataKey(oid(9)), runKey(train.id)].sort());
+      [dataKey(oid(2)), dataKey(oid(3)), dataKey(oid(4)), dataKey(oid(9)), runKey(train.id)].sort());
+    expect(keys(idx.lineage({ runId: train.id }, 'upstream', 0))).toEqual([runKey(train.id)]);
     expect(() => idx.lineage({ runId: '01ZZZZZZZZZZZZZZZZZZZZZZZZ' }, 'upstream'))
       .toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
   });

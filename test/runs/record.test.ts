@@ -111,6 +111,12 @@ describe('parseRunRecord / serializeRunRecord', () => {
     ['too many metric points', (r: any) => {
       r.metrics.loss = Array.from({ length: RUN_LIMITS.metricPoints + 1 }, () => 0);
     }, 'metrics.loss'],
+    ['problem without message', (r: any) => { r.problems = [{ source: 'x' }]; }, 'problems[0].message'],
+    ['problem line 0', (r: any) => { r.problems = [{ source: 'x', line: 0, message: 'm' }]; }, 'problems[0].line'],
+    ['problem with an extra key', (r: any) => { r.problems = [{ source: 'x', message: 'm', evil: 1 }]; }, 'problems[0]'],
+    ['too many problems', (r: any) => {
+      r.problems = Array.from({ length: RUN_LIMITS.problems + 1 }, () => ({ source: 'x', message: 'm' }));
+    }, 'problems'],
     ['too many params', (r: any) => {
       r.params = Object.fromEntries(Array.from({ length: RUN_LIMITS.keys + 1 }, (_, i) => [`p${i}`, 'x']));
     }, 'params'],
@@ -118,6 +124,14 @@ describe('parseRunRecord / serializeRunRecord', () => {
     const text = mutate(f);
     const err = expectBadRun(() => parseRunRecord(text, SRC), field === '' ? undefined : field);
     expect(err.message).toContain(SRC);
+  });
+
+  it('keeps problems through serialize and parse, and writes no key when there are none', () => {
+    const rec = { ...sample(), problems: [{ source: '.trove/runs/x.events.jsonl', line: 3, message: 'not valid JSON' }, { source: 'model.bin', message: 'not written' }] };
+    const text = serializeRunRecord(rec);
+    expect(parseRunRecord(text, SRC).problems).toEqual(rec.problems);
+    expect(serializeRunRecord(sample())).not.toContain('problems');
+    expect(serializeRunRecord({ ...sample(), problems: [] })).toBe(serializeRunRecord(sample()));
   });
 
   it('rejects non-finite numbers (1e999 parses to Infinity)', () => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { TroveError } from '../../core/errors.js';
-import { Repo } from '../../core/repo.js';
+import { Repo, shellQuote } from '../../core/repo.js';
 import { readParamsFile } from '../../core/runs/recorder.js';
 import { err, plural } from '../render.js';
 import { UsageError } from '../main.js';
@@ -66,7 +66,8 @@ mlflow.start_run() logs into this record (mlflow.end_run() does not end it; trov
 Inside the command, these log into the run (trove is on its PATH even if not installed):
   trove log-param k v | log-metric k v [--step n] | log-tag k v | log-artifact <path> | log-input <path>
 or append JSON lines to the file named by $TROVE_RUN_EVENTS, e.g. {"metric":"loss","value":0.41,"step":3}.
-The command's exit code is trove's exit code; SIGINT and SIGTERM are passed on to it.`)
+The command's exit code is trove's exit code; SIGINT and SIGTERM are passed on to it. A command that
+cannot start (not found, not executable) is recorded as FAILED and trove exits 1.`)
     .action(async (command: string[], o: RunOpts) => {
       const repo = await Repo.open();
       try {
@@ -76,7 +77,7 @@ The command's exit code is trove's exit code; SIGINT and SIGTERM are passed on t
           inputs: o.in, outputs: o.out, metricsFile: o.metrics,
         });
         const shimDir = path.join(repo.troveDir, 'tmp', `run-${run.id}`);
-        let exit: { code: number; signal: NodeJS.Signals | null };
+        let exit: ChildExit;
         // MLflow code in the command attaches to this run: an MLflow endpoint for it on 127.0.0.1.
         const { startServer } = await import('../../server/server.js');
         const mlflow = await startServer({ root: repo.root, port: 0, attach: { runId: run.id, adoptExperiment: o.experiment === undefined } });
@@ -95,12 +96,21 @@ The command's exit code is trove's exit code; SIGINT and SIGTERM are passed on t
           await mlflow.close();
           await fsp.rm(shimDir, { recursive: true, force: true });
         }
-        const { record, problems } = await run.end({
+        if ('startError' in exit) {
+          const { record } = await run.end({ startError: exit.startError });
+          throw new TroveError('CANNOT_START', `cannot run ${command[0]}: ${exit.startError}`,
+            `check the command's name, your PATH and the file's permissions (run ${record.id} is recorded as FAILED)`);
+        }
+        const { record, gitAdd } = await run.end({
           status: exit.signal ? 'KILLED' : exit.code === 0 ? 'FINISHED' : 'FAILED', exitCode: exit.code,
         });
-        for (const p of problems) err(`trove: warning: ${p.source}${p.line === undefined ? '' : `:${p.line}`}: ${p.message}`);
+        for (const p of record.problems ?? []) err(`trove: warning: ${p.source}${p.line === undefined ? '' : `:${p.line}`}: ${p.message}`);
         const produced = record.outputs.filter((x) => x.oid !== null).length;
         err(`trove: run ${record.id} ${record.status} (exit ${exit.code}${exit.signal ? `, ${exit.signal}` : ''}), ${plural(record.inputs.length, 'input')}, ${plural(produced, 'output')} recorded`);
+        if (gitAdd.length) {
+          const files = gitAdd.map(shellQuote).join(' ');
+          err(repo.autostage() ? `trove: staged in git: ${files}` : `\nTo track the outputs with git, run:\n\n\tgit add ${files}\n`);
+        }
         process.exitCode = exit.code;
       } finally {
         repo.close();
@@ -113,8 +123,21 @@ The command's exit code is trove's exit code; SIGINT and SIGTERM are passed on t
  * child (a Ctrl-C in a terminal reaches both: the child then sees it twice, as under most runners);
  * trove itself waits for the child to end so the record is always finished.
  */
-function execChild(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; signal: NodeJS.Signals | null }> {
-  return new Promise((resolve, reject) => {
+type ChildExit = { code: number; signal: NodeJS.Signals | null } | { startError: string };
+
+/** Why a spawn failed, in words (the errno names the case; the message would repeat the path). */
+function startErrorText(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case 'ENOENT': return 'command not found';
+    case 'EACCES': return 'permission denied (not executable, or a folder)';
+    case 'ENOEXEC': return 'not an executable format';
+    case 'E2BIG': return 'the argument list is too long';
+    default: return e.message;
+  }
+}
+
+function execChild(argv: string[], env: NodeJS.ProcessEnv): Promise<ChildExit> {
+  return new Promise((resolve) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env });
     const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
     const forward = (sig: NodeJS.Signals) => {
@@ -128,12 +151,13 @@ function execChild(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: numb
     const done = () => {
       for (const s of signals) process.off(s, forward);
     };
+    // 'error' without 'spawn' first: the command never started. (After a start, 'exit' follows.)
+    let started = false;
+    child.on('spawn', () => { started = true; });
     child.on('error', (e: NodeJS.ErrnoException) => {
+      if (started) return;
       done();
-      if (e.code === 'ENOENT' || e.code === 'EACCES') {
-        err(`trove: cannot run ${argv[0]}: ${e.code === 'ENOENT' ? 'command not found' : 'permission denied'}`);
-        resolve({ code: e.code === 'ENOENT' ? 127 : 126, signal: null });
-      } else reject(new TroveError('BAD_ARGS', `cannot run ${argv[0]}: ${e.message}`, undefined, { cause: e }));
+      resolve({ startError: startErrorText(e) });
     });
     child.on('exit', (code, signal) => {
       done();

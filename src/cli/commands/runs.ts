@@ -35,8 +35,22 @@ function explainQuery(e: unknown, expr: string | undefined): never {
   throw e;
 }
 
-function renderList(runs: RunView[]): void {
-  if (!runs.length) return out('No runs match. Record one with `trove run -- <command>`.');
+/** What narrowed the listing, for the message when nothing is left. */
+function describeQuery(o: { experiment?: string; filter?: string; uses?: string; produced?: string }): string[] {
+  const parts: string[] = [];
+  if (o.filter !== undefined && o.filter.trim() !== '') parts.push(`--filter ${JSON.stringify(o.filter)}`);
+  if (o.experiment !== undefined) parts.push(`--experiment ${JSON.stringify(o.experiment)}`);
+  if (o.uses !== undefined) parts.push(`--uses ${o.uses}`);
+  if (o.produced !== undefined) parts.push(`--produced ${o.produced}`);
+  return parts.map(visible);
+}
+
+function renderList(runs: RunView[], query: string[] = [], limited = false): void {
+  if (!runs.length) {
+    if (query.length) return out(`No runs match ${query.join(' and ')}.`);
+    if (limited) return out('No runs shown (--limit 0).');
+    return out('No runs yet. Record one with `trove run -- <command>`.');
+  }
   const varying = (get: (r: RunView) => Record<string, unknown>) => {
     const keys = [...new Set(runs.flatMap((r) => Object.keys(get(r))))].sort();
     return runs.length === 1 ? keys : keys.filter((k) => new Set(runs.map((r) => String(get(r)[k]))).size > 1);
@@ -84,7 +98,7 @@ function renderShow(s: ShownRun): void {
   ];
   section('inputs', s.inputs.map((i) => [...data(i), [i.role ? `role ${visible(i.role)}` : '', i.modified ? 'read with uncommitted changes' : ''].filter(Boolean).join(', ')]));
   section('outputs', s.outputs.map((o) => data(o)));
-  for (const p of s.problems) err(`trove: warning: events line ${p.line}: ${p.message}`);
+  if (s.problems.length) section('problems', s.problems.map((p) => [visible(p.source) + (p.line === undefined ? '' : `:${p.line}`), visible(p.message)]));
 }
 
 function renderCompare(c: RunComparison): void {
@@ -144,7 +158,7 @@ on stderr and left out.`)
         const res = await listRuns(repo, o).catch((e) => explainQuery(e, o.filter ?? o.sort));
         warnSkipped(res.skipped);
         if (o.json) return json(res.runs);
-        renderList(res.runs);
+        renderList(res.runs, describeQuery(o), o.limit === 0);
       } finally {
         repo.close();
       }

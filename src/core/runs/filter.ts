@@ -1,6 +1,8 @@
 /**
- * The run search grammar: MLflow's `search_runs` filter and `order_by` syntax, unchanged, plus OR,
- * NOT, parentheses, `IN`/`NOT IN`, `IS [NOT] NULL` and `NOT LIKE` on every kind of key.
+ * The run search grammar: MLflow's `search_runs` filter and `order_by` syntax with MLflow's rules (the
+ * cases of MLflow's tests/utils/test_search_utils.py are pinned in test/runs/filter-mlflow.test.ts),
+ * plus trove's extensions: OR, NOT, parentheses, `IN`/`NOT IN`, `IS [NOT] NULL` and `NOT LIKE` on
+ * every kind of key, and a quoted date for the time attributes.
  *
  * ```
  * expr       := or
@@ -11,22 +13,22 @@
  *             | ident [NOT] ( LIKE | ILIKE ) string      SQL wildcards % and _, `\` escapes them
  *             | ident [NOT] IN '(' value ( ',' value )* ')'
  *             | ident IS [NOT] NULL
- * op         := = | != | <> | > | >= | < | <=
- * ident      := prefix '.' key | attribute
- * prefix     := metric(s) | param(s) | parameter(s) | tag(s) | attribute(s) | attr | run
- * key        := [A-Za-z0-9_.\-/]+ | `backquoted` | "double quoted"
+ * op         := = | != | > | >= | < | <=
+ * ident      := entity '.' key | attribute | `attribute` | "attribute"
+ * entity     := metric(s) | param(s) | parameter(s) | tag(s) | attribute(s) | attr | run, bare or `backquoted`
+ * key        := [\p{L}\p{N}_.]+ | `backquoted` | "double quoted"
  * value      := number | 'single quoted' | "double quoted"  (a quote inside is doubled: 'it''s')
  * ```
- * Keywords are case-insensitive. Attributes: run_id (id), run_name (name), status, experiment
- * (experiment_id, experiment_name), user (user_id), host, start_time (created), end_time, exit_code.
+ * Keywords are case-insensitive; entity types and attribute names are not (as in MLflow). Attributes:
+ * run_id, run_name (also `run name`, `Run name`, `Run Name`), status, user_id, start_time (created,
+ * Created), end_time; trove's own: experiment, host, exit_code.
  *
- * Semantics:
- * - Metrics (last value), exit_code, start_time and end_time compare as numbers; LIKE on them is an
- *   error. Times are ms since the epoch, or a quoted date such as `start_time > '2026-01-01'`.
- * - Params, tags and the other attributes compare as strings (code-unit order for < >). Against a
- *   number literal (`params.lr > 0.01`, `params.C = 1`) a value that parses as a finite decimal number
- *   compares numerically; a value that does not is never equal to or ordered against that number
- *   (so `=`, `<`, `IN` … are false and `!=`, `NOT IN` are true).
+ * Type rules (MLflow's):
+ * - Metrics, exit_code, start_time and end_time are numbers: `=`, `!=`, `<`, `<=`, `>`, `>=` (and IN,
+ *   IS NULL) against a number literal. LIKE, or a quoted value, is an error (except a quoted date for the
+ *   times, an extension: `start_time > '2026-01-01'`). Times are ms since the epoch.
+ * - Params, tags and the other attributes are strings: `=`, `!=`, LIKE, ILIKE (and IN, IS NULL) against
+ *   a quoted string. `<`, `>` … on them, or an unquoted number, is an error.
  * - A run without the key fails every comparison except `IS NULL` (even `!=` and `NOT IN`), as in SQL.
  * - An empty expression matches every run.
  */
@@ -57,9 +59,12 @@ export interface Identifier {
   /** For an attribute: the RunView property. */
   key: string;
   type: ValueType;
+  /** As the user wrote it, for messages: `params.lr`, `run_name`. */
+  name: string;
   column: number;
 }
 
+/** Entity types, as MLflow spells them (case-sensitive). */
 const PREFIXES: Record<string, Kind> = {
   metric: 'metric', metrics: 'metric',
   param: 'param', params: 'param', parameter: 'param', parameters: 'param',
@@ -67,28 +72,33 @@ const PREFIXES: Record<string, Kind> = {
   attribute: 'attr', attributes: 'attr', attr: 'attr', run: 'attr',
 };
 
+/**
+ * Attribute names, exactly as MLflow spells them (case-sensitive), plus trove's own fields that MLflow's
+ * runs do not have (experiment, host, exit_code). MLflow's `artifact_uri` and `lifecycle_stage` have no
+ * counterpart in a trove record and are unknown here.
+ */
 const ATTRS: Record<string, { key: keyof RunView; type: ValueType }> = {
   run_id: { key: 'id', type: 'string' },
-  id: { key: 'id', type: 'string' },
   run_name: { key: 'name', type: 'string' },
-  name: { key: 'name', type: 'string' },
+  'run name': { key: 'name', type: 'string' },
+  'Run name': { key: 'name', type: 'string' },
+  'Run Name': { key: 'name', type: 'string' },
   status: { key: 'status', type: 'string' },
-  experiment: { key: 'experiment', type: 'string' },
-  experiment_id: { key: 'experiment', type: 'string' },
-  experiment_name: { key: 'experiment', type: 'string' },
-  user: { key: 'user', type: 'string' },
   user_id: { key: 'user', type: 'string' },
-  host: { key: 'host', type: 'string' },
   start_time: { key: 'start', type: 'time' },
   created: { key: 'start', type: 'time' },
+  Created: { key: 'start', type: 'time' },
   end_time: { key: 'end', type: 'time' },
+  // trove's extensions
+  experiment: { key: 'experiment', type: 'string' },
+  host: { key: 'host', type: 'string' },
   exit_code: { key: 'exitCode', type: 'number' },
 };
 
 const KEYWORDS = new Set(['and', 'or', 'not', 'like', 'ilike', 'in', 'is', 'null', 'asc', 'desc']);
 const NUMBER_RE = /[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?/y;
 const WORD_RE = /[A-Za-z_][A-Za-z0-9_]*/y;
-const KEY_RE = /[A-Za-z0-9_.\-/]+/y;
+const KEY_RE = /[\p{L}\p{N}_.]+/uy;
 const DECIMAL_RE = /^\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*$/;
 
 const SYNTAX_HINT = "e.g. metrics.acc > 0.9 AND params.C = '1.0'";
@@ -97,7 +107,7 @@ function queryError(column: number, message: string, hint = SYNTAX_HINT): TroveE
   return new TroveError('BAD_QUERY', `${message} at column ${column}`, hint, { data: { column } });
 }
 
-type Value = { type: 'number'; n: number; column: number } | { type: 'string'; s: string; column: number };
+type Value = { type: 'number'; n: number; text: string; column: number } | { type: 'string'; s: string; column: number };
 
 /** A hand-written scanner over the expression; columns are 1-based. */
 class Scanner {
@@ -155,38 +165,72 @@ class Scanner {
   }
 }
 
+/** A key or entity name at the current position: bare, `backquoted` or (where allowed) "double quoted". */
+function identPart(sc: Scanner, bare: RegExp, allowDouble: boolean): { text: string; quoted: '`' | '"' | null } | null {
+  const c = sc.src[sc.pos];
+  if (c === '`' || (allowDouble && c === '"')) return { text: sc.quoted(), quoted: c };
+  const w = sc.match(bare);
+  return w === null ? null : { text: w, quoted: null };
+}
+
+/** Characters that MLflow reads as operators inside a bare key, so such a key must be quoted. */
+const NEEDS_QUOTES_RE = /[-/:@#$%&*+]/;
+
+function attributeFor(sc: Scanner, name: string, column: number): Identifier {
+  const attr = Object.hasOwn(ATTRS, name) ? ATTRS[name]! : undefined;
+  if (attr) return { kind: 'attr', key: attr.key, type: attr.type, name: /\s/.test(name) ? `\`${name}\`` : name, column };
+  const folded = Object.keys(ATTRS).find((k) => k.toLowerCase() === name.toLowerCase());
+  if (folded) {
+    const spelled = /\s/.test(folded) ? `\`${folded}\`` : folded;
+    throw queryError(column, `unknown attribute '${name}' (names are case-sensitive)`, `did you mean ${spelled}?`);
+  }
+  throw queryError(column, `unknown attribute '${name}'`,
+    `attributes: ${Object.keys(ATTRS).filter((k) => !/\s|^Created$/.test(k)).join(', ')}, \`run name\`; or metrics.x, params.x, tags.x`);
+}
+
+/**
+ * An identifier, by MLflow's rules: `entity.key` where the entity is one of PREFIXES, bare or in
+ * backquotes (`` `params`.lr ``), and the key is bare (`[\w.]+`), `backquoted` or "double quoted";
+ * or a lone attribute (`status`, `` `run name` ``, `"Run Name"`). Names are case-sensitive, as in MLflow.
+ */
 function parseIdent(sc: Scanner): Identifier {
   sc.skipWs();
   const column = sc.column;
-  const word = sc.match(WORD_RE);
-  if (!word) {
+  const head = identPart(sc, WORD_RE, true);
+  if (!head) {
     throw queryError(column, `expected a key such as metrics.x, params.x, tags.x or an attribute, found ${sc.describe()}`);
   }
-  const lower = word.toLowerCase();
   if (sc.src[sc.pos] === '.') {
-    const kind = PREFIXES[lower];
+    if (head.quoted === '"') {
+      throw queryError(column, `"${head.text}" cannot name an entity type (only \`backquotes\` can)`, `write \`${head.text}\`.key or ${head.text}.key`);
+    }
+    const kind = Object.hasOwn(PREFIXES, head.text) ? PREFIXES[head.text] : undefined;
     if (!kind) {
-      throw queryError(column, `unknown prefix '${word}'`, 'use metrics., params., tags. or attributes.');
+      const lower = PREFIXES[head.text.toLowerCase()];
+      throw queryError(column, `unknown entity type '${head.text}'`,
+        lower ? `entity types are lower case: ${head.text.toLowerCase()}.` : 'use metrics., params., tags. or attributes.');
     }
     sc.pos++;
     const keyColumn = sc.column;
-    const c = sc.src[sc.pos];
-    let key: string | null;
-    if (c === '`' || c === '"') key = sc.quoted();
-    else key = sc.match(KEY_RE);
-    if (!key) throw queryError(keyColumn, `missing key after '${word}.'`, 'quote keys with spaces or symbols: tags."my key"');
-    if (kind === 'attr') {
-      const attr = ATTRS[key.toLowerCase()];
-      if (!attr) throw queryError(keyColumn, `unknown attribute '${key}'`, `attributes: ${Object.keys(ATTRS).join(', ')}`);
-      return { kind, key: attr.key, type: attr.type, column };
+    const key = identPart(sc, KEY_RE, true);
+    if (!key) throw queryError(keyColumn, `missing key after '${head.text}.'`, 'quote keys with spaces or symbols: tags.`my key`');
+    if (key.quoted === null && NEEDS_QUOTES_RE.test(sc.src[sc.pos] ?? '')) {
+      throw queryError(sc.column, `'${sc.src[sc.pos]}' in a key needs quotes`, `write ${head.text}.\`${key.text}${sc.src.slice(sc.pos).match(/^[^\s=!<>]*/)![0]}\``);
     }
-    return { kind, key, type: kind === 'metric' ? 'number' : 'string', column };
+    if (key.quoted === null && key.text.endsWith('.')) {
+      throw queryError(sc.column - 1, `key '${key.text}' ends with '.'`, 'quote keys with dots at the ends: tags.`x.`');
+    }
+    if (kind === 'attr') return attributeFor(sc, key.text, keyColumn);
+    return { kind, key: key.text, type: kind === 'metric' ? 'number' : 'string', name: sc.src.slice(column - 1, sc.pos), column };
   }
-  const attr = ATTRS[lower];
-  if (attr) return { kind: 'attr', key: attr.key, type: attr.type, column };
-  if (PREFIXES[lower]) throw queryError(sc.column, `expected '.' and a key after '${word}'`);
-  if (KEYWORDS.has(lower)) throw queryError(column, `expected a key, found the keyword ${word.toUpperCase()}`);
-  throw queryError(column, `unknown key '${word}'`, 'use metrics.x, params.x, tags.x, or an attribute such as status or run_name');
+  if (head.quoted === null && Object.hasOwn(PREFIXES, head.text)) throw queryError(sc.column, `expected '.' and a key after '${head.text}'`);
+  if (head.quoted === null && KEYWORDS.has(head.text.toLowerCase())) {
+    throw queryError(column, `expected a key, found the keyword ${head.text.toUpperCase()}`);
+  }
+  if (head.quoted === null && !Object.hasOwn(ATTRS, head.text) && !Object.keys(ATTRS).some((k) => k.toLowerCase() === head.text.toLowerCase())) {
+    throw queryError(column, `unknown key '${head.text}'`, 'use metrics.x, params.x, tags.x, or an attribute such as status or run_name');
+  }
+  return attributeFor(sc, head.text, column);
 }
 
 function parseValue(sc: Scanner): Value {
@@ -201,7 +245,7 @@ function parseValue(sc: Scanner): Value {
     }
     const n = Number(num);
     if (!Number.isFinite(n)) throw queryError(column, `number ${num} is out of range`);
-    return { type: 'number', n, column };
+    return { type: 'number', n, text: num, column };
   }
   if (c === undefined) throw queryError(column, 'missing value');
   throw queryError(column, `expected a number or a quoted string, found ${sc.describe()}`, "quote strings: 'like this'");
@@ -223,19 +267,22 @@ export function getterFor(id: Identifier): Getter {
   }
 }
 
-const describeIdent = (id: Identifier) =>
-  id.kind === 'attr' ? `attribute ${id.key}` : `${id.kind} ${id.key}`;
+const describeIdent = (id: Identifier) => id.name;
 
-/** Turn a value into what the field compares against, or throw at the value's column. */
+/** Turn a value into what the field compares against, or throw at the value's column (MLflow's type rules). */
 function coerce(id: Identifier, v: Value): { num: number } | { str: string } {
-  if (id.type === 'string') return v.type === 'number' ? { num: v.n } : { str: v.s };
+  if (id.type === 'string') {
+    if (v.type === 'string') return { str: v.s };
+    throw queryError(v.column, `${describeIdent(id)} is a string; expected a quoted string, found the number ${v.text}`,
+      `quote it: '${v.text}'`);
+  }
   if (v.type === 'number') return { num: v.n };
   if (id.type === 'time') {
     const t = Date.parse(v.s);
     if (Number.isFinite(t)) return { num: t };
     throw queryError(v.column, `'${v.s}' is not a time for ${describeIdent(id)}`, 'use ms since the epoch or a date like 2026-01-02T03:04:05Z');
   }
-  throw queryError(v.column, `${describeIdent(id)} is a number; expected a number, found a string`);
+  throw queryError(v.column, `${describeIdent(id)} is a number; expected a number, found a string`, 'write the number without quotes');
 }
 
 type Op = '=' | '!=' | '>' | '>=' | '<' | '<=';
@@ -253,15 +300,11 @@ function compareOp(op: Op, c: number): boolean {
 
 const cmp = (a: number | string, b: number | string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Does stored value `x` (present) satisfy `x op target`? See the semantics in the module comment. */
+/** Does stored value `x` (present) satisfy `x op target`? Strings compare as strings, numbers as numbers. */
 function test(x: string | number, op: Op, target: { num: number } | { str: string }): boolean {
   if ('str' in target) return compareOp(op, cmp(String(x), target.str));
-  let n: number;
-  if (typeof x === 'number') n = x;
-  else if (DECIMAL_RE.test(x)) n = Number(x);
-  else return op === '!=';
-  if (!Number.isFinite(n)) return op === '!=';
-  return compareOp(op, cmp(n, target.num));
+  if (typeof x !== 'number' || !Number.isFinite(x)) return op === '!=';
+  return compareOp(op, cmp(x, target.num));
 }
 
 const ANY_ONE = Symbol('_');
@@ -352,16 +395,20 @@ function parseComparison(sc: Scanner): Pred {
   }
   // A symbolic operator. Longest first so that `<=` is not read as `<`.
   let op: Op | undefined;
-  for (const [text, o] of [['!=', '!='], ['<>', '!='], ['>=', '>='], ['<=', '<='], ['==', null], ['=', '='], ['>', '>'], ['<', '<']] as const) {
+  for (const [text, o] of [['!=', '!='], ['<>', null], ['>=', '>='], ['<=', '<='], ['==', null], ['=', '='], ['>', '>'], ['<', '<']] as const) {
     if (sc.src.startsWith(text, sc.pos)) {
-      if (o === null) throw queryError(opColumn, "unknown operator '=='", 'use = to compare');
+      if (o === null) throw queryError(opColumn, `unknown operator '${text}'`, text === '==' ? 'use = to compare' : 'use != for "not equal"');
       op = o;
       sc.pos += text.length;
       break;
     }
   }
   if (!op) {
-    throw queryError(opColumn, `expected an operator (=, !=, <>, <, <=, >, >=, LIKE, ILIKE, IN, IS NULL), found ${sc.describe()}`);
+    throw queryError(opColumn, `expected an operator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, IS NULL), found ${sc.describe()}`);
+  }
+  if (id.type === 'string' && op !== '=' && op !== '!=') {
+    throw queryError(opColumn, `'${op}' does not apply to ${describeIdent(id)}, which is a string`,
+      'strings take =, !=, LIKE, ILIKE, IN or IS NULL; metrics and times take < <= > >=');
   }
   const target = coerce(id, parseValue(sc));
   const o = op;

@@ -322,6 +322,22 @@ export class RunIndex {
     return this.list({ filter: `run_id = '${id.replace(/'/g, "''")}'` })[0];
   }
 
+  /** Runs whose name is exactly `name` (for run lookup by name). */
+  runsNamed(name: string): { id: string; name: string }[] {
+    return this.db.prepare('SELECT id, name FROM runs WHERE name = ? ORDER BY id LIMIT 100').all(name) as { id: string; name: string }[];
+  }
+
+  /** id → name for the given ids that the index holds. */
+  namesOf(ids: string[]): Map<string, string> {
+    const get = this.db.prepare('SELECT name FROM runs WHERE id = ?').pluck();
+    const out = new Map<string, string>();
+    for (const id of ids) {
+      const n = get.get(id) as string | undefined;
+      if (n !== undefined) out.set(id, n);
+    }
+    return out;
+  }
+
   /** Oids recorded as an input or output that start with `prefix` (for `lineage <oid prefix>`). */
   resolveOid(prefix: string, limit = 10): string[] {
     const p = prefix.startsWith('sha256:') ? prefix : `sha256:${prefix}`;
@@ -335,7 +351,8 @@ export class RunIndex {
    *
    * 1. Upstream from data: the runs that produced it, then their inputs; from each input, the runs
    *    that produced it, and so on. Downstream from data: the runs that read it, then their outputs,
-   *    and so on. From a run: its inputs (upstream) or outputs (downstream), then onwards.
+   *    and so on. From a run: its inputs (upstream) or outputs (downstream), then onwards; the run's
+   *    other side (its outputs upstream, its inputs downstream) is added too, without walking on.
    * 2. `depth` counts runs along a path: 1 = the producing (or consuming) runs and their
    *    inputs (outputs); from a run, 1 = the run and its inputs (outputs). Default unlimited.
    * 3. Each node is visited once (diamonds share nodes, cycles stop), and the walk stops at `maxNodes`
@@ -358,6 +375,9 @@ export class RunIndex {
     const dataOfRun = up
       ? this.db.prepare('SELECT path, oid FROM inputs WHERE run_id = ? ORDER BY rowid')
       : this.db.prepare('SELECT path, oid FROM outputs WHERE run_id = ? AND oid IS NOT NULL ORDER BY rowid');
+    const otherSideOfRun = up
+      ? this.db.prepare('SELECT path, oid FROM outputs WHERE run_id = ? AND oid IS NOT NULL ORDER BY rowid')
+      : this.db.prepare('SELECT path, oid FROM inputs WHERE run_id = ? ORDER BY rowid');
     const pathOf = this.db.prepare(`SELECT path FROM outputs WHERE oid = ? UNION ALL SELECT path FROM inputs WHERE oid = ? LIMIT 1`).pluck();
 
     const addNode = (n: LineageNode): boolean => {
@@ -393,7 +413,17 @@ export class RunIndex {
       root = runKey(start.runId);
       if (!addRun(start.runId)) throw new TroveError('NOT_FOUND', `no run ${start.runId} in the run index`, 'see `trove runs list`');
       frontier = [];
-      if (depth >= 1) { level = 1; frontier = expandRun(start.runId); }
+      if (depth >= 1) {
+        level = 1;
+        frontier = expandRun(start.runId);
+        // The run's other side too (upstream: what it wrote; downstream: what it read), not walked on.
+        for (const { path, oid } of otherSideOfRun.all(start.runId) as { path: string; oid: string }[]) {
+          addNode({ kind: 'data', key: dataKey(oid), oid, path });
+          addEdge(up
+            ? { from: runKey(start.runId), to: dataKey(oid), kind: 'output' }
+            : { from: dataKey(oid), to: runKey(start.runId), kind: 'input' });
+        }
+      }
     } else {
       root = dataKey(start.oid);
       const path = start.path ?? (pathOf.get(start.oid, start.oid) as string | undefined) ?? '';

@@ -36,8 +36,11 @@ export function renderLineageText(g: LineageGraph): string {
   const byKey = new Map(g.nodes.map((n) => [n.key, n]));
   const up = g.direction === 'upstream';
   const children = new Map<string, { key: string; kind: 'input' | 'output' }[]>();
+  const rootIsRun = byKey.get(g.root)?.kind === 'run';
   for (const e of g.edges) {
-    const [parent, child] = up ? [e.to, e.from] : [e.from, e.to];
+    // A run's other side (its outputs upstream, its inputs downstream) hangs below the root run.
+    const side = rootIsRun && (up ? e.kind === 'output' && e.from === g.root : e.kind === 'input' && e.to === g.root);
+    const [parent, child] = side ? [g.root, up ? e.to : e.from] : up ? [e.to, e.from] : [e.from, e.to];
     let list = children.get(parent);
     if (!list) children.set(parent, (list = []));
     list.push({ key: child, kind: e.kind });

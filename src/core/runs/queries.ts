@@ -4,6 +4,7 @@
  * All go through the index (`RunStore.openIndex`, refreshed when stale) except `showRun`, which reads
  * the record file itself so that a damaged record is reported by name.
  */
+import path from 'node:path';
 import { TroveError } from '../errors.js';
 import type { Oid } from '../oid.js';
 import { parsePointer, type Pointer } from '../pointer.js';
@@ -12,7 +13,7 @@ import { loadFlatTree, type OnProgress } from '../workspace.js';
 import type { LineageGraph, RunIndex, RunListQuery } from './index-db.js';
 import { lastMetricPoint } from './index-db.js';
 import type { RunView } from './filter.js';
-import type { RunInput, RunOutput, RunRecord } from './record.js';
+import type { RunInput, RunOutput, RunProblem, RunRecord } from './record.js';
 import { ULID_RE } from './record.js';
 import { pointerAt } from '../history.js';
 
@@ -60,15 +61,15 @@ export async function resolveTarget(repo: Repo, spec: string, index: RunIndex, o
     if (hits.length === 1) return { kind: 'data', oid: hits[0] as Oid, via: 'oid' };
     if (hits.length > 1) throw new TroveError('BAD_ARGS', `oid prefix ${spec} is ambiguous: ${hits.slice(0, 5).join(', ')}`, 'give more digits');
   }
-  if (o.allowRun && /^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{4,26}$/.test(spec)) {
+  if (o.allowRun) {
     try {
-      return { kind: 'run', id: await (await repo.runStore()).resolveId(spec) };
+      return { kind: 'run', id: await (await repo.runStore()).resolveId(spec, index) };
     } catch (err) {
       if (!(err instanceof TroveError && err.code === 'NOT_FOUND')) throw err;
     }
   }
-  throw new TroveError('NOT_FOUND', `${spec}: not a tracked path, path@rev, recorded data version${o.allowRun ? ' or run id' : ''}`,
-    'give a tracked path (data/train.csv), a path at a git revision (data/train.csv@HEAD~1), an oid prefix' + (o.allowRun ? ', or a run id from `trove runs list`' : ''));
+  throw new TroveError('NOT_FOUND', `${spec}: not a tracked path, path@rev, recorded data version${o.allowRun ? ' or run id or name' : ''}`,
+    'give a tracked path (data/train.csv), a path at a git revision (data/train.csv@HEAD~1), an oid prefix' + (o.allowRun ? ', or a run id or name from `trove runs list`' : ''));
 }
 
 export interface ListRunsQuery {
@@ -113,7 +114,11 @@ export type WorkspaceMatch = 'matches' | 'differs' | 'missing' | 'not-produced';
 export interface ShownRun {
   record: RunRecord;
   file: string;
-  problems: { line: number; message: string }[];
+  /**
+   * The record's own `problems` (kept when the run ended) and, for a run still going, the bad lines of
+   * its events file so far.
+   */
+  problems: RunProblem[];
   inputs: (RunInput & { workspace: WorkspaceMatch })[];
   outputs: (RunOutput & { workspace: WorkspaceMatch })[];
 }
@@ -128,7 +133,10 @@ async function matchWorkspace(repo: Repo, rel: string, oid: string | null): Prom
 
 /** One run, every field, each input and output marked as matching the workspace or not. */
 export async function showRun(repo: Repo, idOrPrefix: string): Promise<ShownRun> {
-  const { record, problems, file } = await (await repo.runStore()).read(idOrPrefix);
+  const store = await repo.runStore();
+  const { record, problems: pending, file } = await store.read(idOrPrefix);
+  const events = path.relative(repo.root, store.eventsFile(record.id)).split(path.sep).join('/');
+  const problems: RunProblem[] = [...(record.problems ?? []), ...pending.map((p) => ({ source: events, line: p.line, message: p.message }))];
   const inputs = [];
   for (const i of record.inputs) inputs.push({ ...i, workspace: await matchWorkspace(repo, i.path, i.oid) });
   const outputs = [];

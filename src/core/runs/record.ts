@@ -41,6 +41,7 @@ export const RUN_LIMITS = Object.freeze({
   commandArgs: 10_000,
   commandArg: 1024 * 1024,
   eventLine: 1024 * 1024,
+  problems: 1_000,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -177,6 +178,14 @@ const Dataset = z.strictObject({
   tags: z.record(key, z.string().max(RUN_LIMITS.tagValue)).optional(),
 });
 export type RunDataset = z.infer<typeof Dataset>;
+const RunProblem = z.strictObject({
+  /** What the problem is about: a file relative to the repo (`.trove/runs/<id>.events.jsonl`) or a path. */
+  source: text(RUN_LIMITS.path),
+  /** 1-based line in `source`, where it has lines. */
+  line: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  message: text(),
+});
+export type RunProblem = z.infer<typeof RunProblem>;
 
 export const RunStatus = z.enum(['RUNNING', 'FINISHED', 'FAILED', 'KILLED']);
 export type RunStatus = z.infer<typeof RunStatus>;
@@ -207,6 +216,12 @@ export const RunRecordSchema = z.strictObject({
   outputs: z.array(Output),
   /** MLflow datasets (`log_input`); absent when none. */
   datasets: z.array(Dataset).max(RUN_LIMITS.inputs).optional(),
+  /**
+   * What went wrong around the run without costing it its record (optional; absent in records written
+   * before it existed): bad events lines, a metrics file that could not be read, a declared output that
+   * was not written, a command that could not start, untracked files left out of the stored diff.
+   */
+  problems: z.array(RunProblem).max(RUN_LIMITS.problems).optional(),
 });
 
 export type RunRecord = z.infer<typeof RunRecordSchema>;
@@ -241,7 +256,7 @@ function checkShape(raw: unknown, source: string): void {
     throw new TroveError('BAD_RUN', `${source}: run record schema ${r.schema} is newer than this trove understands (${RUN_SCHEMA_VERSION})`,
       'upgrade trove to read this run', { data: { source, field: 'schema' } });
   }
-  for (const [field, max] of [['inputs', RUN_LIMITS.inputs], ['outputs', RUN_LIMITS.outputs], ['command', RUN_LIMITS.commandArgs]] as const) {
+  for (const [field, max] of [['inputs', RUN_LIMITS.inputs], ['outputs', RUN_LIMITS.outputs], ['command', RUN_LIMITS.commandArgs], ['problems', RUN_LIMITS.problems]] as const) {
     const v = r[field];
     if (Array.isArray(v) && v.length > max) throw bad(source, field, `has ${v.length} entries, more than the limit of ${max}`);
   }
@@ -369,6 +384,7 @@ export function serializeRunRecord(rec: RunRecord): string {
       path: o.path, oid: o.oid, type: o.type, size: o.size, files: o.files, produced: o.produced,
     })),
     ...(rec.datasets?.length ? { datasets: rec.datasets } : {}),
+    problems: rec.problems?.length ? rec.problems.map((p) => ({ source: p.source, line: p.line, message: p.message })) : undefined,
   };
   return JSON.stringify(out, null, 2) + '\n';
 }

@@ -8,8 +8,8 @@
  * const { record } = await run.end({ exitCode: 0 });
  * ```
  *
- * 1. Start: the code version (commit, branch, dirty; a dirty tree's `git diff HEAD --binary` is stored
- *    as an object), then the inputs, hashed now (through the stat cache), so that a file rewritten while
+ * 1. Start: the code version (commit, branch, dirty; a dirty tree's `git diff HEAD --binary` plus its
+ *    untracked files as new files is stored as an object, see `codeVersion`), then the inputs, hashed now (through the stat cache), so that a file rewritten while
  *    the command runs is still recorded at the version the command started from. An input whose
  *    workspace content differs from its pointer is recorded by what is actually there (`modified`), and
  *    that content is stored in the cache so `checkout --run` can bring it back. Then the RUNNING record
@@ -17,8 +17,9 @@
  * 2. While running: every log call appends one line to `runs/<id>.events.jsonl` (also what the child
  *    process does, through `trove log-*` or by appending lines itself).
  * 3. End: declared outputs are added to the cache when the run succeeded (recorded as not produced
- *    otherwise), the events are folded in (a bad line is reported, never fatal), the metrics file is
- *    read, and the final record replaces the RUNNING one; then the events file is removed.
+ *    otherwise), the events are folded in (a bad line is reported and kept in `problems`, never fatal),
+ *    the metrics file is read, and the final record replaces the RUNNING one; then the events file is
+ *    removed.
  *    A crash anywhere leaves the RUNNING record plus its events, shown as KILLED later.
  */
 import { spawn } from 'node:child_process';
@@ -30,7 +31,7 @@ import { TroveError, isErrno } from '../errors.js';
 import type { Oid } from '../oid.js';
 import type { Repo, Tracked } from '../repo.js';
 import {
-  applyEvents, newRunRecord, parseRunRecord, serializeRunRecord,
+  RUN_LIMITS, applyEvents, newRunRecord, parseRunRecord, serializeRunRecord,
   type EventProblem, type RunEvent, type RunInput, type RunOutput, type RunRecord, type RunStatus,
 } from './record.js';
 import type { RunStore } from './store.js';
@@ -56,12 +57,20 @@ export interface EndRunOptions {
   /** Default: FINISHED when exitCode is 0 or absent, FAILED otherwise. */
   status?: Exclude<RunStatus, 'RUNNING'>;
   exitCode?: number | null;
+  /** The command could not be started (not found, not executable): why. The run is then FAILED. */
+  startError?: string;
 }
 
 export interface EndRunResult {
   record: RunRecord;
-  /** Bad events lines, unreadable metrics file, declared outputs that were not there: reported, not fatal. */
-  problems: { source: string; line?: number; message: string }[];
+  /**
+   * Bad events lines, unreadable metrics file, declared outputs that were not there, a command that
+   * could not start: reported, not fatal. The same list (with any from the start, such as untracked
+   * files left out of the diff) is kept in `record.problems`.
+   */
+  problems: Problem[];
+  /** Pointer and .gitignore files that the outputs wrote, for `git add` (staged already with core.autostage). */
+  gitAdd: string[];
 }
 
 /**
@@ -98,11 +107,21 @@ export async function readParamsFile(file: string): Promise<Record<string, strin
 }
 
 /**
- * The code version: commit, branch, dirty (tracked files changed; untracked files do not count, as in
- * MLflow), and for a dirty tree the binary diff against HEAD (or the empty tree before the first
- * commit) streamed into the cache.
+ * How much of the untracked files goes into a run's stored diff: files are taken in path order while
+ * they fit; the rest are named in the record's `problems` (the run is dirty either way).
  */
-async function codeVersion(repo: Repo): Promise<RunRecord['git']> {
+export const UNTRACKED_DIFF_LIMITS = Object.freeze({ bytes: 16 * 1024 * 1024, files: 1_000, named: 20 });
+
+type Problem = { source: string; line?: number; message: string };
+
+/**
+ * The code version: commit, branch, dirty, and for a dirty tree a binary patch against HEAD (or the
+ * empty tree before the first commit) streamed into the cache. Dirty means tracked files changed or
+ * untracked files that git does not ignore are present (a script not yet committed is code the command
+ * could have run); their content is in the patch as new files, up to UNTRACKED_DIFF_LIMITS, so
+ * `git apply` on the commit gives back the tree the run saw.
+ */
+async function codeVersion(repo: Repo): Promise<{ git: RunRecord['git']; problems: Problem[] }> {
   const ask = async (args: string[]) => {
     try {
       return (await repo.git.raw(args)).trim() || null;
@@ -110,36 +129,94 @@ async function codeVersion(repo: Repo): Promise<RunRecord['git']> {
       return null;
     }
   };
-  if (!(await repo.git.topLevel())) return null;
+  const top = await repo.git.topLevel();
+  if (!top) return { git: null, problems: [] };
   const commit = await ask(['rev-parse', '--verify', '-q', 'HEAD^{commit}']);
   const branch = await ask(['symbolic-ref', '--short', '-q', 'HEAD']);
   const porcelain = await repo.git.raw(['status', '--porcelain', '-z', '--untracked-files=no', '--ignore-submodules=dirty']);
-  const dirty = porcelain.length > 0;
-  let diffOid: Oid | null = null;
-  if (dirty) {
-    // 4b825dc… is git's empty tree: before the first commit the diff is everything staged.
-    const base = commit ?? '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
-    diffOid = await storeGitOutput(repo, ['diff', '--binary', '--no-color', '--no-ext-diff', base, '--']);
+  const untracked = (await runGit(top, ['ls-files', '--others', '--exclude-standard', '-z', '--full-name', '--', ':/'])).toString('utf8')
+    .split('\0').filter(Boolean);
+  const dirty = porcelain.length > 0 || untracked.length > 0;
+  const problems: Problem[] = [];
+  if (!dirty) return { git: { commit, branch, dirty, diffOid: null }, problems };
+
+  // Which untracked files fit: regular files and symlinks, in path order, within the limits.
+  const take: string[] = [];
+  const left: { path: string; why: string }[] = [];
+  let bytes = 0;
+  for (const rel of untracked.sort()) {
+    const st = await fsp.lstat(path.join(top, rel)).catch(() => null);
+    if (!st || !(st.isFile() || st.isSymbolicLink())) continue;
+    const size = st.isFile() ? st.size : 0;
+    if (take.length >= UNTRACKED_DIFF_LIMITS.files) left.push({ path: rel, why: `more than ${UNTRACKED_DIFF_LIMITS.files} untracked files` });
+    else if (bytes + size > UNTRACKED_DIFF_LIMITS.bytes) left.push({ path: rel, why: `${size} bytes would pass the ${UNTRACKED_DIFF_LIMITS.bytes}-byte limit for untracked files` });
+    else { take.push(rel); bytes += size; }
   }
-  return { commit, branch, dirty, diffOid };
+  for (const l of left.slice(0, UNTRACKED_DIFF_LIMITS.named)) {
+    problems.push({ source: l.path, message: `untracked file not in the stored diff: ${l.why}; commit it, or ignore it in .gitignore` });
+  }
+  if (left.length > UNTRACKED_DIFF_LIMITS.named) {
+    problems.push({ source: '.', message: `${left.length - UNTRACKED_DIFF_LIMITS.named} more untracked files not in the stored diff` });
+  }
+  // 4b825dc… is git's empty tree: before the first commit the diff is everything staged.
+  const base = commit ?? '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+  // --no-textconv: a diff driver's text view would make a patch that does not apply.
+  const diffArgs = ['diff', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', base, '--'];
+  if (!take.length) return { git: { commit, branch, dirty, diffOid: await storeGitOutput(repo, top, diffArgs) }, problems };
+  // The untracked files go in as "intent to add" entries of a copy of the index, so that one
+  // `git diff` writes them as new files (one process, not one per file); the real index is untouched.
+  const index = await repo.cache.tempPath();
+  try {
+    const real = path.resolve(top, (await runGit(top, ['rev-parse', '--git-path', 'index'])).toString('utf8').trim());
+    await fsp.copyFile(real, index).catch((err: unknown) => {
+      if (!isErrno(err, 'ENOENT')) throw err; // no index yet: git starts an empty one
+    });
+    // Literal pathspecs: an untracked file named `*.py` must not pull in others.
+    const env = { GIT_INDEX_FILE: index, GIT_LITERAL_PATHSPECS: '1' };
+    await runGit(top, ['add', '--intent-to-add', '--pathspec-from-file=-', '--pathspec-file-nul'], { env, input: take.join('\0') });
+    return { git: { commit, branch, dirty, diffOid: await storeGitOutput(repo, top, diffArgs, env) }, problems };
+  } finally {
+    await fsp.rm(index, { force: true });
+    await fsp.rm(`${index}.lock`, { force: true });
+  }
+}
+
+/** git's environment for trove's own calls: C locale, none of the caller's GIT_* overrides. */
+function gitEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
+  for (const k of Object.keys(env)) if (k.startsWith('GIT_') && k !== 'GIT_CEILING_DIRECTORIES') delete env[k];
+  return env;
+}
+
+/** Runs git and returns its stdout (for short outputs such as a file list); `input` goes to its stdin. */
+function runGit(cwd: string, args: string[], o: { env?: Record<string, string>; input?: string } = {}): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, { cwd, stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: { ...gitEnv(), ...o.env } });
+    if (o.input !== undefined) child.stdin!.end(o.input);
+    const out: Buffer[] = [];
+    const errs: Buffer[] = [];
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stderr!.on('data', (b: Buffer) => errs.push(b));
+    child.on('error', reject);
+    child.on('close', (c) => (c === 0 ? resolve(Buffer.concat(out))
+      : reject(new TroveError('GIT', `git ${args[0]} failed: ${Buffer.concat(errs).toString().trim().split('\n')[0]}`))));
+  });
 }
 
 /** Runs git with stdout into a cache temp file (binary-safe, flat memory), then stores it as an object. */
-async function storeGitOutput(repo: Repo, args: string[]): Promise<Oid> {
+async function storeGitOutput(repo: Repo, cwd: string, args: string[], extraEnv: Record<string, string> = {}): Promise<Oid> {
   const tmp = await repo.cache.tempPath();
   const fd = openSync(tmp, 'wx', 0o600);
   try {
     const stderr: Buffer[] = [];
     const code = await new Promise<number>((resolve, reject) => {
-      const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
-      for (const k of Object.keys(env)) if (k.startsWith('GIT_') && k !== 'GIT_CEILING_DIRECTORIES') delete env[k];
-      const child = spawn('git', args, { cwd: repo.root, stdio: ['ignore', fd, 'pipe'], env });
+      const child = spawn('git', args, { cwd, stdio: ['ignore', fd, 'pipe'], env: { ...gitEnv(), ...extraEnv } });
       child.stderr!.on('data', (b: Buffer) => stderr.push(b));
       child.on('error', reject);
       child.on('close', (c) => resolve(c ?? 1));
     });
-    closeSync(fd);
     if (code !== 0) throw new TroveError('GIT', `git ${args[0]} failed: ${Buffer.concat(stderr).toString().trim().split('\n')[0]}`);
+    closeSync(fd);
     return (await repo.cache.putFile(tmp)).oid;
   } finally {
     try {
@@ -252,9 +329,13 @@ export class ActiveRun {
    */
   async end(o: EndRunOptions = {}): Promise<EndRunResult> {
     if (this.ended) throw new TroveError('NOT_IN_RUN', `run ${this.id} has already ended`);
-    const exitCode = o.exitCode ?? null;
-    const status = o.status ?? (exitCode === null || exitCode === 0 ? 'FINISHED' : 'FAILED');
+    const exitCode = o.startError === undefined ? o.exitCode ?? null : null;
+    const status = o.startError !== undefined ? 'FAILED' : o.status ?? (exitCode === null || exitCode === 0 ? 'FINISHED' : 'FAILED');
     const problems: EndRunResult['problems'] = [];
+    const gitAdd = new Set<string>();
+    if (o.startError !== undefined) {
+      problems.push({ source: this.started.command[0] ?? '', message: `the command could not start: ${o.startError}` });
+    }
     const eventsName = path.relative(this.repo.root, this.eventsFile);
 
     // Outputs first: they may take a while, and the events should include anything logged meanwhile.
@@ -266,7 +347,9 @@ export class ActiveRun {
         continue;
       }
       try {
-        declared.push(await addOutput(this.repo, p));
+        const added = await addOutput(this.repo, p);
+        declared.push(added.output);
+        for (const f of added.gitAdd) gitAdd.add(f);
       } catch (err) {
         if (!(err instanceof TroveError && err.code === 'NOT_FOUND')) throw err;
         problems.push({ source: rel, message: 'declared as an output (--out) but the run did not write it' });
@@ -300,6 +383,9 @@ export class ActiveRun {
     }
     if (this.opts.metricsFile) await this.readMetricsFile(rec, problems);
 
+    const kept = [...(this.started.problems ?? []), ...problems].slice(0, RUN_LIMITS.problems)
+      .map((p) => ({ ...p, source: p.source.slice(0, RUN_LIMITS.path), message: p.message.slice(0, RUN_LIMITS.text) }));
+    if (kept.length) rec.problems = kept;
     rec.status = status;
     rec.exitCode = exitCode;
     rec.end = new Date(Math.max(Date.now(), Date.parse(rec.start))).toISOString();
@@ -309,7 +395,7 @@ export class ActiveRun {
     await this.store.write(rec);
     this.ended = true;
     await fsp.rm(this.eventsFile, { force: true });
-    return { record: rec, problems };
+    return { record: rec, problems, gitAdd: [...gitAdd] };
   }
 
   private async readMetricsFile(rec: RunRecord, problems: EndRunResult['problems']): Promise<void> {
@@ -338,12 +424,12 @@ export class ActiveRun {
   }
 }
 
-async function addOutput(repo: Repo, userPath: string): Promise<RunOutput> {
-  const { results } = await repo.add([userPath]);
+async function addOutput(repo: Repo, userPath: string): Promise<{ output: RunOutput; gitAdd: string[] }> {
+  const { results, gitAdd } = await repo.add([userPath]);
   const r = results[0]!;
-  const out: RunOutput = { path: r.path, oid: r.oid, type: r.type, size: r.size };
-  if (r.type === 'dir') out.files = r.files;
-  return out;
+  const output: RunOutput = { path: r.path, oid: r.oid, type: r.type, size: r.size };
+  if (r.type === 'dir') output.files = r.files;
+  return { output, gitAdd };
 }
 
 /** `log-input`: records a tracked path, at its version now, as an input of run `id`. */
@@ -360,7 +446,7 @@ export async function logInputTo(repo: Repo, id: string, userPath: string, role?
 export async function logOutputTo(repo: Repo, id: string, userPath: string): Promise<RunOutput> {
   const store = (await repo.runStore());
   await store.assertRunning(id);
-  const out = await addOutput(repo, userPath);
+  const { output: out } = await addOutput(repo, userPath);
   await store.appendEvent(id, { output: out.path, oid: out.oid!, type: out.type!, size: out.size!, ...(out.files === undefined ? {} : { files: out.files }) });
   return out;
 }
@@ -383,7 +469,7 @@ export async function logParamTo(store: RunStore, id: string, key: string, value
 /** Starts a run: see the module comment. */
 export async function startRun(repo: Repo, o: StartRunOptions = {}): Promise<ActiveRun> {
   const store = (await repo.runStore());
-  const git = await codeVersion(repo);
+  const { git, problems } = await codeVersion(repo);
   const inputs: RunInput[] = [];
   if (o.inputs && o.inputs.length) {
     for (const t of await trackedOf(repo, o.inputs)) {
@@ -411,6 +497,7 @@ export async function startRun(repo: Repo, o: StartRunOptions = {}): Promise<Act
     tags: o.tags ?? {},
     inputs,
   });
+  if (problems.length) rec.problems = problems;
   // Refuse bad names, keys or values now, before the command runs, rather than at the end.
   parseRunRecord(serializeRunRecord(rec), `${rec.id}.json`);
   await repo.cache.syncToDisk();

@@ -130,22 +130,44 @@ export class RunStore {
     return { record, problems, file };
   }
 
-  /** One run by id or unique id prefix (case-insensitive). */
+  /** One run by id, unique id prefix (case-insensitive) or unique run name. */
   async read(idOrPrefix: string): Promise<LoadedRun> {
     return this.load(`${await this.resolveId(idOrPrefix)}.json`);
   }
 
-  /** The run id that `idOrPrefix` names: an exact id, or a unique prefix of one (at least 4 characters). */
-  async resolveId(idOrPrefix: string): Promise<string> {
-    const want = idOrPrefix.toUpperCase();
+  /**
+   * The run id that `spec` names: an exact id, a prefix of ids (case-insensitive), or a run name
+   * (exact). When more than one run fits, the error lists them; `index` is used for the names when
+   * the caller has one open (else one is opened here).
+   * @example await store.resolveId('01JD3Z') // or: await store.resolveId('baseline')
+   */
+  async resolveId(spec: string, index?: RunIndex): Promise<string> {
+    const want = spec.toUpperCase();
     if (ULID_RE.test(want)) return want;
-    if (!/^[0-9A-HJKMNP-TV-Z]{4,25}$/.test(want)) {
-      throw new TroveError('BAD_ARGS', `${JSON.stringify(idOrPrefix).slice(0, 60)} is not a run id`, 'give a run id (or its first characters) as shown by `trove runs list`');
+    if (spec === '' || spec.length > 200 || /[\0-\x1f]/.test(spec)) {
+      throw new TroveError('BAD_ARGS', `${JSON.stringify(spec).slice(0, 60)} is not a run id or name`, 'give a run id (or its first characters) or a run name, as shown by `trove runs list`');
     }
-    const ids = (await this.names()).map((n) => n.slice(0, -'.json'.length)).filter((id) => id.startsWith(want));
-    if (ids.length === 1) return ids[0]!;
-    if (ids.length === 0) throw new TroveError('NOT_FOUND', `no run ${idOrPrefix}`, 'see `trove runs list`');
-    throw new TroveError('BAD_ARGS', `run id prefix ${idOrPrefix} is ambiguous: ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}`, 'give more characters');
+    const byPrefix = /^[0-9A-HJKMNP-TV-Z]{1,25}$/.test(want)
+      ? (await this.names()).map((n) => n.slice(0, -'.json'.length)).filter((id) => id.startsWith(want))
+      : [];
+    const own = index ? undefined : (await this.openIndex()).index;
+    let named: { id: string; name: string }[];
+    let names: Map<string, string>;
+    try {
+      const idx = (index ?? own)!;
+      named = idx.runsNamed(spec);
+      names = idx.namesOf([...byPrefix.slice(0, 10), ...named.map((r) => r.id)]);
+    } finally {
+      own?.close();
+    }
+    const hits = [...new Set([...byPrefix, ...named.map((r) => r.id)])].sort();
+    if (hits.length === 1) return hits[0]!;
+    if (hits.length === 0) {
+      throw new TroveError('NOT_FOUND', `no run has the id or name ${JSON.stringify(spec).slice(0, 60)}`, 'see `trove runs list` for ids and names');
+    }
+    const shown = hits.slice(0, 10).map((id) => (names.get(id) ? `${id} (${names.get(id)})` : id));
+    throw new TroveError('BAD_ARGS', `${JSON.stringify(spec).slice(0, 60)} is ambiguous: ${hits.length} runs match: ${shown.join(', ')}${hits.length > 10 ? ', …' : ''}`,
+      'give more characters of the id, or the whole id', { data: { candidates: hits } });
   }
 
   /** Record file names in `runs/` (`*.json`; temp files start with a dot). */
