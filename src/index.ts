@@ -36,3 +36,12 @@ export { ActiveRun, type StartRunOptions, type EndRunOptions, type EndRunResult 
 export { RunStore } from './core/runs/store.js';
 export { listRuns, showRun, compareRuns, lineageOf, checkoutRun, resolveTarget, pointerAtRev } from './core/runs/queries.js';
 export type { RunRecord, RunInput, RunOutput, RunStatus } from './core/runs/record.js';
+// reproduce, verify, stale runs, imports, the run cache and lineage exports (docs/reproduce.md)
+export { reproduceRun, type Executor, type ReproduceResult, type OutputComparison } from './core/reproduce.js';
+export { verifyRun, type RunVerification } from './core/runs/verify.js';
+export { staleRuns, type StaleInput } from './core/runs/stale.js';
+export { importData, updateImport, type ImportResult, type UpdateResult } from './core/importRepo.js';
+export { validatePointerSource, type PointerSource } from './core/pointerSource.js';
+export { findReusableRun, reuseRun } from './core/runs/runCache.js';
+export { runToOpenLineage, postLineage, lineageContext, type OLRunEvent } from './core/runs/export-openlineage.js';
+export { runsToProv, type ProvDocument } from './core/runs/export-prov.js';

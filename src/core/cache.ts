@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, constants as fsc, copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, promises as fsp, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsc, copyFileSync, createReadStream, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, promises as fsp, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { TroveError, isErrno } from './errors.js';
@@ -74,9 +74,11 @@ export class Cache {
     }
   }
 
+  /** The object's size; null when it is absent or not a regular file (a FIFO is never an object). */
   async size(oid: Oid): Promise<number | null> {
     try {
-      return (await fsp.stat(this.objectPath(oid))).size;
+      const st = await fsp.lstat(this.objectPath(oid));
+      return st.isFile() ? st.size : null;
     } catch (err) {
       if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
       throw err;
@@ -231,7 +233,14 @@ export class Cache {
   readBytesSync(oid: Oid, what: string = oid): Buffer {
     let buf: Buffer;
     try {
-      buf = readFileSync(this.objectPath(oid));
+      // O_NONBLOCK + fstat: a FIFO or device where an object should be is refused, never waited on
+      const fd = openSync(this.objectPath(oid), fsc.O_RDONLY | fsc.O_NONBLOCK);
+      try {
+        if (!fstatSync(fd).isFile()) throw notRegular(oid, what);
+        buf = readFileSync(fd);
+      } finally {
+        closeSync(fd);
+      }
     } catch (err) {
       if (isErrno(err, 'ENOENT', 'ENOTDIR')) {
         throw new TroveError('MISSING_OBJECT', `${what}: object ${oid} is not in the cache`, 'run `trove pull` (or `trove fetch`) to get it from a remote', { data: { oids: [oid] } });
@@ -244,13 +253,17 @@ export class Cache {
   }
 
   openRead(oid: Oid): Readable {
-    return createReadStream(this.objectPath(oid));
+    const p = this.objectPath(oid);
+    const st = lstatSync(p);
+    if (!st.isFile()) throw notRegular(oid, oid);
+    return createReadStream(p);
   }
 
-  /** Re-hashes one object. */
+  /** Re-hashes one object. Anything but a regular file (a FIFO, socket, device, link) is not a good object. */
   async verify(oid: Oid): Promise<boolean> {
-    const fh = await fsp.open(this.objectPath(oid), 'r');
+    const fh = await fsp.open(this.objectPath(oid), fsc.O_RDONLY | fsc.O_NONBLOCK);
     try {
+      if (!(await fh.stat()).isFile()) return false;
       const hash = createHash('sha256');
       const buf = Buffer.allocUnsafe(CHUNK);
       for (;;) {
@@ -348,6 +361,7 @@ export class Cache {
    */
   materializeSync(oid: Oid, dest: string, mode: LinkMode, exec: boolean, fresh: boolean): LinkMode {
     const src = this.objectPath(oid);
+    if (!lstatSync(src).isFile()) throw notRegular(oid, dest);
     if (mode === 'hardlink' || mode === 'symlink') {
       try {
         if (fresh) (mode === 'hardlink' ? linkSync : symlinkSync)(src, dest);
@@ -401,6 +415,7 @@ export class Cache {
    */
   async materialize(oid: Oid, dest: string, mode: LinkMode, exec: boolean): Promise<LinkMode> {
     const src = this.objectPath(oid);
+    if (!(await fsp.lstat(src)).isFile()) throw notRegular(oid, dest);
     if (mode === 'hardlink') {
       try {
         await this.replaceWith(dest, (tmp) => fsp.link(src, tmp));
@@ -450,6 +465,12 @@ async function pipeHashed(src: fsp.FileHandle, out: fsp.FileHandle, onBytes?: (n
   }
   await pendingWrite;
   return { hex: hash.digest('hex'), size };
+}
+
+/** A cache entry that is a FIFO, socket, device or link: never opened for reading, never copied out. */
+function notRegular(oid: Oid, what: string): TroveError {
+  return new TroveError('INTEGRITY', `${what}: cached object ${oid} is not a regular file (fifo, socket, device or link)`,
+    'run `trove fsck` to quarantine it, then `trove pull` to fetch a good copy');
 }
 
 function isAlive(pid: number): boolean {

@@ -1,7 +1,7 @@
-import { promises as fsp } from 'node:fs';
 import { writeFileAtomic } from './atomicWrite.js';
 import { yaml } from './lazyYaml.js';
-import { TroveError, isErrno } from './errors.js';
+import { parseBoundedYaml, readSmallRegularFile } from './boundedYaml.js';
+import { TroveError } from './errors.js';
 import type { LinkMode } from './cache.js';
 
 /**
@@ -49,21 +49,14 @@ export function parseLinkModes(v: unknown): LinkMode[] {
 }
 
 export async function readConfigFile(file: string, display: string): Promise<ConfigTree> {
-  let text: string;
-  try {
-    text = await fsp.readFile(file, 'utf8');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return {};
-    throw err;
-  }
-  if (text.length > 1 << 20) throw new TroveError('CONFIG', `${display}: too large to be a config file`);
+  // lstat, size cap and a non-blocking open before anything is parsed: a cloned repository's config may be hostile
+  const text = await readSmallRegularFile(file, display, 'CONFIG', 1 << 20, { followLink: true });
+  if (text === null) return {};
   // The nested `key: value` maps that trove writes are read without loading the YAML parser
   // (~25 ms); anything else goes to the full parser.
   const simple = parseSimpleMap(text);
   if (simple) return simple;
-  const doc = yaml().parseDocument(text, { uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length) throw new TroveError('CONFIG', `${display}: not valid YAML: ${doc.errors[0].message.split('\n')[0]}`, `fix ${display} by hand or restore it from git`);
-  const v = doc.toJS({ maxAliasCount: 10 }) as unknown;
+  const v = parseBoundedYaml(text, display, 'CONFIG', { maxBytes: 1 << 20, maxDepth: 16, maxAliases: 10 });
   if (v === null || v === undefined) return {};
   if (typeof v !== 'object' || Array.isArray(v)) throw new TroveError('CONFIG', `${display}: must be a YAML mapping`);
   return v as ConfigTree;

@@ -236,7 +236,7 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
     // which candidates are trees (from the cache, where they usually are): they go first
     await Promise.all(plan.candidates.map((c) => limit(async () => {
       if (c.size > 4 << 20 || !(await repo.cache.has(c.oid))) return;
-      const buf = await fsp.readFile(repo.cache.objectPath(c.oid)).catch(() => null);
+      const buf = await repo.cache.readBytes(c.oid).catch(() => null); // never blocks on a FIFO
       c.tree = !!buf && looksLikeTree(buf);
     })));
     plan.candidates.sort((a, b) => (a.tree === b.tree ? (a.oid < b.oid ? -1 : 1) : a.tree ? -1 : 1));

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { TroveError, type ErrorCode } from './errors.js';
+import { unsafeSegmentReason } from './safePath.js';
 
 /**
  * Validates a path read from a pointer, tree, run record or remote: relative, posix, normalized,
@@ -26,6 +27,9 @@ export function validateName(name: unknown, where: string): string {
   if (typeof name !== 'string' || name.length === 0 || name === '.' || name === '..' || name.includes('/') || name.includes('\0') || name.length > 1024) {
     throw new TroveError('BAD_TREE', `${where}: bad entry name ${JSON.stringify(name)?.slice(0, 120)}`, 'tree entry names are single path segments (no "/", NUL, "." or "..")');
   }
+  // A tree that names .git (any variant), .trove or a pointer file is hostile: the whole tree is refused.
+  const why = unsafeSegmentReason(name);
+  if (why) throw new TroveError('BAD_TREE', `${where}: hostile tree: entry ${why}`, 'this tree cannot be checked out; nothing was written', { data: { where, name } });
   return name;
 }
 

@@ -1,9 +1,11 @@
-import { promises as fsp } from 'node:fs';
 import { writeFileAtomic } from './atomicWrite.js';
 import { yaml } from './lazyYaml.js';
-import { TroveError, isErrno } from './errors.js';
+import { parseBoundedYaml, readSmallRegularFile } from './boundedYaml.js';
+import { TroveError } from './errors.js';
 import { isOid, type Oid } from './oid.js';
 import { validateRelPath } from './paths.js';
+import { validatePointerSource } from './pointerSource.js';
+import { assertSafeDataPath } from './safePath.js';
 
 /** The pointer file committed to git: `<path>.trove`. See DESIGN.md. */
 export interface Pointer {
@@ -42,7 +44,7 @@ export function parsePointer(text: string, file: string): Pointer {
   if (o.version !== 1) throw bad(file, 'version', `must be 1 (this trove reads pointer version 1), got ${JSON.stringify(o.version)?.slice(0, 40)}`);
   let p: string;
   try {
-    p = validateRelPath(o.path, `${file}: field 'path'`);
+    p = assertSafeDataPath(validateRelPath(o.path, `${file}: field 'path'`), `${file}: field 'path'`);
   } catch (err) {
     throw new TroveError('BAD_POINTER', (err as Error).message, `fix or restore ${file}`, { data: { file, field: 'path' } });
   }
@@ -61,13 +63,14 @@ export function parsePointer(text: string, file: string): Pointer {
   const extra: Record<string, unknown> = {};
   for (const [k, val] of Object.entries(o)) if (!KNOWN.has(k)) extra[k] = val;
   if (Object.keys(extra).length) ptr.extra = extra;
+  // An imported pointer's origin is handed to git later: hostile until validated (pointerSource.ts).
+  if ('source' in extra) validatePointerSource(extra.source, file);
   return ptr;
 }
 
 function parseYaml(text: string, file: string): unknown {
-  const doc = yaml().parseDocument(text, { uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length) throw bad(file, '(file)', `is not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
-  return doc.toJS({ maxAliasCount: 10 });
+  // bounded: a pointer from someone else's repository (or an old revision) may be an alias bomb or nest deep
+  return parseBoundedYaml(text, file, 'BAD_POINTER', { maxBytes: MAX_POINTER_BYTES, maxDepth: 8, maxAliases: 10 });
 }
 
 const SIMPLE_LINE = /^(version|path|type|oid|size|files|exec): ([A-Za-z0-9_.:/-]+)$/;
@@ -103,17 +106,9 @@ export function serializePointer(ptr: Pointer): string {
 
 /** Reads a pointer file; null when it does not exist. */
 export async function readPointer(absFile: string, displayName: string): Promise<Pointer | null> {
-  let text: string;
-  try {
-    const st = await fsp.lstat(absFile);
-    if (st.isSymbolicLink()) throw bad(displayName, '(file)', 'is a symlink; pointers must be regular files');
-    if (st.size > MAX_POINTER_BYTES) throw bad(displayName, '(file)', `is ${st.size} bytes: too large to be a pointer`);
-    text = await fsp.readFile(absFile, 'utf8');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
-    throw err;
-  }
-  return parsePointer(text, displayName);
+  // lstat first: a link, FIFO or device named *.trove is refused, never opened (nothing blocks)
+  const text = await readSmallRegularFile(absFile, displayName, 'BAD_POINTER', MAX_POINTER_BYTES);
+  return text === null ? null : parsePointer(text, displayName);
 }
 
 export async function writePointer(absFile: string, ptr: Pointer): Promise<void> {

@@ -19,10 +19,13 @@
  * Secrets never enter config: validateSetting refuses secret-looking keys, and openRemote refuses
  * credential-looking options and urls that carry credentials.
  */
+import { realpathSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { getKey, readConfigFile, setKey, unsetKey, validateSetting, writeConfigFile, type ConfigTree } from './config.js';
 import { TroveError } from './errors.js';
 import type { Repo } from './repo.js';
+import { isDotGit, isDotTrove, isInsideOrSame } from './safePath.js';
 import { openRemote, type Remote } from '../remotes/index.js';
 
 /** One configured remote, with its options as written in config (merged from config and config.local). */
@@ -105,13 +108,66 @@ export function effectiveUrl(root: string, url: string): string {
   return path.resolve(root, url);
 }
 
+/** The folder a folder-remote url names (absolute), or null for other kinds of remote. */
+function folderOf(url: string): string | null {
+  if (url.startsWith('file:')) {
+    try {
+      return path.resolve(fileURLToPath(url));
+    } catch {
+      return null; // openRemote reports a malformed file url
+    }
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return null;
+  return path.isAbsolute(url) ? path.resolve(url) : null;
+}
+
+/** The real path of `p`, or of its nearest existing parent with the rest appended. */
+function realish(p: string): string {
+  const rest: string[] = [];
+  let cur = p;
+  for (;;) {
+    try {
+      return path.join(realpathSync(cur), ...rest.reverse());
+    } catch {
+      const up = path.dirname(cur);
+      if (up === cur) return p;
+      rest.push(path.basename(cur));
+      cur = up;
+    }
+  }
+}
+
+/**
+ * A folder remote must not be the filesystem root, the repository, a folder that holds it, or a
+ * place inside its `.git` or `.trove`: push writes `objects/` and `runs/` there and `gc --remote`
+ * deletes from it. Checked at `remote add`/`modify` and again whenever a remote is opened, since a
+ * cloned repository's committed config may name any folder. Throws CONFIG with the reason.
+ */
+export function assertSafeFolderRemote(root: string, name: string, effective: string): void {
+  const dir = folderOf(effective);
+  if (dir === null) return;
+  const real = realish(dir);
+  const realRoot = realish(root);
+  const refuse = (why: string) => new TroveError('CONFIG', `remote "${name}": folder ${dir} ${why}`,
+    'use a folder of its own outside the repository, e.g. ../trove-remote or /srv/trove/project', { data: { remote: name, url: effective } });
+  if (path.dirname(real) === real) throw refuse('is the filesystem root');
+  if (real === realRoot) throw refuse('is the repository itself');
+  if (isInsideOrSame(real, realRoot)) throw refuse(`holds the repository (${realRoot})`);
+  if (isInsideOrSame(realRoot, real)) {
+    const seg = path.relative(realRoot, real).split(path.sep).find((x) => isDotGit(x) || isDotTrove(x));
+    if (seg) throw refuse(`is inside the repository's ${seg} folder`);
+  }
+}
+
 /**
  * Opens the named (or default) remote of a repository. The caller closes it.
  * @example const { remote, spec } = openRepoRemote(repo, 'origin'); try { … } finally { await remote.close() }
  */
 export function openRepoRemote(repo: Repo, name?: string): { remote: Remote; spec: RemoteSpec } {
   const spec = resolveRemote(repo.config, name);
-  return { remote: openRemote(spec.name, effectiveUrl(repo.root, spec.url), spec.options), spec };
+  const url = effectiveUrl(repo.root, spec.url);
+  assertSafeFolderRemote(repo.root, spec.name, url);
+  return { remote: openRemote(spec.name, url, spec.options), spec };
 }
 
 /** The transfer concurrency: option > remote's `jobs` > default. */
@@ -171,6 +227,7 @@ export async function addRemote(repo: Repo, name: string, url: string, o: { loca
   }
   const options: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o.options ?? {})) options[k] = typed(v);
+  assertSafeFolderRemote(repo.root, name, effectiveUrl(repo.root, stored));
   checkOptions(name, effectiveUrl(repo.root, stored), options);
   const { committed, local } = await readBoth(repo);
   const exists = getKey(committed, `remotes.${name}`) !== undefined || getKey(local, `remotes.${name}`) !== undefined;
@@ -230,6 +287,7 @@ export async function modifyRemote(repo: Repo, name: string, key: string, value:
     if (!url.startsWith('s3://') && !/^[a-z][a-z0-9+.-]*:/i.test(url) && !path.isAbsolute(url)) url = path.relative(repo.root, path.resolve(repo.cwd, url)) || '.';
   } else if (value === undefined) delete options[key];
   else options[key] = typed(value);
+  assertSafeFolderRemote(repo.root, name, effectiveUrl(repo.root, url));
   checkOptions(name, effectiveUrl(repo.root, url), options);
   await edit(repo, !!o.local, (t) => {
     if (key === 'url') setKey(t, `remotes.${name}.url`, url);

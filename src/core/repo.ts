@@ -13,6 +13,8 @@ import { Git } from './git.js';
 import { acquireLock } from './lock.js';
 import { assertOid, type Oid } from './oid.js';
 import { isWithin, pointerPathFor, repoRelative, validateRelPath } from './paths.js';
+import { gitignoreLineFor } from './gitignoreLine.js';
+import { assertNoLinkedParent, assertSafeDataPath, isDotGit, isInsideOrSame, unsafePathReason } from './safePath.js';
 import { readPointer, writePointer, type Pointer } from './pointer.js';
 import { StateDb, statKey } from './state.js';
 import type { ActiveRun, StartRunOptions } from './runs/recorder.js';
@@ -146,6 +148,7 @@ export class Repo {
     const local = await readConfigFile(path.join(dir, TROVE_DIR, 'config.local'), '.trove/config.local');
     const repo = new Repo(dir, start, mergeConfig(committed, local));
     repo.linkModes(); // validate early: a bad config is an error before anything is written
+    assertSafeCacheDir(dir, repo.cache.dir, getKey(repo.config, 'cache.dir'));
     return repo;
   }
 
@@ -418,6 +421,9 @@ export class Repo {
     if (first === TROVE_DIR) throw new TroveError('BAD_ARGS', `${rel}: inside .trove/, trove's own folder`, 'track your data, not trove\'s cache');
     if (first === '.git' || rel.split('/').includes('.git')) throw new TroveError('BAD_ARGS', `${rel}: inside .git/`);
     if (rel.endsWith('.trove')) throw new TroveError('BAD_ARGS', `${rel}: is a pointer file`, `add the data it names instead: \`trove add ${rel.slice(0, -6)}\``);
+    assertSafeDataPath(rel, 'add', 'BAD_ARGS');
+    gitignoreLineFor(rel); // a name .gitignore cannot express is refused before anything is stored
+    assertNoLinkedParent(this.root, rel, 'add');
     const abs = this.abs(rel);
     let st;
     try {
@@ -444,7 +450,7 @@ export class Repo {
   private async ignoreInGit(rel: string): Promise<string | null> {
     const dir = path.posix.dirname(rel);
     const giRel = dir === '.' ? '.gitignore' : `${dir}/.gitignore`;
-    const line = '/' + path.posix.basename(rel);
+    const line = gitignoreLineFor(rel);
     const file = this.abs(giRel);
     let text = '';
     try {
@@ -460,7 +466,7 @@ export class Repo {
   private async unignoreInGit(rel: string): Promise<string | null> {
     const dir = path.posix.dirname(rel);
     const giRel = dir === '.' ? '.gitignore' : `${dir}/.gitignore`;
-    const line = '/' + path.posix.basename(rel);
+    const line = gitignoreLineFor(rel);
     let text: string;
     try {
       text = await fsp.readFile(this.abs(giRel), 'utf8');
@@ -570,6 +576,22 @@ export class Repo {
     try {
       const out: CheckoutResult[] = [];
       const ctx = this.ctx();
+      // Every path is checked before anything is planned or written: never into .git/.trove, over a
+      // pointer, or through a linked folder (a pointer, a revision or a run record may be hostile).
+      for (const t of tracked) {
+        assertSafeDataPath(t.path, `${t.pointerFile}: field 'path'`);
+        const where = unsafePathReason(path.posix.dirname(t.pointerFile));
+        if (where && path.posix.dirname(t.pointerFile) !== '.') throw new TroveError('BAD_POINTER', `${t.pointerFile}: refusing a pointer there: ${where}`);
+        if (o.writePointers) gitignoreLineFor(t.path);
+        assertNoLinkedParent(this.root, t.path, t.pointerFile);
+      }
+      // a pointer owns data that git does not track: never over a committed file (e.g. `path: Makefile`)
+      const inGit = tracked.length ? await this.git.trackedUnder(tracked.map((t) => t.path)) : [];
+      if (inGit.length) {
+        const t = tracked.find((x) => inGit.some((g) => isWithin(g, x.path)))!;
+        throw new TroveError('BAD_POINTER', `${t.pointerFile}: field 'path' names ${t.path}, which git tracks (${inGit[0]}); a pointer never writes over a file in git`,
+          `if ${t.path} should be data, \`git rm -r --cached ${shellQuote(t.path)}\` first`, { data: { file: t.pointerFile, field: 'path' } });
+      }
       // Plan everything first, so that a refusal changes nothing.
       const plans = [];
       for (const t of tracked) plans.push(await this.planCheckout(ctx, t, !!o.force, o.only?.get(t.pointerFile) ?? null));
@@ -631,9 +653,7 @@ export class Repo {
     try {
       const all = await this.listTracked();
       for (const v of versions) {
-        const rel = validateRelPath(v.path, 'run record', 'BAD_RUN');
-        const first = rel.split('/')[0];
-        if (first === TROVE_DIR || rel.split('/').includes('.git')) throw new TroveError('BAD_RUN', `${rel}: not a place for tracked data`);
+        const rel = assertSafeDataPath(validateRelPath(v.path, 'run record', 'BAD_RUN'), 'run record', 'BAD_RUN');
         const inside = all.find((t) => t.path !== rel && (isWithin(rel, t.path) || isWithin(t.path, rel)));
         if (inside) {
           throw new TroveError('PATH_ALREADY_TRACKED', `${rel}: overlaps ${inside.path}, which trove tracks now`,
@@ -931,6 +951,8 @@ export class Repo {
   /** Stops tracking: the pointer and the .gitignore line go; with `purge` the data too. */
   async remove(userPaths: string[], o: { purge?: boolean; force?: boolean } = {}): Promise<{ removed: string[]; purged: string[]; gitRm: string[] }> {
     const targets = uniqTargets(await this.resolveTargets(userPaths));
+    // remove deletes (with --purge, the data too) and edits the .gitignore beside it: never through a link
+    for (const { tracked } of targets) assertNoLinkedParent(this.root, tracked.path, tracked.pointerFile);
     const unlock = await this.lock('remove');
     try {
       if (o.purge && !o.force) {
@@ -967,6 +989,7 @@ export class Repo {
   /** Moves tracked data and its pointer together. */
   async move(src: string, dst: string): Promise<{ from: string; to: string; pointerFile: string; gitAdd: string[] }> {
     const [{ tracked, sub }] = await this.resolveTargets([src]);
+    assertNoLinkedParent(this.root, tracked.path, tracked.pointerFile);
     if (sub) throw new TroveError('BAD_ARGS', `${src}: inside tracked folder ${tracked.path}; move the whole folder, or edit it and \`trove add ${tracked.path}\``);
     let to = this.rel(dst);
     try {
@@ -999,6 +1022,9 @@ export class Repo {
 
   private async checkMoveTarget(to: string, all: Tracked[], self: Tracked): Promise<void> {
     if (to === '' || to.split('/')[0] === TROVE_DIR || to.split('/').includes('.git')) throw new TroveError('BAD_ARGS', `${to || '.'}: not a place for tracked data`);
+    assertSafeDataPath(to, 'move', 'BAD_ARGS');
+    gitignoreLineFor(to);
+    assertNoLinkedParent(this.root, to, 'move');
     const parent = all.find((t) => t !== self && t.pointer.type === 'dir' && isWithin(to, t.path));
     if (parent) throw new TroveError('PATH_ALREADY_TRACKED', `${to}: inside ${parent.path}, which trove already tracks`);
     if (isWithin(to, self.path)) throw new TroveError('BAD_ARGS', `${to}: inside ${self.path} itself`);
@@ -1078,6 +1104,20 @@ function mainWorktreeTrove(root: string): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * `cache.dir` may come from a cloned repository's committed config: it must not send cache writes
+ * into a `.git` (any variant), onto the filesystem root, the repository itself or a folder above it.
+ */
+function assertSafeCacheDir(root: string, cacheDir: string, setting: unknown): void {
+  if (setting === undefined) return;
+  const refuse = (why: string) => new TroveError('CONFIG', `.trove/config: cache.dir ${JSON.stringify(setting)} ${why}`,
+    'point cache.dir at a folder of its own (set it in .trove/config.local, per machine), or unset it', { data: { file: '.trove/config', field: 'cache.dir' } });
+  if (path.dirname(cacheDir) === cacheDir) throw refuse('is the filesystem root');
+  if (path.relative(cacheDir, root) === '') throw refuse('is the repository itself');
+  if (isInsideOrSame(cacheDir, root)) throw refuse('holds the repository');
+  if (isInsideOrSame(root, cacheDir) && path.relative(root, cacheDir).split(path.sep).some((x) => isDotGit(x))) throw refuse("is inside the repository's .git");
 }
 
 function mkdirSyncSafe(dir: string): void {

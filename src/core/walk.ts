@@ -4,6 +4,7 @@ import ignore, { type Ignore } from 'ignore';
 import { TroveError, isErrno } from './errors.js';
 import { isOid, oidFromHex, type Oid } from './oid.js';
 import { statKey, type StatKey } from './state.js';
+import { unsafeSegmentReason } from './safePath.js';
 
 /**
  * The workspace side of a tracked folder, as a tree of nodes with their lstat.
@@ -82,6 +83,11 @@ export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjec
   for (const d of dirents) {
     const childRel = `${rel}/${d.name}`;
     const childAbs = `${abs}/${d.name}`; // names from readdir need no normalizing
+    // a name that checkout would refuse (.git in any form, .trove, a pointer) is not stored either
+    const unsafe = unsafeSegmentReason(d.name);
+    if (unsafe && !here.ignores(childRel, d.isDirectory())) {
+      throw new TroveError('BAD_INPUT', `${childRel}: ${unsafe}; trove does not store it inside a tracked folder`, `list it in ${IGNORE_FILE} (or move it out), then add again`, { data: { path: childRel } });
+    }
     if (d.isDirectory()) {
       if (!noRules && here.ignores(childRel, true)) continue;
       node.dirs.set(d.name, walkDir(childAbs, childRel, here, cacheObjects));

@@ -6,7 +6,7 @@
  * most a stray temp file, which `list` never reports and a later put does not trip over.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { constants as fsc, createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, opendir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, addAbortSignal } from 'node:stream';
@@ -119,11 +119,15 @@ export class FsRemote implements Remote {
     try {
       o?.signal?.throwIfAborted();
       // Open first so that a missing object is an error here, not later on the stream.
-      const fh = await open(p, 'r');
+      // O_NONBLOCK: a FIFO (or device) planted where an object should be must not hang the open;
+      // for a regular file the flag changes nothing.
+      const fh = await open(p, fsc.O_RDONLY | fsc.O_NONBLOCK);
       const st = await fh.stat().catch(async (e) => { await fh.close(); throw e; });
       if (!st.isFile()) {
         await fh.close();
-        throw new TroveError('NOT_FOUND', `remote "${this.name}" has no object ${key}`);
+        if (st.isDirectory()) throw new TroveError('NOT_FOUND', `remote "${this.name}" has no object ${key}`);
+        throw new TroveError('REMOTE', `folder remote "${this.name}": ${key} is not a regular file (a fifo, socket or device); it is not an object`,
+          `remove ${p} from the remote`);
       }
       const rs = createReadStream('', { fd: fh });
       return o?.signal ? addAbortSignal(o.signal, rs) : rs;

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -75,5 +76,22 @@ console.log(JSON.stringify({ added: results[0].files, diff: changes[0].files.add
     const deep = await sh(process.execPath, ['--input-type=module', '-e', "await import('trove/dist/core/versions.js')"], proj);
     expect(deep.code).not.toBe(0);
     expect(deep.stderr).toContain('ERR_PACKAGE_PATH_NOT_EXPORTED');
+
+    // the web UI from the installed package: its pages (copied into dist by the build) and the chart
+    // and layout libraries, resolved from the project's node_modules
+    expect(shipped).toContain('dist/ui/static/index.html');
+    const ui = spawn(process.execPath, [path.join(pkgDir, 'bin/trove.js'), 'ui', '--port', '0', '--no-open'], { cwd: repoDir, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        ui.stdout!.on('data', (c) => { text += c; const m = /at (http:\/\/\S+)/.exec(text); if (m) resolve(m[1]!); });
+        ui.on('exit', (c) => reject(new Error(`trove ui exited ${c}`)));
+      });
+      for (const p of ['', 'static/app.js', 'vendor/uplot.js', 'vendor/dagre.js', 'api/trove/runs']) {
+        expect((await globalThis.fetch(url + p)).status, p).toBe(200);
+      }
+    } finally {
+      ui.kill();
+    }
   });
 });

@@ -27,7 +27,7 @@ export function keyValues(pairs: string[] | undefined, option: string): Record<s
 const LAUNCHER = fileURLToPath(new URL('../../../bin/trove.js', import.meta.url));
 
 /** A folder holding a `trove` script that runs this trove with this node; put first on the child's PATH. */
-async function makeShim(dir: string): Promise<void> {
+export async function makeShim(dir: string): Promise<void> {
   await fsp.mkdir(dir, { recursive: true });
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   await fsp.writeFile(path.join(dir, 'trove'), `#!/bin/sh\nexec ${q(process.execPath)} ${q(LAUNCHER)} "$@"\n`, { mode: 0o755 });
@@ -35,7 +35,7 @@ async function makeShim(dir: string): Promise<void> {
 
 interface RunOpts {
   name?: string; experiment?: string; param?: string[]; paramsFile?: string; tag?: string[];
-  in?: string[]; out?: string[]; metrics?: string;
+  in?: string[]; out?: string[]; metrics?: string; reuse?: boolean;
 }
 
 export function register(program: Command): void {
@@ -53,12 +53,14 @@ export function register(program: Command): void {
     .option('-i, --in <path>', 'a tracked input (repeatable; default: every tracked path)', collect)
     .option('-o, --out <path>', 'an output, added to the cache when the command succeeds (repeatable)', collect)
     .option('--metrics <file>', 'a JSON or YAML file of metrics the command writes, read when it ends')
+    .option('--reuse', 'if an earlier finished run had the same command, code, params and input versions, restore its outputs instead of running')
     .passThroughOptions()
     .addHelpText('after', `
 Examples:
   $ trove run -n baseline -p C=1.0 -i data -o models/model.bin -- python train.py --C 1.0
   $ trove run --params-file params.yaml --metrics metrics.json -o model.pkl -- ./train.sh
   $ trove run -- make train                 every tracked path is recorded as an input
+  $ trove run --reuse -i data -o model.bin -- python train.py   skipped when nothing changed
 
 MLflow code attaches to the run: the command gets MLFLOW_TRACKING_URI and MLFLOW_RUN_ID, so
 mlflow.start_run() logs into this record (mlflow.end_run() does not end it; trove does, at exit).
@@ -76,6 +78,15 @@ cannot start (not found, not executable) is recorded as FAILED and trove exits 1
           name: o.name, experiment: o.experiment ?? 'Default', command, params, tags: keyValues(o.tag, '--tag'),
           inputs: o.in, outputs: o.out, metricsFile: o.metrics,
         });
+        if (o.reuse) {
+          const { findReusableRun, reuseRun } = await import('../../core/runs/runCache.js');
+          const hit = await findReusableRun(repo, run.started);
+          if (hit) {
+            const { record } = await reuseRun(repo, run, hit);
+            err(`trove: run ${record.id} reused run ${hit.id} (same command, code, params and inputs): ${plural(record.outputs.filter((x) => x.oid !== null).length, 'output')} restored from the cache, the command did not run`);
+            return;
+          }
+        }
         const shimDir = path.join(repo.troveDir, 'tmp', `run-${run.id}`);
         let exit: ChildExit;
         // MLflow code in the command attaches to this run: an MLflow endpoint for it on 127.0.0.1.
@@ -123,7 +134,7 @@ cannot start (not found, not executable) is recorded as FAILED and trove exits 1
  * child (a Ctrl-C in a terminal reaches both: the child then sees it twice, as under most runners);
  * trove itself waits for the child to end so the record is always finished.
  */
-type ChildExit = { code: number; signal: NodeJS.Signals | null } | { startError: string };
+export type ChildExit = { code: number; signal: NodeJS.Signals | null } | { startError: string };
 
 /** Why a spawn failed, in words (the errno names the case; the message would repeat the path). */
 function startErrorText(e: NodeJS.ErrnoException): string {
@@ -136,9 +147,9 @@ function startErrorText(e: NodeJS.ErrnoException): string {
   }
 }
 
-function execChild(argv: string[], env: NodeJS.ProcessEnv): Promise<ChildExit> {
+export function execChild(argv: string[], env: NodeJS.ProcessEnv, cwd?: string, stdoutToStderr = false): Promise<ChildExit> {
   return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: stdoutToStderr ? ['inherit', 2, 'inherit'] : 'inherit', env, cwd });
     const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
     const forward = (sig: NodeJS.Signals) => {
       try {

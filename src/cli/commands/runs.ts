@@ -121,6 +121,27 @@ function renderCompare(c: RunComparison): void {
   out('\n(* = differs between the runs; folder counts are files added/removed/modified against the first run)');
 }
 
+/** `runs list --stale`: the listed runs that are stale, each with the inputs that moved on. */
+async function renderStale(repo: Repo, runs: RunView[], at: string, limit: number | undefined, asJson: boolean): Promise<void> {
+  const { staleRuns } = await import('../../core/runs/stale.js');
+  const { stale, commit } = await staleRuns(repo, { at });
+  const hits = runs.filter((r) => stale.has(r.id)).slice(0, limit ?? Infinity);
+  if (asJson) return json(hits.map((r) => ({ ...r, stale: stale.get(r.id) })));
+  if (!hits.length) return out(`No stale runs: every run read the versions the pointers at ${at} (${commit.slice(0, 10)}) name.`);
+  const rows = [['RUN', 'NAME', 'STATUS', 'STARTED', 'STALE INPUTS']];
+  for (const r of hits) {
+    rows.push([r.id, cell(r.name || '-'), r.status, when(r.start), stale.get(r.id)!.map((i) => `${visible(i.path)} ${short(i.was)} -> ${i.now ? short(i.now) : '(not tracked)'}`).join(', ')]);
+  }
+  out(table(rows));
+  out(`\n(${plural(hits.length, 'run')} read data that the pointers at ${at} (${commit.slice(0, 10)}) no longer name)`);
+}
+
+function renderStaleOf(stale: { path: string; was: string; now: string | null }[] | null): void {
+  if (stale === null) return out('stale:      (unknown: no commit to compare with)');
+  if (!stale.length) return out('stale:      no (every input is the version HEAD names)');
+  out(`stale:      YES: ${stale.map((i) => `${visible(i.path)} is ${i.now ? short(i.now) : 'not tracked'} at HEAD, the run read ${short(i.was)}`).join('; ')}`);
+}
+
 export function register(program: Command): void {
   const runs = program.command('runs').description('list, show and compare recorded runs').addHelpText('after', `
 Examples:
@@ -141,9 +162,13 @@ Examples:
     })
     .option('--uses <data>', 'runs that read this data version: path, path@rev, or oid prefix')
     .option('--produced <data>', 'runs that wrote this data version: path, path@rev, or oid prefix')
+    .option('--stale', 'only runs whose inputs are no longer the versions the pointers at HEAD (or --at) name')
+    .option('--at <rev>', 'with --stale: compare with the pointers at this git revision', 'HEAD')
     .option('--json', 'print the runs as JSON')
     .addHelpText('after', `
 Examples:
+  $ trove runs list --stale                           runs trained on data that has changed since
+  $ trove runs list --stale --at v2.0
   $ trove runs list --sort "metrics.test_accuracy DESC" --limit 5
   $ trove runs list --filter "metrics.acc > 0.9 and params.C = '1.0'"
   $ trove runs list --filter "attributes.status = 'FAILED' or tags.\\"x.y\\" LIKE '%a%'"
@@ -152,11 +177,13 @@ Examples:
 
 A filter error exits 1 and points at the column. Record files that cannot be read are reported
 on stderr and left out.`)
-    .action(async (o: { experiment?: string; filter?: string; sort?: string; limit?: number; uses?: string; produced?: string; json?: boolean }) => {
+    .action(async (o: { experiment?: string; filter?: string; sort?: string; limit?: number; uses?: string; produced?: string; json?: boolean; stale?: boolean; at?: string }) => {
       const repo = await Repo.open();
       try {
-        const res = await listRuns(repo, o).catch((e) => explainQuery(e, o.filter ?? o.sort));
+        const { limit, ...unlimited } = o;
+        const res = await listRuns(repo, o.stale ? unlimited : o).catch((e) => explainQuery(e, o.filter ?? o.sort));
         warnSkipped(res.skipped);
+        if (o.stale) return await renderStale(repo, res.runs, o.at ?? 'HEAD', limit, !!o.json);
         if (o.json) return json(res.runs);
         renderList(res.runs, describeQuery(o), o.limit === 0);
       } finally {
@@ -176,8 +203,67 @@ Examples:
       const repo = await Repo.open();
       try {
         const s = await showRun(repo, id);
-        if (o.json) return json({ ...s.record, inputs: s.inputs, outputs: s.outputs, problems: s.problems });
+        const { staleRuns } = await import('../../core/runs/stale.js');
+        const stale = await staleRuns(repo, { records: [s.record] }).then((x) => x.stale.get(s.record.id) ?? [], () => null);
+        if (o.json) return json({ ...s.record, inputs: s.inputs, outputs: s.outputs, problems: s.problems, stale });
         renderShow(s);
+        renderStaleOf(stale);
+      } finally {
+        repo.close();
+      }
+    });
+  runs
+    .command('export')
+    .description('runs as OpenLineage RunEvents (JSON lines) or one W3C PROV-JSON document')
+    .argument('[runs...]', 'run ids (or their first characters); default: every run')
+    .option('--format <format>', 'openlineage | prov-json', 'openlineage')
+    .option('-o, --output <file>', 'write to this file instead of stdout')
+    .option('--to <url>', 'post the OpenLineage events to a collector (Marquez: POST /api/v1/lineage), with retries')
+    .option('--namespace <ns>', 'OpenLineage namespace for this repository (default: its origin url)')
+    .addHelpText('after', `
+Examples:
+  $ trove runs export --format openlineage > lineage.jsonl
+  $ trove runs export 01JD3Z8Q4X --to http://127.0.0.1:5000        Marquez
+  $ trove runs export --format prov-json -o prov.json
+
+OpenLineage: a START and a COMPLETE/FAIL/ABORT event per run; each dataset's version facet is the
+full oid; the job has the git sourceCodeLocation facet (commit as version).`)
+    .action(async (ids: string[], o: { format: string; output?: string; to?: string; namespace?: string }) => {
+      if (o.format !== 'openlineage' && o.format !== 'prov-json') throw new UsageError(`--format must be openlineage or prov-json, got ${JSON.stringify(o.format)}`);
+      if (o.to && o.format !== 'openlineage') throw new UsageError('--to posts OpenLineage events; use it with --format openlineage');
+      const repo = await Repo.open();
+      try {
+        const store = await repo.runStore();
+        const names = ids.length ? await Promise.all(ids.map(async (id) => `${await store.resolveId(id)}.json`)) : await store.names();
+        const recs = [];
+        for (const n of names) {
+          try {
+            recs.push((await store.load(n)).record);
+          } catch (e) {
+            if (ids.length) throw e;
+            warnSkipped([{ file: n, error: (e as Error).message }]);
+          }
+        }
+        let text: string;
+        if (o.format === 'prov-json') {
+          const { runsToProv } = await import('../../core/runs/export-prov.js');
+          text = JSON.stringify(runsToProv(recs), null, 2) + '\n';
+        } else {
+          const ol = await import('../../core/runs/export-openlineage.js');
+          const ctx = await ol.lineageContext(repo, o.namespace);
+          const events = recs.flatMap((r) => ol.runToOpenLineage(r, ctx));
+          if (o.to) {
+            const res = await ol.postLineage(events, o.to);
+            err(`trove: posted ${plural(res.posted, 'event')} for ${plural(recs.length, 'run')} to ${res.endpoint} (${plural(res.attempts, 'request')})`);
+            if (!o.output) return;
+          }
+          text = events.map((e) => JSON.stringify(e)).join('\n') + (events.length ? '\n' : '');
+        }
+        if (o.output) {
+          const { writeFileAtomic } = await import('../../core/atomicWrite.js');
+          await writeFileAtomic(o.output, text);
+          err(`trove: wrote ${plural(recs.length, 'run')} to ${o.output}`);
+        } else process.stdout.write(text);
       } finally {
         repo.close();
       }

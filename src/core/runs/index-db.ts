@@ -75,7 +75,7 @@ export type LineageStart = { oid: string; path?: string } | { runId: string };
 export type LineageDirection = 'upstream' | 'downstream';
 
 export type LineageNode =
-  | { kind: 'data'; key: string; oid: string; path: string }
+  | { kind: 'data'; key: string; oid: string; path: string; origin?: { repo: string; rev: string; path: string } }
   | { kind: 'run'; key: string; id: string; name: string; status: string; experiment: string; start: number };
 
 /** Edges follow the data flow whatever the direction asked: input data → run, run → output data. */

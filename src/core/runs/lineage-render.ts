@@ -47,7 +47,8 @@ export function renderLineageText(g: LineageGraph): string {
   }
   const describe = (n: LineageNode, via?: 'input' | 'output'): string => {
     if (n.kind === 'data') {
-      const what = `${visible(n.path || '(unknown path)')} (${shortOid(n.oid)})`;
+      const from = n.origin ? ` imported from ${visible(n.origin.repo)} ${n.origin.rev.slice(0, 12)}:${visible(n.origin.path)}` : '';
+      const what = `${visible(n.path || '(unknown path)')} (${shortOid(n.oid)})${from}`;
       return via === undefined ? what : `${via} ${what}`;
     }
     const what = `run ${visible(n.name || '(unnamed)')} ${n.id} ${n.status}`;

@@ -226,9 +226,27 @@ export async function lineageOf(repo: Repo, spec: string, o: { direction?: 'upst
   try {
     const t = await resolveTarget(repo, spec, index, { allowRun: true });
     const start = t.kind === 'run' ? { runId: t.id } : { oid: t.oid, ...(t.path ? { path: t.path } : {}) };
-    return { ...index.lineage(start, o.direction ?? 'upstream', o.depth ?? Infinity), skipped };
+    const graph = index.lineage(start, o.direction ?? 'upstream', o.depth ?? Infinity);
+    await markOrigins(repo, graph);
+    return { ...graph, skipped };
   } finally {
     index.close();
+  }
+}
+
+/** Data that a run read from an imported path: say where it came from (`trove import`'s source). */
+async function markOrigins(repo: Repo, g: LineageGraph): Promise<void> {
+  const store = await repo.runStore();
+  const data = new Map(g.nodes.filter((n) => n.kind === 'data').map((n) => [n.key, n]));
+  const runs = new Set(g.edges.filter((e) => e.kind === 'input' && data.has(e.from)).map((e) => e.to));
+  for (const key of runs) {
+    const node = g.nodes.find((n) => n.key === key);
+    if (node?.kind !== 'run') continue;
+    const rec = await store.read(node.id).then((r) => r.record, () => null);
+    for (const i of rec?.inputs ?? []) {
+      const d = i.origin && data.get(`data:${i.oid}`);
+      if (d && d.kind === 'data') d.origin = i.origin;
+    }
   }
 }
 

@@ -21,6 +21,7 @@
  * | command                                | 10,000 args, 1 MiB each | |
  * | event line                             | 1 MiB       | a line is one value; anything longer is garbage |
  */
+import { unsafePathReason } from '../safePath.js';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { TroveError } from '../errors.js';
@@ -111,7 +112,9 @@ export function runPathProblem(path: string): string | null {
     if (seg === '..') return "contains '..'";
     if (seg === '.' || seg === '') return 'is not normalized';
   }
-  return null;
+  // .git/.trove in any form, or a pointer file: the same check as pointers and trees (safePath.ts)
+  const unsafe = unsafePathReason(path);
+  return unsafe ? `is not a place for data: ${unsafe}` : null;
 }
 
 const text = (max: number = RUN_LIMITS.text) => z.string().max(max);
@@ -143,6 +146,8 @@ const Input = z.strictObject({
   role: text(100).optional(),
   /** The workspace content differed from its pointer at start; `oid` is what was actually read. */
   modified: z.boolean().optional(),
+  /** Imported from another trove repository (`trove import`): where this version came from. */
+  origin: z.strictObject({ repo: z.string().min(1).max(RUN_LIMITS.path), rev: z.string().regex(/^([0-9a-f]{40}|[0-9a-f]{64})$/), path: relPath }).optional(),
 });
 
 const Output = z.strictObject({
@@ -222,6 +227,12 @@ export const RunRecordSchema = z.strictObject({
    * was not written, a command that could not start, untracked files left out of the stored diff.
    */
   problems: z.array(RunProblem).max(RUN_LIMITS.problems).optional(),
+  /** Wave 2, optional (records without them stay valid): this run reran run `reproduces` (`trove reproduce`). */
+  reproduces: z.string().regex(ULID_RE).optional(),
+  /** This run did not execute: its outputs were restored from run `reusedFrom` (`trove run --reuse`). */
+  reusedFrom: z.string().regex(ULID_RE).optional(),
+  /** sha256 hex of what decides a run's result (see runCache.ts); equal keys may reuse each other's outputs. */
+  reuseKey: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
 
 export type RunRecord = z.infer<typeof RunRecordSchema>;
@@ -342,6 +353,9 @@ export function newRunRecord(init: Partial<RunRecord> & Pick<RunRecord, 'command
     tags: nullProto(init.tags ?? {}),
     inputs: init.inputs ?? [],
     outputs: init.outputs ?? [],
+    ...(init.reproduces ? { reproduces: init.reproduces } : {}),
+    ...(init.reusedFrom ? { reusedFrom: init.reusedFrom } : {}),
+    ...(init.reuseKey ? { reuseKey: init.reuseKey } : {}),
   };
 }
 
@@ -379,12 +393,16 @@ export function serializeRunRecord(rec: RunRecord): string {
     tags: sortedMap(rec.tags),
     inputs: rec.inputs.map((i) => ({
       path: i.path, oid: i.oid, type: i.type, size: i.size, files: i.files, role: i.role, modified: i.modified,
+      origin: i.origin && { repo: i.origin.repo, rev: i.origin.rev, path: i.origin.path },
     })),
     outputs: rec.outputs.map((o) => ({
       path: o.path, oid: o.oid, type: o.type, size: o.size, files: o.files, produced: o.produced,
     })),
     ...(rec.datasets?.length ? { datasets: rec.datasets } : {}),
     problems: rec.problems?.length ? rec.problems.map((p) => ({ source: p.source, line: p.line, message: p.message })) : undefined,
+    reproduces: rec.reproduces,
+    reusedFrom: rec.reusedFrom,
+    reuseKey: rec.reuseKey,
   };
   return JSON.stringify(out, null, 2) + '\n';
 }

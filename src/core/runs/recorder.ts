@@ -22,6 +22,7 @@
  *    removed.
  *    A crash anywhere leaves the RUNNING record plus its events, shown as KILLED later.
  */
+import { assertNoLinkedParent, assertSafeDataPath } from '../safePath.js';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
@@ -35,6 +36,8 @@ import {
   type EventProblem, type RunEvent, type RunInput, type RunOutput, type RunRecord, type RunStatus,
 } from './record.js';
 import type { RunStore } from './store.js';
+import { sourceOf } from '../pointerSource.js';
+import { codeDiffHash, reuseKeyOf } from './runCache.js';
 
 export interface StartRunOptions {
   name?: string;
@@ -51,12 +54,16 @@ export interface StartRunOptions {
   metricsFile?: string;
   /** The process to judge liveness by (default this one). */
   pid?: number;
+  /** The run this one reruns (`trove reproduce`). */
+  reproduces?: string;
 }
 
 export interface EndRunOptions {
   /** Default: FINISHED when exitCode is 0 or absent, FAILED otherwise. */
   status?: Exclude<RunStatus, 'RUNNING'>;
   exitCode?: number | null;
+  /** The command did not run: its outputs were restored from this earlier run (`trove run --reuse`). */
+  reusedFrom?: string;
   /** The command could not be started (not found, not executable): why. The run is then FAILED. */
   startError?: string;
 }
@@ -250,6 +257,8 @@ export async function inputVersion(repo: Repo, t: Tracked, role?: string): Promi
   if (scanned.type === 'dir') input.files = scanned.files;
   if (role) input.role = role;
   if (modified) input.modified = true;
+  const origin = sourceOf(t.pointer);
+  if (origin) input.origin = origin;
   return input;
 }
 
@@ -274,6 +283,11 @@ export class ActiveRun {
 
   get id(): string {
     return this.started.id;
+  }
+
+  /** The declared outputs (`--out`), as JSON text of repo-relative paths. */
+  get declaredOutputs(): string {
+    return JSON.stringify(this.opts.outputs.map((p) => this.repo.rel(p)));
   }
 
   get recordFile(): string {
@@ -388,6 +402,7 @@ export class ActiveRun {
     if (kept.length) rec.problems = kept;
     rec.status = status;
     rec.exitCode = exitCode;
+    if (o.reusedFrom) rec.reusedFrom = o.reusedFrom;
     rec.end = new Date(Math.max(Date.now(), Date.parse(rec.start))).toISOString();
     // Never write a record this trove would refuse to read back.
     parseRunRecord(serializeRunRecord(rec), `${rec.id}.json`);
@@ -484,7 +499,13 @@ export async function startRun(repo: Repo, o: StartRunOptions = {}): Promise<Act
       if (input) inputs.push(input);
     }
   }
-  const outputs = (o.outputs ?? []).map((p) => repo.rel(p));
+  // Outputs are checked now, before the command runs: never into .git/.trove, over a pointer, or
+  // through a linked folder (checked again when they are added at the end, before the cache is written).
+  const outputs = (o.outputs ?? []).map((p) => {
+    const rel = assertSafeDataPath(repo.rel(p), `--out ${p}`, 'BAD_ARGS');
+    assertNoLinkedParent(repo.root, rel, `--out ${p}`, { includeLeaf: true });
+    return rel;
+  });
   const rec = newRunRecord({
     name: o.name ?? '',
     experiment: o.experiment || 'Default',
@@ -496,7 +517,10 @@ export async function startRun(repo: Repo, o: StartRunOptions = {}): Promise<Act
     params: o.params ?? {},
     tags: o.tags ?? {},
     inputs,
+    reproduces: o.reproduces,
   });
+  const codeDiff = git?.commit && git.dirty ? await codeDiffHash(repo.root, git.commit) : null;
+  rec.reuseKey = reuseKeyOf({ command: rec.command, git, codeDiff, params: rec.params, inputs, outputs });
   if (problems.length) rec.problems = problems;
   // Refuse bad names, keys or values now, before the command runs, rather than at the end.
   parseRunRecord(serializeRunRecord(rec), `${rec.id}.json`);
