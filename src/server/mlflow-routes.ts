@@ -105,6 +105,10 @@ export class MlflowApi {
       q = await readJson(req, this.o.maxJsonBytes);
     }
     if (lm && rest !== 'logged-models/search') q = { ...q, model_id: lm[1] };
+    if (method === 'GET') {
+      // MLflow's GET forms of the searches send lists as repeated query parameters.
+      for (const k of ['order_by', 'experiment_ids']) if (typeof q[k] === 'string') q[k] = [q[k]];
+    }
     sendJson(res, 200, (await h(q, req)) ?? {});
   }
 
@@ -714,6 +718,9 @@ export class MlflowApi {
       return { registered_model: this.registeredJson(m) };
     });
     this.on('GET', 'registered-models/get', async (q) => ({ registered_model: this.registeredJson(await this.regModel(q)) }));
+    this.on('GET', 'registered-models/search', (q, req) => this.routes.get('POST registered-models/search')!(q, req));
+    this.on('GET', 'model-versions/search', (q, req) => this.routes.get('POST model-versions/search')!(q, req));
+    this.on('GET', 'experiments/search', (q, req) => this.routes.get('POST experiments/search')!(q, req));
     this.on('POST', 'registered-models/search', async (q) => {
       let list = await this.registry.list();
       if (q.filter) {

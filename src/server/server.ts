@@ -7,8 +7,8 @@
  * - JSON bodies are capped (`maxJsonBytes`), artifact bodies too (`maxArtifactBytes`, streamed to the
  *   cache, never held in memory). Malformed JSON is MLflow's 400 `MALFORMED_REQUEST`, never a crash.
  * - Errors have MLflow's shape `{error_code, message}` and its HTTP statuses.
- * - Paths under `/api/` and `/ajax-api/` are the API; anything else goes to `uiHandler` when given
- *   (the web UI), else 404.
+ * - Paths under `/api/2.0/` and `/ajax-api/2.0/` are the API; anything else (the web UI's pages and its
+ *   own `/api/trove/…`) goes to `uiHandler` when given, else 404.
  */
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
@@ -107,6 +107,28 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 }
 
 /**
+ * The API as a request handler: answers `/api/2.0/…` and `/ajax-api/2.0/…` (true), leaves anything
+ * else to the caller (false). Authentication is the caller's (startServer checks the token first).
+ */
+export function handlerFor(api: MlflowApi): UiHandler {
+  return async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://trove.invalid');
+    // Only MLflow's prefix: other /api/ paths (the web UI's /api/trove/…) are the caller's.
+    if (!/^\/(ajax-)?api\/2\.0\//.test(url.pathname)) return false;
+    const rest = url.pathname.replace(/^\/(ajax-)?api\/2\.0\//, '');
+    try {
+      if (rest.startsWith('mlflow-artifacts/')) await artifactRoute(api, req, res, url, rest.slice('mlflow-artifacts/'.length));
+      else if (rest.startsWith('mlflow/')) await api.route(req, res, url, rest.slice('mlflow/'.length));
+      else throw new MlflowError('ENDPOINT_NOT_FOUND', `unsupported API path ${url.pathname}`);
+    } catch (err) {
+      req.resume();
+      sendError(res, toMlflowError(err));
+    }
+    return true;
+  };
+}
+
+/**
  * Starts the server in this process. `port: 0` picks a free port (see `url`).
  * @example const srv = await startServer({ root: repoDir, port: 0 }); …; await srv.close()
  */
@@ -131,33 +153,17 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   // Keep-alive connections would hold close() open for their idle timeout.
   server.keepAliveTimeout = 5_000;
 
+  const apiHandler = handlerFor(api);
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://trove.invalid');
-    const isApi = url.pathname.startsWith('/api/') || url.pathname.startsWith('/ajax-api/');
     if (token && !tokenMatches(req.headers.authorization, token)) {
       req.resume();
       res.setHeader('WWW-Authenticate', 'Bearer');
       return sendError(res, new MlflowError('UNAUTHENTICATED', 'missing or wrong bearer token (set MLFLOW_TRACKING_TOKEN)'));
     }
-    if (!isApi) {
-      if (o.uiHandler && (await o.uiHandler(req, res))) return;
-      req.resume();
-      return sendError(res, new MlflowError('ENDPOINT_NOT_FOUND', `no such page: ${url.pathname}`));
-    }
-    const rest = url.pathname.replace(/^\/(ajax-)?api\/2\.0\//, '');
-    if (rest === url.pathname) {
-      req.resume();
-      return sendError(res, new MlflowError('ENDPOINT_NOT_FOUND', `unsupported API path ${url.pathname}`));
-    }
-    try {
-      if (rest.startsWith('mlflow-artifacts/')) return await artifactRoute(api, req, res, url, rest.slice('mlflow-artifacts/'.length));
-      if (rest.startsWith('mlflow/')) return await api.route(req, res, url, rest.slice('mlflow/'.length));
-      req.resume();
-      sendError(res, new MlflowError('ENDPOINT_NOT_FOUND', `unsupported API path ${url.pathname}`));
-    } catch (err) {
-      req.resume();
-      sendError(res, toMlflowError(err));
-    }
+    if (await apiHandler(req, res)) return;
+    if (o.uiHandler && (await o.uiHandler(req, res))) return;
+    req.resume();
+    sendError(res, new MlflowError('ENDPOINT_NOT_FOUND', `no such page: ${new URL(req.url ?? '/', 'http://trove.invalid').pathname}`));
   }
 
   await new Promise<void>((resolve, reject) => {

@@ -105,6 +105,30 @@ describe('trove server: safety', () => {
   });
 });
 
+describe('trove server: UI mount point', () => {
+  it('hands every path outside /api/2.0/ and /ajax-api/2.0/ (pages, /api/trove/…) to uiHandler; the API stays its own', async () => {
+    const dir = await newRepo();
+    const seen: string[] = [];
+    const srv = await startServer({
+      root: dir, port: 0,
+      uiHandler: async (req, res) => {
+        seen.push(req.url!);
+        if (req.url === '/nope') return false;
+        res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ui');
+        return true;
+      },
+    });
+    onTestFinished(() => srv.close());
+    expect(await (await fetch(`${srv.url}/`)).text()).toBe('ui');
+    expect(await (await fetch(`${srv.url}/api/trove/runs`)).text()).toBe('ui');
+    expect((await fetch(`${srv.url}/nope`)).status).toBe(404);
+    expect((await fetch(`${srv.url}/ajax-api/2.0/mlflow/experiments/get?experiment_id=0`)).status).toBe(200);
+    const r = await fetch(`${srv.url}/api/2.0/mlflow/registered-models/search?max_results=10`);
+    expect([r.status, await r.json()]).toEqual([200, { registered_models: [] }]);
+    expect(seen).toEqual(['/', '/api/trove/runs', '/nope']);
+  });
+});
+
 describe('trove server: MLflow validation rules', () => {
   it('unknown run and experiment are 404 RESOURCE_DOES_NOT_EXIST; an existing experiment name is RESOURCE_ALREADY_EXISTS', async () => {
     const { srv } = await server();
