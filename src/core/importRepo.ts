@@ -29,6 +29,7 @@ import { sourceOf, sourceRepoProblem, type PointerSource } from './pointerSource
 import { isWithin, pointerPathFor, validateRelPath } from './paths.js';
 import type { Repo, Tracked } from './repo.js';
 import type { OnProgress } from './workspace.js';
+import { listRemotes } from './remoteConfig.js';
 
 export interface ImportResult {
   path: string;
@@ -134,7 +135,7 @@ async function openSource(url: string, srcPath: string, rev: string | undefined,
 }
 
 /** Step 3: fetch the pointer's objects (or only its trees) from the source's default remote. */
-async function fetchFromSource(repo: Repo, src: Source, where: string, o: { treesOnly?: boolean; onProgress?: OnProgress } = {}): Promise<void> {
+async function fetchFromSource(repo: Repo, src: Source, where: string, o: { treesOnly?: boolean; onProgress?: OnProgress; allowEndpoint?: string } = {}): Promise<void> {
   const { resolveRemote, effectiveUrl, transferJobs } = await import('./remoteConfig.js');
   const { openRemote } = await import('../remotes/index.js');
   const { fetchObjects } = await import('./transfer.js');
@@ -148,6 +149,7 @@ async function fetchFromSource(repo: Repo, src: Source, where: string, o: { tree
   const local = localRoot(src.url);
   const isUrl = spec.url.startsWith('s3://') || /^[a-z][a-z0-9+.-]*:/i.test(spec.url) || path.isAbsolute(spec.url);
   if (!isUrl && !local) throw new TroveError('CONFIG', `the default remote of ${shown(src.url)} is a relative folder (${spec.url}), which only works on the machine that has that repository`, 'import from a local clone of it, or give it an s3:// or absolute folder remote');
+  assertTrustedEndpoint(repo, src, spec, o.allowEndpoint);
   const remote = openRemote(spec.name, effectiveUrl(local ?? '/', spec.url), spec.options);
   try {
     const res = await fetchObjects(repo.cache, remote, [{ oid: src.pointer.oid, type: src.pointer.type, where }], { jobs: transferJobs(spec), treesOnly: o.treesOnly, onProgress: o.onProgress });
@@ -159,6 +161,23 @@ async function fetchFromSource(repo: Repo, src: Source, where: string, o: { tree
   } finally {
     await remote.close();
   }
+}
+
+/**
+ * An S3 remote named by someone else's committed config is signed with *your* AWS credentials. A
+ * custom `endpoint` there would send those signed requests (and your access key id) to a server the
+ * source repository chose; so it is used only when this repository already has a remote with that
+ * endpoint, or the user names it with --allow-endpoint. AWS's own endpoints need no such consent.
+ */
+function assertTrustedEndpoint(repo: Repo, src: Source, spec: { url: string; options: Record<string, unknown> }, allowed?: string): void {
+  if (!spec.url.startsWith('s3://')) return;
+  const endpoint = typeof spec.options.endpoint === 'string' ? spec.options.endpoint : undefined;
+  if (!endpoint) return;
+  const norm = (u: string) => u.replace(/\/+$/, '').toLowerCase();
+  const own = listRemotes(repo.config).map((r) => r.options.endpoint).filter((e): e is string => typeof e === 'string');
+  if ((allowed && norm(allowed) === norm(endpoint)) || own.some((e) => norm(e) === norm(endpoint))) return;
+  throw new TroveError('CONFIG', `the default remote of ${shown(src.url)} is S3 at ${endpoint}, a server that repository chose: trove would sign requests to it with your AWS credentials`,
+    `if you trust that server, run again with \`--allow-endpoint ${endpoint}\`; nothing was written`);
 }
 
 async function withTemp<T>(fn: (tmp: string) => Promise<T>): Promise<T> {
@@ -189,7 +208,7 @@ async function writeImported(repo: Repo, destRel: string, pointer: Pointer, forc
  * Imports `srcPath` of the trove repository at `url` into this repository (see the module comment).
  * @example await importData(repo, '../registry', 'data/iris.csv', { rev: 'v1', dest: 'data/iris.csv' })
  */
-export async function importData(repo: Repo, url: string, srcPath: string, o: { rev?: string; dest?: string; force?: boolean; onProgress?: OnProgress } = {}): Promise<ImportResult> {
+export async function importData(repo: Repo, url: string, srcPath: string, o: { rev?: string; dest?: string; force?: boolean; onProgress?: OnProgress; allowEndpoint?: string } = {}): Promise<ImportResult> {
   const source = normalizeUrl(url, repo.cwd);
   const destRel = repo.rel(o.dest ?? path.posix.basename(srcPath.replace(/\/+$/, '').replace(/\.trove$/, '')));
   if (destRel === '' || destRel.split('/')[0] === '.trove' || destRel.split('/').includes('.git')) throw new TroveError('BAD_ARGS', `${o.dest ?? srcPath}: not a place for imported data`);
@@ -205,7 +224,7 @@ export async function importData(repo: Repo, url: string, srcPath: string, o: { 
   return withTemp(async (tmp) => {
     const src = await openSource(source, srcPath, o.rev, tmp);
     const rel = srcPath.replace(/\/+$/, '').replace(/\.trove$/, '');
-    await fetchFromSource(repo, src, destRel, { onProgress: o.onProgress });
+    await fetchFromSource(repo, src, destRel, { onProgress: o.onProgress, allowEndpoint: o.allowEndpoint });
     const { pointer, source: s } = importedPointer(src, destRel, rel);
     const gitAdd = await writeImported(repo, destRel, pointer, !!o.force);
     return { path: destRel, pointerFile: pointerPathFor(destRel), source: s, pointer, gitAdd };
@@ -217,7 +236,7 @@ export async function importData(repo: Repo, url: string, srcPath: string, o: { 
  * `dryRun`) the new pointer and data. A workspace with changes not in the cache is not overwritten.
  * @example const u = await updateImport(repo, 'data/iris.csv', { dryRun: true }); u.diff
  */
-export async function updateImport(repo: Repo, userPath: string, o: { rev?: string; dryRun?: boolean; force?: boolean; onProgress?: OnProgress } = {}): Promise<UpdateResult> {
+export async function updateImport(repo: Repo, userPath: string, o: { rev?: string; dryRun?: boolean; force?: boolean; onProgress?: OnProgress; allowEndpoint?: string } = {}): Promise<UpdateResult> {
   const rel = repo.rel(userPath).replace(/\.trove$/, '');
   const t = (await repo.listTracked()).find((x) => x.path === rel);
   if (!t) throw new TroveError('PATH_NOT_TRACKED', `${rel}: not tracked by trove`, 'bring data from another repository with `trove import <git-url> <path>`');
@@ -230,7 +249,7 @@ export async function updateImport(repo: Repo, userPath: string, o: { rev?: stri
     let diff: UpdateResult['diff'] = null;
     if (changed) {
       if (src.pointer.type === 'dir' && t.pointer.type === 'dir') {
-        await fetchFromSource(repo, src, rel, { treesOnly: true });
+        await fetchFromSource(repo, src, rel, { treesOnly: true, allowEndpoint: o.allowEndpoint });
         try {
           diff = { kind: 'dir', files: await diffFolders(repo.cache, { kind: 'tree', oid: t.pointer.oid as Oid }, { kind: 'tree', oid: src.pointer.oid }, rel) };
         } catch (err) {
@@ -241,7 +260,7 @@ export async function updateImport(repo: Repo, userPath: string, o: { rev?: stri
     const previous = { oid: t.pointer.oid, rev: old.rev };
     const base = { path: rel, pointerFile: t.pointerFile, source, pointer, previous, changed, diff };
     if (o.dryRun || (!changed && old.rev === src.commit)) return { ...base, gitAdd: [], applied: false };
-    if (changed) await fetchFromSource(repo, src, rel, { onProgress: o.onProgress });
+    if (changed) await fetchFromSource(repo, src, rel, { onProgress: o.onProgress, allowEndpoint: o.allowEndpoint });
     const gitAdd = await writeImported(repo, rel, pointer, !!o.force);
     return { ...base, gitAdd, applied: true };
   });

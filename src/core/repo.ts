@@ -1082,7 +1082,13 @@ function pointerFromScan(name: string, s: Scanned, prev?: Pointer): Pointer {
   const ptr: Pointer = { version: 1, path: name, type: s.type, oid: s.oid, size: s.size };
   if (s.type === 'dir') ptr.files = s.files;
   else if (s.exec) ptr.exec = true;
-  if (prev?.extra) ptr.extra = prev.extra;
+  if (prev?.extra) {
+    // `source` says "this is repo X's data at rev Y" (trove import); once the content is changed
+    // here that is no longer true, and runs must not record it as the origin
+    const { source, ...rest } = prev.extra;
+    const keep = prev.oid === s.oid && source !== undefined ? { ...rest, source } : rest;
+    if (Object.keys(keep).length) ptr.extra = keep;
+  }
   return ptr;
 }
 

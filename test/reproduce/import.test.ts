@@ -147,3 +147,47 @@ describe('trove import / update', () => {
     expect(validatePointerSource({ repo: 'https://example.com/r.git', rev: HEX, path: 'data/x' }, 'p')).toEqual({ repo: 'https://example.com/r.git', rev: HEX, path: 'data/x' });
   }, 30_000);
 });
+
+describe('trove import from a source whose remote is S3 at an endpoint it chose', () => {
+  it('refuses to sign requests to that endpoint with your credentials unless you name it', async () => {
+    const { startS3 } = await import('../helpers/s3server.js');
+    const s3 = await startS3();
+    const env = { AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY, AWS_EC2_METADATA_DISABLED: process.env.AWS_EC2_METADATA_DISABLED };
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_EC2_METADATA_DISABLED: 'true' });
+    try {
+      await s3.createBucket('src');
+      const src = await newRepo();
+      await write(src, 'data/iris.csv', 'a,b\n1,2\n');
+      await ok(src, 0, 'add', 'data/iris.csv');
+      await ok(src, 0, 'remote', 'add', 'origin', 's3://src/p', '-o', `endpoint=${s3.endpoint}`, '-o', 'region=us-east-1', '-o', 'path_style=true');
+      await ok(src, 0, 'push');
+      await git(src, 'add', '-A');
+      await git(src, 'commit', '-qm', 'v1');
+      const dst = await newRepo();
+      const before = await workTree(dst);
+      const r = await ok(dst, 1, 'import', src, 'data/iris.csv');
+      expect(r.stderr).toContain(s3.endpoint);
+      expect(r.stderr).toContain('--allow-endpoint');
+      expect(await workTree(dst)).toEqual(before);
+      await ok(dst, 0, 'import', src, 'data/iris.csv', '--allow-endpoint', s3.endpoint);
+      expect(await fsp.readFile(path.join(dst, 'iris.csv'), 'utf8')).toBe('a,b\n1,2\n');
+    } finally {
+      for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+      await s3.stop();
+    }
+  });
+});
+
+describe('imported data edited here', () => {
+  it('loses its source on re-add (it is no longer the source\'s version); an unchanged re-add keeps it', async () => {
+    const { src } = await sourceRepo();
+    const dst = await newRepo();
+    await ok(dst, 0, 'import', src, 'data/iris.csv');
+    await ok(dst, 0, 'add', 'iris.csv');
+    expect(parsePointer(await fsp.readFile(path.join(dst, 'iris.csv.trove'), 'utf8'), 'p').extra?.source).toBeDefined();
+    await fsp.chmod(path.join(dst, 'iris.csv'), 0o644);
+    await fsp.writeFile(path.join(dst, 'iris.csv'), 'a,b\nedited here\n');
+    await ok(dst, 0, 'add', 'iris.csv');
+    expect(parsePointer(await fsp.readFile(path.join(dst, 'iris.csv.trove'), 'utf8'), 'p').extra?.source).toBeUndefined();
+  });
+});

@@ -20,7 +20,8 @@ mkdirSync('out', { recursive: true });
 writeFileSync('out/model.txt', String(Math.random()));
 execFileSync('trove', ['log-metric', 'acc', '0.5']);
 `);
-    await write(dir, '.gitignore', 'count.log\n');
+    // keep trove's own /data line: data must stay out of git
+    await fsp.appendFile(path.join(dir, '.gitignore'), 'count.log\n');
     await git(dir, 'add', '-A');
     await git(dir, 'commit', '-qm', 'code');
     const run = (...extra: string[]) => ok(dir, 0, 'run', '--reuse', '-p', 'k=1', ...extra, '-i', 'data', '-o', 'out', '--', 'node', 'make.mjs');

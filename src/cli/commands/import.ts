@@ -10,6 +10,7 @@ export function register(program: Command): void {
     .argument('<path>', 'the tracked path in the source repository')
     .option('--rev <rev>', 'branch, tag or commit in the source (default: its HEAD)')
     .option('-o, --out <dest>', 'where to put it here (default: the path\'s last part, in the current folder)')
+    .option('--allow-endpoint <url>', 'trust the S3 endpoint that the source repository\'s remote names (your AWS credentials sign requests to it)')
     .option('--force', 'replace what is at the destination')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', `
@@ -20,11 +21,11 @@ Examples:
 
 The objects come from the source repository's default remote. The pointer keeps
 source: {repo, rev, path}; \`trove update <dest>\` moves it to the source's latest version.`)
-    .action(async (url: string, srcPath: string, o: { rev?: string; out?: string; force?: boolean; json?: boolean }) => {
+    .action(async (url: string, srcPath: string, o: { rev?: string; out?: string; force?: boolean; json?: boolean; allowEndpoint?: string }) => {
       const repo = await Repo.open();
       try {
         const { importData } = await import('../../core/importRepo.js');
-        const r = await importData(repo, url, srcPath, { rev: o.rev, dest: o.out, force: o.force });
+        const r = await importData(repo, url, srcPath, { rev: o.rev, dest: o.out, force: o.force, allowEndpoint: o.allowEndpoint });
         if (o.json) return json(r);
         const p = r.pointer;
         out(`imported ${r.source.path} from ${r.source.repo} at ${r.source.rev.slice(0, 12)} as ${r.path} (${p.type === 'dir' ? `${plural(p.files ?? 0, 'file')}, ` : ''}${humanBytes(p.size)})`);

@@ -9,6 +9,7 @@ export function register(program: Command): void {
     .argument('<path>', 'a path brought in with `trove import`')
     .option('--rev <rev>', 'branch, tag or commit in the source (default: its HEAD)')
     .option('-n, --dry-run', 'show the diff only; change nothing')
+    .option('--allow-endpoint <url>', 'trust the S3 endpoint that the source repository\'s remote names (your AWS credentials sign requests to it)')
     .option('--force', 'overwrite local changes to the imported data')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', `
@@ -16,11 +17,11 @@ Examples:
   $ trove update iris.csv --dry-run        what would change
   $ trove update data/images               to the source's latest version
   $ trove update data/images --rev v3`)
-    .action(async (dest: string, o: { rev?: string; dryRun?: boolean; force?: boolean; json?: boolean }) => {
+    .action(async (dest: string, o: { rev?: string; dryRun?: boolean; force?: boolean; json?: boolean; allowEndpoint?: string }) => {
       const repo = await Repo.open();
       try {
         const { updateImport } = await import('../../core/importRepo.js');
-        const r = await updateImport(repo, dest, { rev: o.rev, dryRun: o.dryRun, force: o.force });
+        const r = await updateImport(repo, dest, { rev: o.rev, dryRun: o.dryRun, force: o.force, allowEndpoint: o.allowEndpoint });
         if (o.json) return json(r);
         const short = (x: string) => x.replace(/^sha256:/, '').slice(0, 12);
         if (!r.changed) {
