@@ -41,6 +41,8 @@ describe('trove server (CLI)', () => {
     const base = await url;
     const call = (p: string, body: unknown, auth = 'Bearer tok') => fetch(`${base}/api/2.0/mlflow/${p}`, { method: 'POST', headers: { Authorization: auth }, body: JSON.stringify(body) });
     expect((await call('runs/create', { experiment_id: '0' }, '')).status).toBe(401);
+    // the web UI is mounted at / (behind the same token)
+    expect((await fetch(`${base}/`, { headers: { Authorization: 'Bearer tok' } })).status).toBe(200);
     const run = (await (await call('runs/create', { experiment_id: '0', run_name: 'crash' })).json()).run.info.run_id as string;
     for (let s = 0; s < 30; s++) expect((await call('runs/log-metric', { run_id: run, key: 'loss', value: s, timestamp: 1 + s, step: s })).status).toBe(200);
     child.kill('SIGKILL');

@@ -12,7 +12,7 @@ export function register(program: Command): void {
     .option('--token <token>', 'require Authorization: Bearer <token> (default: $TROVE_SERVER_TOKEN)')
     .addHelpText('after', `
 Examples:
-  $ trove server                                 http://127.0.0.1:5000
+  $ trove server                                 http://127.0.0.1:5000 (the web UI at /)
   $ MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python train.py
   $ TROVE_SERVER_TOKEN=s3cret trove server --host 0.0.0.0 --port 8080
   $ MLFLOW_TRACKING_TOKEN=s3cret MLFLOW_TRACKING_URI=http://host:8080 python train.py
@@ -26,7 +26,9 @@ with trove push / pull. Stop with Ctrl-C.`)
       const root = repo.root;
       repo.close();
       const { startServer } = await import('../../server/server.js');
-      const srv = await startServer({ root, host: o.host, port, token: o.token ?? process.env.TROVE_SERVER_TOKEN });
+      // The web UI at / (its pages and /api/trove/…); the MLflow API keeps /api/2.0/.
+      const { createUiHandler } = await import('../../ui/handler.js');
+      const srv = await startServer({ root, host: o.host, port, token: o.token ?? process.env.TROVE_SERVER_TOKEN, uiHandler: createUiHandler({ root }) });
       out(`trove server: MLflow tracking API at ${srv.url}${o.token || process.env.TROVE_SERVER_TOKEN ? ' (bearer token required)' : ''}`);
       out(`  export MLFLOW_TRACKING_URI=${srv.url}`);
       await new Promise<void>((resolve) => {
