@@ -59,6 +59,25 @@ export class Cache {
     return path.join(this.dir, 'quarantine');
   }
 
+  /**
+   * A token that changes whenever an object may leave the cache (delete, quarantine), so that a memo
+   * of "this tree's objects are all here" (the status index) is dropped when it could be stale. Written
+   * before each removal, so a reader that saw the old token also sees the object still there.
+   * Objects removed by hand (rm in cache/) are not noticed: `trove fsck` is the check for that.
+   */
+  generation(): string {
+    try {
+      return readFileSync(path.join(this.dir, 'generation'), 'utf8');
+    } catch {
+      return '0';
+    }
+  }
+
+  private bumpGeneration(): void {
+    mkdirSync(this.dir, { recursive: true });
+    writeFileSync(path.join(this.dir, 'generation'), randomBytes(8).toString('hex'));
+  }
+
   objectPath(oid: Oid): string {
     const hex = hexOf(oid);
     return path.join(this.objectsDir, hex.slice(0, 2), hex.slice(2));
@@ -320,6 +339,7 @@ export class Cache {
   /** Moves a corrupt object aside (never deletes it). */
   async quarantine(oid: Oid): Promise<string> {
     this.treeMemo.delete(oid);
+    this.bumpGeneration();
     await fsp.mkdir(this.quarantineDir, { recursive: true });
     const dest = path.join(this.quarantineDir, `${hexOf(oid)}.${Date.now()}`);
     await fsp.rename(this.objectPath(oid), dest);
@@ -328,6 +348,7 @@ export class Cache {
 
   async delete(oid: Oid): Promise<void> {
     this.treeMemo.delete(oid);
+    this.bumpGeneration();
     await fsp.rm(this.objectPath(oid), { force: true });
   }
 

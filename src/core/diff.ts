@@ -37,6 +37,7 @@ async function entriesOf(cache: Cache, side: Side, where: string): Promise<Map<s
   if (side.kind === 'tree') {
     for (const e of await readTree(cache, side.oid, where)) m.set(e.name, { type: e.type, oid: e.oid, size: e.size, exec: e.exec });
   } else {
+    side.node.listFiles?.(); // a folder the status index vouched for lists its files only when asked
     for (const [name, f] of side.node.files) m.set(name, { type: 'file', oid: f.oid, size: f.size, exec: f.exec });
     for (const [name, d] of side.node.dirs) m.set(name, { type: 'dir', oid: d.oid, size: d.size, node: d });
   }

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, promises as fsp } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
@@ -16,7 +16,8 @@ import { isWithin, pointerPathFor, repoRelative, validateRelPath } from './paths
 import { gitignoreLineFor } from './gitignoreLine.js';
 import { assertNoLinkedParent, assertSafeDataPath, isDotGit, isInsideOrSame, unsafePathReason } from './safePath.js';
 import { readPointer, writePointer, type Pointer } from './pointer.js';
-import { StateDb, statKey } from './state.js';
+import { LEGACY_STATE_FILE, migrateStateDb } from './state.js';
+import { STATUS_INDEX_FILE, StatusIndex, statKey } from './statusIndex.js';
 import type { ActiveRun, StartRunOptions } from './runs/recorder.js';
 import type { RunStore } from './runs/store.js';
 import { IgnoreRules } from './walk.js';
@@ -32,6 +33,8 @@ export const TROVE_GITIGNORE = `# written by trove init: the cache and per-machi
 /tmp/
 /state.db
 /state.db-*
+/status-index
+/.status-index.*
 /index.db
 /index.db-*
 /runs/
@@ -73,6 +76,8 @@ export interface StatusEntry {
   cache: 'present' | 'missing';
   workspaceOid?: Oid;
   changes?: FolderChanges;
+  /** folders: the files (and sub-folders) whose objects are not in the local cache, repo-relative */
+  missingObjects?: string[];
   /** workspace 'conflict': both sides' oids (null where a side does not parse), and the message */
   conflict?: { ours: Oid | null; theirs: Oid | null; message: string; hint?: string };
 }
@@ -116,7 +121,7 @@ export interface LsEntry {
 export class Repo {
   readonly troveDir: string;
   readonly cache: Cache;
-  private _state?: StateDb;
+  private _state?: StatusIndex;
   private _git?: Git;
 
   private constructor(readonly root: string, readonly cwd: string, readonly config: ConfigTree) {
@@ -164,10 +169,17 @@ export class Repo {
     return { root: top, created };
   }
 
-  get state(): StateDb {
+  /** The status index (statusIndex.ts), loaded on first use; wave 1's state.db is migrated into it once. */
+  get state(): StatusIndex {
     if (!this._state) {
       mkdirSyncSafe(this.troveDir);
-      this._state = new StateDb(path.join(this.troveDir, 'state.db'));
+      const file = path.join(this.troveDir, STATUS_INDEX_FILE);
+      this._state = StatusIndex.load(file);
+      if (this._state.loadProblem === 'missing') {
+        // a repo made before the index: its .trove/.gitignore must learn the new names first
+        ignoreStatusIndex(path.join(this.troveDir, '.gitignore'));
+        migrateStateDb(path.join(this.troveDir, LEGACY_STATE_FILE), this._state);
+      }
     }
     return this._state;
   }
@@ -177,7 +189,7 @@ export class Repo {
   }
 
   close(): void {
-    this._state?.close();
+    this._state?.save();
     this._state = undefined;
   }
 
@@ -372,7 +384,7 @@ export class Repo {
       const ctx = this.ctx();
       const scans: Scanned[] = [];
       for (const rel of targets) {
-        const scanned = await scanPath(ctx, this.root, rel, { store: true, jobs: o.jobs ?? this.jobs, onProgress: o.onProgress, signal: o.signal });
+        const scanned = await scanPath(ctx, this.root, rel, { store: true, jobs: o.jobs ?? this.jobs, onProgress: o.onProgress, signal: o.signal, lazyOids: true });
         if (!scanned) throw new TroveError('NOT_FOUND', `${rel}: no such file or folder`);
         scans.push(scanned);
       }
@@ -514,22 +526,32 @@ export class Repo {
 
   private async statusOf(ctx: ReturnType<Repo['ctx']>, t: Tracked, onProgress?: OnProgress): Promise<StatusEntry> {
     const { pointer: ptr } = t;
-    const base = { path: t.path, pointerFile: t.pointerFile, type: ptr.type, oid: ptr.oid };
-    const inCache = await this.cache.has(ptr.oid);
+    const base: Pick<StatusEntry, 'path' | 'pointerFile' | 'type' | 'oid' | 'missingObjects'> = { path: t.path, pointerFile: t.pointerFile, type: ptr.type, oid: ptr.oid };
+    // folders: file by file, except subtrees the status index knows are whole (treeCompleteness.ts)
+    let missingObjects: string[] | undefined;
+    let inCache: boolean;
+    if (ptr.type === 'dir') {
+      const { findMissingObjects } = await import('./treeCompleteness.js');
+      missingObjects = (await findMissingObjects(this.cache, this.state, ptr.oid, t.path)).paths;
+      inCache = missingObjects.length === 0;
+      if (inCache) missingObjects = undefined;
+    } else inCache = await this.cache.has(ptr.oid);
     let scanned: Scanned | null;
     try {
-      scanned = await scanPath(ctx, this.root, t.path, { store: false, jobs: this.jobs, onProgress });
+      scanned = await scanPath(ctx, this.root, t.path, { store: false, jobs: this.jobs, onProgress, lazyOids: true });
     } catch (err) {
       if (isErrno(err, 'EACCES')) throw new TroveError('IO', `${t.path}: cannot read (${(err as Error).message})`, 'check the file permissions (`ls -l`), or run as the user who owns the data', { cause: err });
       throw err;
     }
+    if (missingObjects) base.missingObjects = missingObjects;
     if (!scanned) return { ...base, workspace: 'missing', cache: inCache ? 'present' : 'missing' };
     const same = scanned.oid === ptr.oid && scanned.type === ptr.type && (ptr.type === 'dir' || !!ptr.exec === scanned.exec);
     if (same) return { ...base, workspace: 'unchanged', cache: inCache ? 'present' : 'missing', workspaceOid: scanned.oid };
     const e: StatusEntry = { ...base, workspace: 'modified', cache: inCache ? 'present' : 'missing', workspaceOid: scanned.oid };
-    if (ptr.type === 'dir' && scanned.type === 'dir' && inCache) {
+    if (ptr.type === 'dir' && scanned.type === 'dir' && (inCache || (await this.cache.has(ptr.oid)))) {
       try {
         // the same tree walk as `trove diff` (equal subtrees skipped by oid); status lists a move as delete + add
+        // folders vouched for by the status index list their files only if the diff descends into them
         const { diffFolders } = await import('./diff.js');
         const d = await diffFolders(this.cache, { kind: 'tree', oid: ptr.oid }, scanned.node ? { kind: 'scan', node: scanned.node } : null, t.path);
         e.changes = {
@@ -816,7 +838,7 @@ export class Repo {
     }
     for (const c of plan.chmods) await fsp.chmod(this.abs(c.rel), c.exec ? 0o755 : 0o644);
     const limit = pLimit(o.jobs ?? this.jobs);
-    const records: { path: string; key: ReturnType<typeof statKey>; oid: Oid }[] = [];
+    const records: { path: string; key: ReturnType<typeof statKey>; oid: Oid; exec: boolean }[] = [];
     let done = 0;
     const total = plan.writes.length;
     const missing = new Set(plan.missing);
@@ -825,7 +847,7 @@ export class Repo {
     // cache objects are read-only and never executable: an executable file is always a copy
     const modeFor = (w: (typeof plan.writes)[number]): LinkMode => (w.exec ? 'copy' : mode);
     const written = (w: (typeof plan.writes)[number], dest: string) => {
-      if (mode !== 'symlink') records.push({ path: w.rel, key: statKey(statSync(dest)), oid: w.oid });
+      if (mode !== 'symlink') records.push({ path: w.rel, key: statKey(statSync(dest)), oid: w.oid, exec: w.exec });
       done++;
       if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: 'checkout', done, total });
     };
@@ -866,6 +888,7 @@ export class Repo {
     await large;
     o.onProgress?.({ phase: 'checkout', done, total });
     this.state.record(records);
+    this.state.save();
     return {
       path: plan.t.path, written: done, deleted: plan.deletes.length, unchanged: plan.unchanged,
       missing: [...missing], missingFiles: missingFiles.sort(), linkMode: usedMode,
@@ -920,12 +943,11 @@ export class Repo {
       return [{ path: tracked.path, type: 'file', size: tracked.pointer.size, oid: tracked.pointer.oid, state: this.quickState(tracked.path, tracked.pointer.oid, 'file') }];
     }
     const flat = await loadFlatTree(this.cache, tracked.pointer.oid, tracked.path);
-    const rows = this.state.loadPrefix(tracked.path);
     const out: LsEntry[] = [];
     for (const [p, e] of [...flat.files].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
       const rel = `${tracked.path}/${p}`;
       if (sub && !isWithin(rel, sub)) continue;
-      out.push({ path: rel, type: 'file', size: e.size, oid: e.oid, state: this.quickState(rel, e.oid, 'file', rows) });
+      out.push({ path: rel, type: 'file', size: e.size, oid: e.oid, state: this.quickState(rel, e.oid, 'file') });
     }
     if (sub && !out.length && ![...flat.dirs].some((d) => isWithin(`${tracked.path}/${d}`, sub))) {
       throw new TroveError('PATH_NOT_TRACKED', `${userPath}: no such path in ${tracked.path} (${tracked.pointerFile})`, `list what it holds with \`trove ls ${shellQuote(tracked.path)}\``);
@@ -933,7 +955,7 @@ export class Repo {
     return out;
   }
 
-  private quickState(rel: string, oid: Oid, type: 'file' | 'dir', rows?: ReturnType<StateDb['loadPrefix']>): LsEntry['state'] {
+  private quickState(rel: string, oid: Oid, type: 'file' | 'dir'): LsEntry['state'] {
     let st;
     try {
       st = lstatSync(this.abs(rel));
@@ -941,7 +963,7 @@ export class Repo {
       return 'missing';
     }
     if (type === 'dir') return st.isDirectory() ? 'present' : 'modified';
-    const known = this.state.lookupLoose(rel, statKey(st), rows);
+    const known = this.state.lookupLoose(rel, statKey(st));
     if (known === null) return 'unknown';
     return known === oid ? 'present' : 'modified';
   }
@@ -974,6 +996,7 @@ export class Repo {
         if (gi) gitRm.push(gi);
         if (known.has(tracked.pointerFile)) gitRm.push(tracked.pointerFile);
         this.state.forget(tracked.path);
+        this.state.save();
         if (o.purge) {
           await fsp.rm(this.abs(tracked.path), { recursive: true, force: true });
           purged.push(tracked.path);
@@ -1014,6 +1037,7 @@ export class Repo {
       const gi2 = await this.ignoreInGit(to);
       for (const g of [gi1, gi2]) if (g && !gitAdd.includes(g)) gitAdd.push(g);
       this.state.forget(tracked.path);
+      this.state.save();
       return { from: tracked.path, to, pointerFile, gitAdd };
     } finally {
       await unlock();
@@ -1110,6 +1134,18 @@ function mainWorktreeTrove(root: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** Adds the status index's names to a `.trove/.gitignore` written before it existed. */
+function ignoreStatusIndex(file: string): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return; // none: `trove init` writes a complete one
+  }
+  if (text.split(/\r?\n/).includes('/status-index')) return;
+  writeFileSync(file, text + (text.endsWith('\n') ? '' : '\n') + '/status-index\n/.status-index.*\n');
 }
 
 /**

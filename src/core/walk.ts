@@ -3,7 +3,7 @@ import path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { TroveError, isErrno } from './errors.js';
 import { isOid, oidFromHex, type Oid } from './oid.js';
-import { statKey, type StatKey } from './state.js';
+import { statKey, type StatKey } from './statusIndex.js';
 import { unsafeSegmentReason } from './safePath.js';
 
 /**
@@ -74,7 +74,7 @@ function readMatcher(file: string, base: string): Matcher | null {
  * Walks `abs` (repo-relative `rel`). Symlinks and special files are refused with an error naming
  * them: a link inside a tracked folder could point anywhere, and trove never follows one.
  */
-export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjects?: string): DirNode {
+export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjects?: string, onFolder?: (rel: string, node: DirNode) => void): DirNode {
   const node: DirNode = { files: new Map(), dirs: new Map() };
   const dirents = readdirSync(abs, { withFileTypes: true });
   // read a .troveignore only where the listing shows one: no failed open() per folder
@@ -90,7 +90,7 @@ export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjec
     }
     if (d.isDirectory()) {
       if (!noRules && here.ignores(childRel, true)) continue;
-      node.dirs.set(d.name, walkDir(childAbs, childRel, here, cacheObjects));
+      node.dirs.set(d.name, walkDir(childAbs, childRel, here, cacheObjects, onFolder));
     } else if (d.isFile()) {
       if (!noRules && here.ignores(childRel, false)) continue;
       const st = lstatSync(childAbs);
@@ -110,6 +110,7 @@ export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjec
       throw new TroveError('IO', `${childRel}: is not a regular file or folder (socket, fifo or device)`, `remove it or list it in ${IGNORE_FILE}`);
     }
   }
+  onFolder?.(rel, node);
   return node;
 }
 

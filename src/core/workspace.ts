@@ -5,8 +5,7 @@ import { SYNC_FILE, type Cache } from './cache.js';
 import { TroveError, isErrno } from './errors.js';
 import { hashFile, hashSmallFileSync } from './hash.js';
 import { hashBytes, type Oid } from './oid.js';
-import type { StateDb, StatKey } from './state.js';
-import { statKey } from './state.js';
+import { rowMatches, statKey, type Row, type StatKey, type StatusIndex } from './statusIndex.js';
 import { parseTree, serializeTree, type TreeEntry } from './tree.js';
 import { IgnoreRules, oidOfCacheLink, walkDir, type DirNode, type FileNode } from './walk.js';
 
@@ -45,6 +44,14 @@ export interface ScanNode extends DirNode {
   oid: Oid;
   size: number;
   count: number;
+  /** set when the status index vouched for this folder's tree oid (no tree was built) */
+  known?: boolean;
+  /** files vouched for by the index and not listed yet (see listFiles): their count and bytes */
+  lazyOids?: boolean;
+  lazyCount?: number;
+  lazyBytes?: number;
+  /** for lazy folders: fills `files` from the index (diff calls it before it reads them) */
+  listFiles?: () => void;
 }
 
 export interface ScanOptions {
@@ -53,11 +60,22 @@ export interface ScanOptions {
   jobs: number;
   onProgress?: OnProgress;
   signal?: AbortSignal;
+  /** leave file oids of vouched-for folders unlisted until their listFiles() (status: only a diff needs them) */
+  lazyOids?: boolean;
+}
+
+
+/** A folder vouched for on the fast path gets its file nodes back: the rows matched them exactly. */
+function filesFromRows(idx: StatusIndex, node: ScanNode, nodeRel: string): void {
+  if (!node.lazyOids) return;
+  for (const [name, r] of idx.rowsOf(nodeRel)!) node.files.set(name, { dev: r.dev, ino: r.ino, size: r.size, mtime: r.mtime, ctime: r.ctime, exec: r.exec, oid: r.oid });
+  node.lazyOids = false;
+  node.listFiles = undefined;
 }
 
 interface Ctx {
   cache: Cache;
-  state: StateDb;
+  state: StatusIndex;
   rules: IgnoreRules;
 }
 
@@ -74,7 +92,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
     throw err;
   }
-  const records: { path: string; key: StatKey; oid: Oid }[] = [];
+  const records: { path: string; key: StatKey; oid: Oid; exec?: boolean }[] = [];
   const limit = pLimit(o.jobs);
   const counters = { hashed: 0, stored: 0, storedBytes: 0 };
   // progress in bytes: settled files' sizes plus what large files in flight have read so far
@@ -98,7 +116,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   /** Records the stat-cache row, but only if the file did not change while it was read. */
   const remember = (fileRel: string, fileAbs: string, key: StatKey, oid: Oid) => {
     const after = lstatSync(fileAbs);
-    if (after.mtimeMs === key.mtime && after.size === key.size && after.ctimeMs === key.ctime) records.push({ path: fileRel, key, oid });
+    if (after.mtimeMs === key.mtime && after.size === key.size && after.ctimeMs === key.ctime) records.push({ path: fileRel, key, oid, exec: (key as { exec?: boolean }).exec });
     // written in batches: memory must not hold a row per file of a 100k-file add until the end
     if (records.length >= 8192) ctx.state.record(records.splice(0));
   };
@@ -141,33 +159,113 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     prog.bytes = r.size;
     tell(true);
     ctx.state.record(records);
+    ctx.state.save();
     return { type: 'file', oid: r.oid, size: r.size, files: 1, exec: (st.mode & 0o100) !== 0, ...counters };
   }
   if (!st.isDirectory()) throw new TroveError('IO', `${rel}: not a regular file or folder`);
 
-  const tree = walkDir(abs, rel, ctx.rules, ctx.cache.objectsDir) as ScanNode;
-  const rows = ctx.state.loadPrefix(rel);
-  // Stat-cache hits are settled here, synchronously: no promise or queue entry per unchanged file.
+  const idx = ctx.state;
+  /**
+   * Each folder, as soon as it is listed: when its files are exactly the index's rows (the usual case),
+   * its per-file nodes are dropped at once and rebuilt from the rows only if someone needs them
+   * (listFiles). Nodes that die young cost the garbage collector little; 100,000 of them kept to the
+   * end of the scan cost ~300 ms of it.
+   */
+  const onFolder = (folderRel: string, n: DirNode) => {
+    if (!idx.rowsMatchExactly(folderRel, n.files)) return;
+    const node = n as ScanNode;
+    let b = 0;
+    for (const f of n.files.values()) b += f.size;
+    node.lazyOids = true;
+    node.lazyCount = n.files.size;
+    node.lazyBytes = b;
+    node.files = new Map();
+    node.listFiles = () => filesFromRows(idx, node, folderRel);
+  };
+  const tree = walkDir(abs, rel, ctx.rules, ctx.cache.objectsDir, onFolder) as ScanNode;
+  // read before any object is checked: a delete after this changes it, and the memo is dropped
+  const generation = o.store ? ctx.cache.generation() : '';
+  // Index hits are settled here, synchronously: no promise or queue entry per unchanged file.
   // the absolute path is derived when needed (root + rel): one string per file fewer to hold
   const toHash: { f: ScanFile; rel: string; key: StatKey }[] = [];
   const absOf = (fileRel: string) => `${root}/${fileRel}`;
-  const visit = (node: ScanNode, nodeRel: string) => {
-    for (const [name, f] of node.files) {
-      const fileRel = `${nodeRel}/${name}`;
-      const key: StatKey = f;
-      const cached = f.oid ?? ctx.state.lookup(fileRel, key, rows);
+  /**
+   * Settles every file whose row vouches for it and says whether the whole folder is vouched for:
+   * every file matched a row, the rows are exactly the files, every sub-folder is vouched for, and
+   * the index has this folder's tree with as many sub-folders. Then the folder's oid is the recorded
+   * one and no tree is built or hashed. For `add`, a vouched tree must also be known complete in the
+   * cache; otherwise each file's object is checked as before.
+   */
+  const visit = (node: ScanNode, nodeRel: string): boolean => {
+    let all = true;
+    let matched = 0;
+    let rows: ReadonlyMap<string, Row> | null = null;
+    if (node.lazyOids) {
+      // the fast path (onFolder): every file vouched for from the index's bytes
+      prog.total += node.lazyCount!;
+      prog.totalBytes += node.lazyBytes!;
+      prog.done += node.lazyCount!;
+      prog.bytes += node.lazyBytes!;
+      matched = node.lazyCount!;
+    } else rows = idx.rowsOf(nodeRel);
+    if (!node.lazyOids) for (const [name, f] of node.files) {
       prog.total++;
-      prog.totalBytes += key.size;
-      if (cached && (!o.store || existsSync(ctx.cache.objectPath(cached)))) {
+      prog.totalBytes += f.size;
+      let cached: Oid | null = f.oid ?? null;
+      if (!cached && rows) {
+        const r = rows.get(name);
+        if (r && rowMatches(r, f, false) && r.exec === f.exec) {
+          cached = r.oid;
+          matched++;
+        }
+      }
+      if (cached) {
         f.oid = cached;
-        f.size = key.size;
         prog.done++;
-        prog.bytes += key.size;
-      } else toHash.push({ f, rel: fileRel, key });
+        prog.bytes += f.size;
+      } else {
+        toHash.push({ f, rel: `${nodeRel}/${name}`, key: f });
+        all = false;
+      }
     }
-    for (const [name, d] of node.dirs) visit(d, `${nodeRel}/${name}`);
+    // rows all matched but not in the walk's order (a migrated index, a folder touched by checkout):
+    // store them in this order once, so that the next scan takes the fast path
+    if (!node.lazyOids && all && matched === node.files.size && rows?.size === matched) idx.orderRows(nodeRel, node.files.keys());
+    for (const [name, d] of node.dirs) if (!visit(d, `${nodeRel}/${name}`)) all = false;
+    const t = all && (node.lazyOids || matched === node.files.size) && (node.lazyOids || (rows?.size ?? 0) === matched) ? idx.treeOf(nodeRel) : null;
+    if (t && t.subdirs === node.dirs.size && (!o.store || idx.knownComplete(t.oid, generation))) {
+      node.oid = t.oid;
+      node.size = t.size;
+      node.count = t.count;
+      node.known = true;
+      return true;
+    }
+    return false;
   };
   visit(tree, rel);
+  // oids of files vouched for on the fast path: needed where a tree is built, by add's object
+  // check, and by callers that look at files (checkout's plan); status asks for them only on a change
+  const fill = (node: ScanNode, nodeRel: string, all: boolean) => {
+    if (node.lazyOids && (all || !node.known)) filesFromRows(idx, node, nodeRel);
+    for (const [name, d] of node.dirs) fill(d, `${nodeRel}/${name}`, all);
+  };
+  fill(tree, rel, !o.lazyOids);
+  if (o.store) {
+    // files settled by their row but not under a tree known complete: is their object still here?
+    const check = (node: ScanNode, nodeRel: string) => {
+      if (node.known) return;
+      for (const [name, f] of node.files) {
+        if (f.oid && !existsSync(ctx.cache.objectPath(f.oid))) {
+          (f as { oid?: Oid }).oid = undefined;
+          prog.done--;
+          prog.bytes -= f.size;
+          toHash.push({ f, rel: `${nodeRel}/${name}`, key: f });
+        }
+      }
+      for (const [name, d] of node.dirs) check(d, `${nodeRel}/${name}`);
+    };
+    check(tree, rel);
+  }
   const settle = (t: (typeof toHash)[number], r: { oid: Oid; size: number }) => {
     t.f.oid = r.oid;
     t.f.size = r.size;
@@ -197,11 +295,47 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   }
   tell(true);
   const top = await buildTrees(tree, o.store ? ctx.cache : null);
+  rememberTrees(idx, tree, rel, toHash.length > 0);
+  if (o.store) idx.markComplete(builtTrees(tree), generation);
+  idx.save();
   return { type: 'dir', oid: top.oid, size: top.size, files: top.count, exec: false, node: tree, ...counters };
+}
+
+/**
+ * After a scan: each folder that was not vouched for gets its tree recorded (it is trusted later only
+ * while all its rows match), rows of files that are gone are dropped, and folders that are gone are
+ * forgotten. A fully vouched scan changes nothing, so the index is not rewritten.
+ */
+function rememberTrees(idx: StatusIndex, top: ScanNode, topRel: string, hashed: boolean): void {
+  if (top.known && !hashed) return;
+  const seen = new Set<string>();
+  const visit = (node: ScanNode, nodeRel: string) => {
+    seen.add(nodeRel);
+    for (const [name, d] of node.dirs) visit(d, `${nodeRel}/${name}`);
+    if (node.known) return;
+    idx.pruneRows(nodeRel, (name) => node.files.has(name));
+    idx.orderRows(nodeRel, node.files.keys());
+  };
+  visit(top, topRel);
+  for (const d of idx.foldersBelow(topRel)) if (!seen.has(d)) idx.forget(d);
+  // after the row changes above, which drop the tree oids of the folders they touch
+  const trees = (node: ScanNode, nodeRel: string) => {
+    for (const [name, d] of node.dirs) trees(d, `${nodeRel}/${name}`);
+    if (!node.known) idx.recordTree(nodeRel, { oid: node.oid, size: node.size, count: node.count, subdirs: node.dirs.size });
+  };
+  trees(top, topRel);
+}
+
+/** Every tree oid of a scanned folder (after `add`, all of them are in the cache with their files). */
+function builtTrees(node: ScanNode, out: Oid[] = []): Oid[] {
+  out.push(node.oid);
+  if (!node.known) for (const d of node.dirs.values()) builtTrees(d, out);
+  return out;
 }
 
 /** Computes (and with a cache, stores) the tree objects of a walked folder, bottom-up. */
 async function buildTrees(node: ScanNode, cache: Cache | null): Promise<ScanNode> {
+  if (node.known) return node; // vouched for by the status index
   const entries: TreeEntry[] = [];
   let size = 0;
   let count = 0;

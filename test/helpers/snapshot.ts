@@ -62,7 +62,7 @@ export interface World {
 
 /**
  * `repo` must sit in a temp folder of its own (e.g. `newRepo('repo')`); the sentinel is created beside
- * it. The lock file and trove's per-machine state (state.db, index.db and their journals) are left
+ * it. The lock file and trove's per-machine state (status-index, state.db, index.db and their journals) are left
  * out: commands may open them, and they hold no data a pointer owns.
  */
 export async function worldAround(repo: string, o: { skip?: (label: string, rel: string) => boolean } = {}): Promise<World> {
@@ -70,7 +70,7 @@ export async function worldAround(repo: string, o: { skip?: (label: string, rel:
   await fsp.mkdir(path.join(sentinel, 'hooks'), { recursive: true });
   await fsp.writeFile(path.join(sentinel, 'keep.txt'), 'sentinel: must never change\n');
   await fsp.writeFile(path.join(sentinel, 'hooks', 'pre-commit'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
-  const volatile = /^\.trove\/(lock(\..*)?|state\.db.*|index\.db.*|tmp)$/;
+  const volatile = /^\.trove\/(lock(\..*)?|state\.db.*|status-index|\.status-index\..*|index\.db.*|tmp)$/;
   const skip = (label: string, rel: string) => (label === 'repo' && volatile.test(rel)) || (o.skip?.(label, rel) ?? false);
   const snap = () => takeSnapshot({ repo, sentinel }, skip);
   return {

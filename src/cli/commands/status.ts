@@ -53,6 +53,9 @@ function render(st: StatusEntry[]): void {
       for (const p of s.changes.modified) out(`\tmodified: ${p}`);
       for (const p of s.changes.deleted) out(`\tdeleted:  ${p}`);
     }
+    const lost = s.missingObjects ?? [];
+    for (const p of lost.slice(0, 20)) out(`\tnot in cache: ${p}`);
+    if (lost.length > 20) out(`\t… and ${lost.length - 20} more not in the cache (\`trove status --json\` lists them all)`);
   }
   const hints: string[] = [];
   if (changed.some((s) => s.workspace === 'modified')) hints.push('`trove add <path>` to record changes, `trove checkout --force <path>` to discard them');
