@@ -29,6 +29,8 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   gc: () => import('./commands/gc.js'),
   run: () => import('./commands/run.js'),
   runs: () => import('./commands/runs.js'),
+  server: () => import('./commands/server.js'),
+  models: () => import('./commands/models.js'),
   lineage: () => import('./commands/lineage.js'),
   ui: () => import('./commands/ui.js'),
   reproduce: () => import('./commands/reproduce.js'),

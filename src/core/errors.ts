@@ -28,7 +28,8 @@ export type ErrorCode =
   | 'NOT_IN_RUN'
   | 'PARAM_CONFLICT'
   | 'ABORTED'
-  | 'CANNOT_START';
+  | 'CANNOT_START'
+  | 'SERVER';
 
 /**
  * The one usage error code: exit 2 means "the command line was wrong", nothing else. File-system and

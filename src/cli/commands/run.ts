@@ -46,7 +46,7 @@ export function register(program: Command): void {
     .description('run a command and record it: code version, params, metrics, and the exact data it read and wrote')
     .argument('<command...>', 'the command to run (put it after --)')
     .option('-n, --name <name>', 'a name for the run')
-    .option('-e, --experiment <name>', 'experiment to file the run under', 'Default')
+    .option('-e, --experiment <name>', 'experiment to file the run under (default: the one an MLflow script sets, else Default)')
     .option('-p, --param <key=value>', 'a param (repeatable)', collect)
     .option('--params-file <file>', 'params from a YAML or JSON file (nested keys become a.b.c)')
     .option('-t, --tag <key=value>', 'a tag (repeatable)', collect)
@@ -62,6 +62,9 @@ Examples:
   $ trove run -- make train                 every tracked path is recorded as an input
   $ trove run --reuse -i data -o model.bin -- python train.py   skipped when nothing changed
 
+MLflow code attaches to the run: the command gets MLFLOW_TRACKING_URI and MLFLOW_RUN_ID, so
+mlflow.start_run() logs into this record (mlflow.end_run() does not end it; trove does, at exit).
+
 Inside the command, these log into the run (trove is on its PATH even if not installed):
   trove log-param k v | log-metric k v [--step n] | log-tag k v | log-artifact <path> | log-input <path>
 or append JSON lines to the file named by $TROVE_RUN_EVENTS, e.g. {"metric":"loss","value":0.41,"step":3}.
@@ -72,7 +75,7 @@ cannot start (not found, not executable) is recorded as FAILED and trove exits 1
       try {
         const params = { ...(o.paramsFile ? await readParamsFile(path.resolve(o.paramsFile)) : {}), ...keyValues(o.param, '--param') };
         const run = await repo.startRun({
-          name: o.name, experiment: o.experiment, command, params, tags: keyValues(o.tag, '--tag'),
+          name: o.name, experiment: o.experiment ?? 'Default', command, params, tags: keyValues(o.tag, '--tag'),
           inputs: o.in, outputs: o.out, metricsFile: o.metrics,
         });
         if (o.reuse) {
@@ -86,12 +89,22 @@ cannot start (not found, not executable) is recorded as FAILED and trove exits 1
         }
         const shimDir = path.join(repo.troveDir, 'tmp', `run-${run.id}`);
         let exit: ChildExit;
+        // MLflow code in the command attaches to this run: an MLflow endpoint for it on 127.0.0.1.
+        const { startServer } = await import('../../server/server.js');
+        const mlflow = await startServer({ root: repo.root, port: 0, attach: { runId: run.id, adoptExperiment: o.experiment === undefined } });
         try {
           await makeShim(shimDir);
-          exit = await execChild(command, {
+          const env: NodeJS.ProcessEnv = {
             ...process.env, ...run.childEnv(), PATH: `${shimDir}${path.delimiter}${process.env.PATH ?? ''}`,
-          });
+            MLFLOW_TRACKING_URI: mlflow.url, MLFLOW_RUN_ID: run.id,
+          };
+          // A token meant for another server must not leak into this run's requests.
+          delete env.MLFLOW_TRACKING_TOKEN;
+          delete env.MLFLOW_EXPERIMENT_NAME;
+          delete env.MLFLOW_EXPERIMENT_ID;
+          exit = await execChild(command, env);
         } finally {
+          await mlflow.close();
           await fsp.rm(shimDir, { recursive: true, force: true });
         }
         if ('startError' in exit) {

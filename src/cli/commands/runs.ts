@@ -7,6 +7,8 @@ import { compareRuns, listRuns, showRun, type RunComparison, type ShownRun } fro
 import { lastMetricPoint } from '../../core/runs/index-db.js';
 import { err, humanBytes, json, out, plural } from '../render.js';
 import { UsageError } from '../main.js';
+import { registerLifecycle } from './runs-lifecycle.js';
+import { registerImport } from './runs-import.js';
 
 const short = (oid: string | null | undefined) => (oid ? oid.replace(/^sha256:/, '').slice(0, 12) : '-');
 const num = (v: number) => String(Number(v.toPrecision(6)));
@@ -286,4 +288,6 @@ Examples:
         repo.close();
       }
     });
+  registerLifecycle(runs);
+  registerImport(runs);
 }

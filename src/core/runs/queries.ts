@@ -100,7 +100,10 @@ export async function listRuns(repo: Repo, q: ListRunsQuery = {}): Promise<{ run
       const t = await resolveTarget(repo, q.produced, index);
       if (t.kind === 'data') query.producedOid = t.oid;
     }
-    return { runs: index.list(query), skipped };
+    // Runs deleted through the MLflow API (tag trove.deleted) are hidden, as MLflow's lists hide them.
+    const limit = query.limit;
+    const runs = index.list({ ...query, limit: undefined }).filter((r) => r.tags['trove.deleted'] === undefined);
+    return { runs: limit === undefined ? runs : runs.slice(0, Math.max(0, limit)), skipped };
   } finally {
     index.close();
   }

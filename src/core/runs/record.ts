@@ -169,6 +169,20 @@ const Output = z.strictObject({
   }
 });
 
+/**
+ * A dataset as MLflow's `log_input` describes it (its fields kept as sent). When its source is a
+ * tracked path, the path's version is also in `inputs` (role `dataset`).
+ */
+const Dataset = z.strictObject({
+  name: text(500),
+  digest: text(100),
+  sourceType: text(100),
+  source: z.string().max(RUN_LIMITS.tagValue),
+  schema: z.string().max(1024 * 1024).optional(),
+  profile: z.string().max(RUN_LIMITS.tagValue).optional(),
+  tags: z.record(key, z.string().max(RUN_LIMITS.tagValue)).optional(),
+});
+export type RunDataset = z.infer<typeof Dataset>;
 const RunProblem = z.strictObject({
   /** What the problem is about: a file relative to the repo (`.trove/runs/<id>.events.jsonl`) or a path. */
   source: text(RUN_LIMITS.path),
@@ -205,6 +219,8 @@ export const RunRecordSchema = z.strictObject({
   tags: z.record(key, z.string().max(RUN_LIMITS.tagValue)),
   inputs: z.array(Input),
   outputs: z.array(Output),
+  /** MLflow datasets (`log_input`); absent when none. */
+  datasets: z.array(Dataset).max(RUN_LIMITS.inputs).optional(),
   /**
    * What went wrong around the run without costing it its record (optional; absent in records written
    * before it existed): bad events lines, a metrics file that could not be read, a declared output that
@@ -382,6 +398,7 @@ export function serializeRunRecord(rec: RunRecord): string {
     outputs: rec.outputs.map((o) => ({
       path: o.path, oid: o.oid, type: o.type, size: o.size, files: o.files, produced: o.produced,
     })),
+    ...(rec.datasets?.length ? { datasets: rec.datasets } : {}),
     problems: rec.problems?.length ? rec.problems.map((p) => ({ source: p.source, line: p.line, message: p.message })) : undefined,
     reproduces: rec.reproduces,
     reusedFrom: rec.reusedFrom,
@@ -404,6 +421,7 @@ export function serializeRunRecord(rec: RunRecord): string {
  * {"tag":"stage","value":"tuning"}                             last value wins
  * {"input":"data/train.csv","oid":"sha256:…","type":"file","size":123,"files":1,"role":"train","modified":false}
  * {"output":"models/model.bin","oid":"sha256:…","type":"file","size":456,"files":1}
+ * {"dataset":{"name":"iris","digest":"8f9eb48c","sourceType":"local","source":"{…}"}}   MLflow log_input
  * ```
  * - `step` defaults to the number of points already recorded for that metric (0, 1, 2, …).
  * - `ts` (ms since the epoch) defaults to `now` given to `applyEvents` (on every kind; only metrics keep it).
@@ -420,7 +438,8 @@ export type RunEvent =
   | { param: string; value: string; ts?: number }
   | { tag: string; value: string; ts?: number }
   | ({ input: string; ts?: number } & Omit<RunInput, 'path'>)
-  | ({ output: string; ts?: number } & Omit<RunOutput, 'path' | 'oid' | 'produced'> & { oid: string });
+  | ({ output: string; ts?: number } & Omit<RunOutput, 'path' | 'oid' | 'produced'> & { oid: string })
+  | { dataset: RunDataset; ts?: number };
 
 const ts = count.optional();
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
@@ -432,6 +451,7 @@ const EventSchemas = {
   output: z.strictObject({
     output: relPath, oid, type: z.enum(['file', 'dir']), size: count, files: count.optional(), ts,
   }),
+  dataset: z.strictObject({ dataset: Dataset, ts }),
 } as const;
 const KINDS = Object.keys(EventSchemas) as (keyof typeof EventSchemas)[];
 
@@ -457,6 +477,7 @@ export function applyEvents(
     tags: nullProto(record.tags),
     inputs: record.inputs.slice(),
     outputs: record.outputs.slice(),
+    ...(record.datasets ? { datasets: record.datasets.slice() } : {}),
   };
   const problems: EventProblem[] = [];
   let points = Object.values(rec.metrics).reduce((n, v) => n + v.length, 0);
@@ -529,6 +550,13 @@ export function applyEvents(
       const entry: RunInput = { path, ...rest };
       rec.inputs.push(entry);
       inputByPath.set(path, entry);
+    } else if ('dataset' in ev) {
+      // The same dataset (name + digest + context) again is ignored, as MLflow does.
+      const ds = (rec.datasets ??= []);
+      const ctx = (d: RunDataset) => d.tags?.['mlflow.data.context'];
+      if (ds.some((d) => d.name === ev.dataset.name && d.digest === ev.dataset.digest && ctx(d) === ctx(ev.dataset))) return;
+      if (ds.length >= RUN_LIMITS.inputs) return problem(`datasets over the limit of ${RUN_LIMITS.inputs}`);
+      ds.push(ev.dataset);
     } else {
       const { output: path, ts: _ts, ...rest } = ev;
       const entry: RunOutput = { path, ...rest };

@@ -377,7 +377,15 @@ export class ActiveRun {
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
     }
-    const folded = applyEvents(this.started, text.split('\n'));
+    // The record on disk, not the one written at start: an MLflow client attached through `trove
+    // server` may have renamed the run or filed it under the experiment its script set.
+    let base = this.started;
+    try {
+      base = parseRunRecord(await fsp.readFile(this.recordFile, 'utf8'), `${this.id}.json`);
+    } catch {
+      /* unreadable: the record as started */
+    }
+    const folded = applyEvents(base, text.split('\n'));
     const rec = folded.record;
     for (const p of folded.problems) problems.push({ source: eventsName, line: p.line, message: p.message });
     for (const d of declared) {

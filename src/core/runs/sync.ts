@@ -5,6 +5,7 @@ import { TroveError, isErrno } from '../errors.js';
 import type { Repo } from '../repo.js';
 import type { RecordSync, Root } from '../transfer.js';
 import type { Remote } from '../../remotes/index.js';
+import { syncMlflowFiles } from './mlflow-sync.js';
 import { parseRunRecord, type RunRecord } from './record.js';
 
 /**
@@ -66,6 +67,13 @@ async function readBody(body: NodeJS.ReadableStream, key: string): Promise<strin
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Experiments, logged models and the registry travel with the records (`mlflow-sync.ts`). */
+function addMlflow(report: RecordSyncReport, r: { transferred: number; skipped: number; rejected: { key: string; error: string }[] }): void {
+  report.transferred += r.transferred;
+  report.skipped += r.skipped;
+  report.rejected.push(...r.rejected);
+}
+
 export function runRecordSync(repo: Repo): RecordSync & { report: RecordSyncReport } {
   const report: RecordSyncReport = { transferred: 0, skipped: 0, rejected: [] };
   return {
@@ -81,6 +89,7 @@ export function runRecordSync(repo: Repo): RecordSync & { report: RecordSyncRepo
         await remote.putBytes(`runs/${r.name}`, r.text, { signal: o.signal });
         report.transferred++;
       }
+      addMlflow(report, await syncMlflowFiles((await repo.runStore()).dir, remote, 'push', o.signal));
       return report;
     },
     async fetch(remote, o) {
@@ -104,6 +113,7 @@ export function runRecordSync(repo: Repo): RecordSync & { report: RecordSyncRepo
           report.rejected.push({ key, error: err.message });
         }
       }
+      addMlflow(report, await syncMlflowFiles(store.dir, remote, 'fetch', o.signal));
       return report;
     },
   };

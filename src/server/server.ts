@@ -1,0 +1,189 @@
+/**
+ * `trove server`: MLflow's REST API over trove's run records, on node:http.
+ *
+ * - Binds 127.0.0.1 by default. On any other address it refuses to start without a token; with a
+ *   token every request must carry `Authorization: Bearer <token>` (what the MLflow client sends for
+ *   `MLFLOW_TRACKING_TOKEN`), compared in constant time. The token is never logged or stored.
+ * - JSON bodies are capped (`maxJsonBytes`), artifact bodies too (`maxArtifactBytes`, streamed to the
+ *   cache, never held in memory). Malformed JSON is MLflow's 400 `MALFORMED_REQUEST`, never a crash.
+ * - Errors have MLflow's shape `{error_code, message}` and its HTTP statuses.
+ * - Paths under `/api/2.0/` and `/ajax-api/2.0/` are the API; anything else (the web UI's pages and its
+ *   own `/api/trove/…`) goes to `uiHandler` when given, else 404.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { TroveError } from '../core/errors.js';
+import { Repo } from '../core/repo.js';
+import { artifactRoute } from './artifacts.js';
+import { MlflowApi } from './mlflow-routes.js';
+
+export type UiHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>;
+
+export interface ServerOptions {
+  /** The repo (any folder inside it). */
+  root: string;
+  host?: string;
+  port?: number;
+  token?: string;
+  uiHandler?: UiHandler;
+  maxJsonBytes?: number;
+  maxArtifactBytes?: number;
+  /**
+   * `trove run` attach: the run the child's MLflow client attaches to. Its `runs/update` does not end
+   * the record (trove ends it when the command exits); when `adoptExperiment` is set, the first
+   * experiment the script creates or looks up becomes the run's experiment.
+   */
+  attach?: { runId: string; adoptExperiment: boolean };
+}
+
+export interface RunningServer {
+  url: string;
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** MLflow's error codes and the HTTP status each one is sent with. */
+export const MLFLOW_STATUS: Record<string, number> = {
+  INVALID_PARAMETER_VALUE: 400,
+  MALFORMED_REQUEST: 400,
+  BAD_REQUEST: 400,
+  RESOURCE_ALREADY_EXISTS: 400,
+  INVALID_STATE: 400,
+  RESOURCE_DOES_NOT_EXIST: 404,
+  ENDPOINT_NOT_FOUND: 404,
+  UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 403,
+  REQUEST_LIMIT_EXCEEDED: 429,
+  INTERNAL_ERROR: 500,
+};
+
+export class MlflowError extends Error {
+  constructor(readonly errorCode: keyof typeof MLFLOW_STATUS | string, message: string) {
+    super(message);
+  }
+  get status(): number {
+    return MLFLOW_STATUS[this.errorCode] ?? 500;
+  }
+}
+
+/** A TroveError from core, as the MLflow error a client expects. */
+export function toMlflowError(err: unknown): MlflowError {
+  if (err instanceof MlflowError) return err;
+  if (err instanceof TroveError) {
+    if (err.code === 'NOT_FOUND') return new MlflowError('RESOURCE_DOES_NOT_EXIST', err.message);
+    if (err.data?.exists) return new MlflowError('RESOURCE_ALREADY_EXISTS', err.message);
+    if (['BAD_ARGS', 'PARAM_CONFLICT', 'BAD_QUERY', 'PATH_OUTSIDE_REPO', 'NOT_IN_RUN'].includes(err.code)) return new MlflowError('INVALID_PARAMETER_VALUE', err.message);
+    return new MlflowError('INTERNAL_ERROR', err.message);
+  }
+  return new MlflowError('INTERNAL_ERROR', 'internal error in trove server; see its log');
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function sendError(res: http.ServerResponse, e: MlflowError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, e.status, { error_code: e.errorCode, message: e.message });
+}
+
+function isLoopback(host: string): boolean {
+  return host === '127.0.0.1' || host === '::1' || host === 'localhost' || /^127\./.test(host);
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer (.+)$/.exec(header ?? '');
+  if (!m) return false;
+  const a = Buffer.from(m[1]!);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * The API as a request handler: answers `/api/2.0/…` and `/ajax-api/2.0/…` (true), leaves anything
+ * else to the caller (false). Authentication is the caller's (startServer checks the token first).
+ */
+export function handlerFor(api: MlflowApi): UiHandler {
+  return async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://trove.invalid');
+    // Only MLflow's prefix: other /api/ paths (the web UI's /api/trove/…) are the caller's.
+    if (!/^\/(ajax-)?api\/2\.0\//.test(url.pathname)) return false;
+    const rest = url.pathname.replace(/^\/(ajax-)?api\/2\.0\//, '');
+    try {
+      if (rest.startsWith('mlflow-artifacts/')) await artifactRoute(api, req, res, url, rest.slice('mlflow-artifacts/'.length));
+      else if (rest.startsWith('mlflow/')) await api.route(req, res, url, rest.slice('mlflow/'.length));
+      else throw new MlflowError('ENDPOINT_NOT_FOUND', `unsupported API path ${url.pathname}`);
+    } catch (err) {
+      req.resume();
+      sendError(res, toMlflowError(err));
+    }
+    return true;
+  };
+}
+
+/**
+ * Starts the server in this process. `port: 0` picks a free port (see `url`).
+ * @example const srv = await startServer({ root: repoDir, port: 0 }); …; await srv.close()
+ */
+export async function startServer(o: ServerOptions): Promise<RunningServer> {
+  const host = o.host ?? '127.0.0.1';
+  const token = o.token || undefined;
+  if (!isLoopback(host) && !token) {
+    throw new TroveError('BAD_ARGS', `refusing to serve on ${host} without a token: anyone who can reach it could write runs`,
+      'give --token <secret> (or set TROVE_SERVER_TOKEN); clients set MLFLOW_TRACKING_TOKEN to the same value');
+  }
+  const repo = await Repo.open(o.root);
+  const api = await MlflowApi.open(repo, {
+    maxJsonBytes: o.maxJsonBytes ?? 16 * 1024 * 1024,
+    maxArtifactBytes: o.maxArtifactBytes ?? 64 * 1024 * 1024 * 1024,
+    attach: o.attach,
+  });
+  const server = http.createServer((req, res) => {
+    void handle(req, res).catch((err) => {
+      sendError(res, toMlflowError(err));
+    });
+  });
+  // Keep-alive connections would hold close() open for their idle timeout.
+  server.keepAliveTimeout = 5_000;
+
+  const apiHandler = handlerFor(api);
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (token && !tokenMatches(req.headers.authorization, token)) {
+      req.resume();
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      return sendError(res, new MlflowError('UNAUTHENTICATED', 'missing or wrong bearer token (set MLFLOW_TRACKING_TOKEN)'));
+    }
+    if (await apiHandler(req, res)) return;
+    if (o.uiHandler && (await o.uiHandler(req, res))) return;
+    req.resume();
+    sendError(res, new MlflowError('ENDPOINT_NOT_FOUND', `no such page: ${new URL(req.url ?? '/', 'http://trove.invalid').pathname}`));
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(new TroveError('SERVER', `cannot listen on ${host}:${o.port ?? 5000}: ${err.code ?? err.message}`, err.code === 'EADDRINUSE' ? 'pick another --port' : undefined, { cause: err }));
+    });
+    server.listen(o.port ?? 5000, host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    url: `http://${shown}:${addr.port}`,
+    host: addr.address,
+    port: addr.port,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      repo.close();
+    },
+  };
+}
