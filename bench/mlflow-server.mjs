@@ -47,7 +47,7 @@ async function replay(url, file) {
   return { requests: lines.length, ms: now() - t0 };
 }
 
-const post = (url, p, body) => fetch(`${url}/api/2.0/mlflow/${p}`, { method: 'POST', body: JSON.stringify(body) }).then(async (r) => {
+const post = (url, p, body) => fetch(`${url}/api/2.0/mlflow/${p}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => {
   const t = await r.text();
   if (r.status !== 200) throw new Error(`${p}: ${r.status} ${t}`);
   return JSON.parse(t);

@@ -55,6 +55,8 @@ export const MLFLOW_STATUS: Record<string, number> = {
   ENDPOINT_NOT_FOUND: 404,
   UNAUTHENTICATED: 401,
   PERMISSION_DENIED: 403,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  MISDIRECTED_REQUEST: 421,
   REQUEST_LIMIT_EXCEEDED: 429,
   INTERNAL_ERROR: 500,
 };
@@ -92,6 +94,15 @@ export function sendError(res: http.ServerResponse, e: MlflowError): void {
     return;
   }
   sendJson(res, e.status, { error_code: e.errorCode, message: e.message });
+}
+
+/** The name in a Host header, without port or IPv6 brackets. */
+function hostName(header: string | undefined): string {
+  return (header ?? '').toLowerCase().replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+}
+
+function isJson(contentType: string | undefined): boolean {
+  return (contentType ?? '').split(';')[0].trim().toLowerCase() === 'application/json';
 }
 
 function isLoopback(host: string): boolean {
@@ -154,7 +165,20 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   server.keepAliveTimeout = 5_000;
 
   const apiHandler = handlerFor(api);
+  const local = isLoopback(host);
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // Bound to loopback, answer only to loopback names: a web page whose host name resolves to
+    // 127.0.0.1 (DNS rebinding) must not reach the API or the UI.
+    if (local && !isLoopback(hostName(req.headers.host))) {
+      req.resume();
+      return sendError(res, new MlflowError('MISDIRECTED_REQUEST', 'this server answers only to localhost names'));
+    }
+    // A cross-site form or fetch can POST text/plain without a CORS preflight; the MLflow client always
+    // sends JSON. Requiring application/json makes every browser ask first, and this server never says yes.
+    if (req.method === 'POST' && (req.url ?? '').startsWith('/api/') && !isJson(req.headers['content-type'])) {
+      req.resume();
+      return sendError(res, new MlflowError('UNSUPPORTED_MEDIA_TYPE', 'POST bodies must be Content-Type: application/json'));
+    }
     if (token && !tokenMatches(req.headers.authorization, token)) {
       req.resume();
       res.setHeader('WWW-Authenticate', 'Bearer');

@@ -9,7 +9,7 @@ import { newRepo, tempDir, trove } from '../helpers/repo.js';
 import { cloneOf, commitAll, ok } from '../integration/remoteHelpers.js';
 
 async function call(url: string, method: string, p: string, body?: unknown) {
-  const res = await fetch(`${url}/api/2.0/${p}`, { method, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(`${url}/api/2.0/${p}`, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
   return { status: res.status, json: JSON.parse((await res.text()) || '{}') as Record<string, any> };
 }
 

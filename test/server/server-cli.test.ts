@@ -39,7 +39,7 @@ describe('trove server (CLI)', () => {
     const dir = await newRepo();
     const { child, url } = serve(dir, [], { TROVE_SERVER_TOKEN: 'tok' });
     const base = await url;
-    const call = (p: string, body: unknown, auth = 'Bearer tok') => fetch(`${base}/api/2.0/mlflow/${p}`, { method: 'POST', headers: { Authorization: auth }, body: JSON.stringify(body) });
+    const call = (p: string, body: unknown, auth = 'Bearer tok') => fetch(`${base}/api/2.0/mlflow/${p}`, { method: 'POST', headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
     expect((await call('runs/create', { experiment_id: '0' }, '')).status).toBe(401);
     // the web UI is mounted at / (behind the same token)
     expect((await fetch(`${base}/`, { headers: { Authorization: 'Bearer tok' } })).status).toBe(200);
@@ -53,7 +53,7 @@ describe('trove server (CLI)', () => {
       expect(got.run.info.status).toBe('RUNNING'); // a client-made run stays RUNNING until ended or marked KILLED
       const h = await (await fetch(`${srv.url}/api/2.0/mlflow/metrics/get-history?run_id=${run}&metric_key=loss`)).json();
       expect(h.metrics.map((p: { value: number }) => p.value)).toEqual(Array.from({ length: 30 }, (_, i) => i));
-      const end = await fetch(`${srv.url}/api/2.0/mlflow/runs/update`, { method: 'POST', body: JSON.stringify({ run_id: run, status: 'KILLED' }) });
+      const end = await fetch(`${srv.url}/api/2.0/mlflow/runs/update`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ run_id: run, status: 'KILLED' }) });
       expect((await end.json()).run_info.status).toBe('KILLED');
     } finally {
       await srv.close();

@@ -52,6 +52,27 @@ async function newRun(srv: RunningServer) {
 }
 
 describe('trove server: safety', () => {
+  it('answers only to localhost names, and takes POSTs only as JSON (no cross-site simple requests)', async () => {
+    const { dir, srv } = await server();
+    const rebound = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: srv.port, method: 'GET', path: '/api/2.0/mlflow/experiments/search', headers: { Host: `evil.example:${srv.port}` } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(rebound).toBe(421);
+    // what a form or a no-cors fetch from another site can send without asking first
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+      const r = await call(srv, 'POST', 'mlflow/runs/create', { experiment_id: '0', run_name: 'csrf' }, { 'Content-Type': type });
+      expect(r.status, type).toBe(415);
+    }
+    expect(await records(dir)).toEqual([]);
+    expect((await call(srv, 'POST', 'mlflow/runs/create', { experiment_id: '0', run_name: 'ok' })).status).toBe(200);
+    expect((await fetch(`http://localhost:${srv.port}/api/2.0/mlflow/experiments/search`)).status).toBe(200);
+  });
+
   it('binds 127.0.0.1 by default and refuses another address without a token', async () => {
     const { srv } = await server();
     expect(srv.host).toBe('127.0.0.1');

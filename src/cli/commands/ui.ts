@@ -1,25 +1,11 @@
 import { spawn } from 'node:child_process';
-import { timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage } from 'node:http';
 import type { Command } from 'commander';
 import { Repo } from '../../core/repo.js';
-import { TroveError } from '../../core/errors.js';
 import { UsageError } from '../main.js';
 import { err, out } from '../render.js';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
-/** A Host header that names this machine's loopback (defeats DNS rebinding against a local server). */
-function loopbackHost(req: IncomingMessage): boolean {
-  const h = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
-  return LOOPBACK.has(h);
-}
-
-function tokenMatches(req: IncomingMessage, token: string): boolean {
-  const got = Buffer.from(String(req.headers.authorization ?? ''));
-  const want = Buffer.from(`Bearer ${token}`);
-  return got.length === want.length && timingSafeEqual(got, want);
-}
 
 export function register(program: Command): void {
   program
@@ -42,36 +28,18 @@ Examples:
 The UI works offline (no CDN, no remote fonts). Stop it with Ctrl-C.`)
     .action(async (o: { port: number; host: string; token?: string; open: boolean }) => {
       const token = o.token ?? process.env.TROVE_SERVER_TOKEN ?? undefined;
-      const local = LOOPBACK.has(o.host);
-      if (!local && !token) {
+      if (!LOOPBACK.has(o.host) && !token) {
         throw new UsageError(`--host ${o.host} is not a loopback address: anyone who can reach it could read your runs; give --token <token> or set TROVE_SERVER_TOKEN`);
       }
       const repo = await Repo.open();
       const root = repo.root;
       repo.close();
+      // the same server as `trove server`: the MLflow API (the Models page reads the registry from it)
+      // with the UI at /; bind rules, token, Host check and body caps live there
+      const { startServer } = await import('../../server/server.js');
       const { createUiHandler } = await import('../../ui/handler.js');
-      const ui = createUiHandler({ root });
-      const server = createServer((req, res) => {
-        if (local && !loopbackHost(req)) {
-          res.writeHead(421, { 'Content-Type': 'text/plain' }).end('this server answers only to localhost names\n');
-          return;
-        }
-        if (token && !tokenMatches(req, token)) {
-          res.writeHead(401, { 'Content-Type': 'text/plain', 'WWW-Authenticate': 'Bearer' }).end('a bearer token is required\n');
-          return;
-        }
-        ui(req, res).then((answered) => {
-          if (!answered) res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error_code: 'ENDPOINT_NOT_FOUND', message: `no endpoint at ${req.url}` }));
-        }, (e) => {
-          res.destroy(e as Error);
-        });
-      });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (e: NodeJS.ErrnoException) => reject(new TroveError('BAD_ARGS', `cannot listen on ${o.host}:${o.port}: ${e.code ?? e.message}`, e.code === 'EADDRINUSE' ? 'pick another --port (or --port 0 for any free one)' : undefined)));
-        server.listen(o.port, o.host, resolve);
-      });
-      const addr = server.address();
-      const port = typeof addr === 'object' && addr ? addr.port : o.port;
+      const srv = await startServer({ root, host: o.host, port: o.port, token, uiHandler: createUiHandler({ root }) });
+      const port = srv.port;
       const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}/`;
       out(`trove ui: serving ${root} at ${url}`);
       if (o.open && process.stdout.isTTY) {
@@ -81,9 +49,9 @@ The UI works offline (no CDN, no remote fonts). Stop it with Ctrl-C.`)
         child.unref();
       }
       await new Promise<void>((resolve) => {
-        const stop = () => server.close(() => resolve());
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
       });
+      await srv.close();
     });
 }
