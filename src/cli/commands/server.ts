@@ -24,7 +24,14 @@ with trove push / pull. Stop with Ctrl-C.`)
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${JSON.stringify(o.port)}: expected 0-65535`);
       const repo = await Repo.open();
       const root = repo.root;
-      repo.close();
+      // Bring the run index up to date before the first page or search asks (building it from
+      // 10,000 records takes seconds; afterwards only changed records are read).
+      try {
+        const { index } = await (await repo.runStore()).openIndex();
+        index.close();
+      } finally {
+        repo.close();
+      }
       const { startServer } = await import('../../server/server.js');
       // The web UI at / (its pages and /api/trove/…); the MLflow API keeps /api/2.0/.
       const { createUiHandler } = await import('../../ui/handler.js');

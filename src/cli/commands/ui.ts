@@ -33,7 +33,14 @@ The UI works offline (no CDN, no remote fonts). Stop it with Ctrl-C.`)
       }
       const repo = await Repo.open();
       const root = repo.root;
-      repo.close();
+      // Bring the run index up to date before the first page or search asks (building it from
+      // 10,000 records takes seconds; afterwards only changed records are read).
+      try {
+        const { index } = await (await repo.runStore()).openIndex();
+        index.close();
+      } finally {
+        repo.close();
+      }
       // the same server as `trove server`: the MLflow API (the Models page reads the registry from it)
       // with the UI at /; bind rules, token, Host check and body caps live there
       const { startServer } = await import('../../server/server.js');
