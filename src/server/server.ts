@@ -139,6 +139,14 @@ export function handlerFor(api: MlflowApi): UiHandler {
   };
 }
 
+/** Anything but loopback needs a token (checked before any work, and again by startServer). */
+export function assertBindable(host: string, token: string | undefined): void {
+  if (!isLoopback(host) && !token) {
+    throw new TroveError('BAD_ARGS', `refusing to serve on ${host} without a token: anyone who can reach it could write runs`,
+      'give --token <secret> (or set TROVE_SERVER_TOKEN); clients set MLFLOW_TRACKING_TOKEN to the same value');
+  }
+}
+
 /**
  * Starts the server in this process. `port: 0` picks a free port (see `url`).
  * @example const srv = await startServer({ root: repoDir, port: 0 }); …; await srv.close()
@@ -146,10 +154,7 @@ export function handlerFor(api: MlflowApi): UiHandler {
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const host = o.host ?? '127.0.0.1';
   const token = o.token || undefined;
-  if (!isLoopback(host) && !token) {
-    throw new TroveError('BAD_ARGS', `refusing to serve on ${host} without a token: anyone who can reach it could write runs`,
-      'give --token <secret> (or set TROVE_SERVER_TOKEN); clients set MLFLOW_TRACKING_TOKEN to the same value');
-  }
+  assertBindable(host, token);
   const repo = await Repo.open(o.root);
   const api = await MlflowApi.open(repo, {
     maxJsonBytes: o.maxJsonBytes ?? 16 * 1024 * 1024,

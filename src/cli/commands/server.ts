@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { Repo } from '../../core/repo.js';
 import { err, out } from '../render.js';
 import { UsageError } from '../main.js';
 
@@ -22,28 +21,12 @@ with trove push / pull. Stop with Ctrl-C.`)
     .action(async (o: { host: string; port: string; token?: string }) => {
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${JSON.stringify(o.port)}: expected 0-65535`);
-      const repo = await Repo.open();
-      const root = repo.root;
-      // Bring the run index up to date before the first page or search asks (building it from
-      // 10,000 records takes seconds; afterwards only changed records are read).
-      try {
-        const { index } = await (await repo.runStore()).openIndex();
-        index.close();
-      } finally {
-        repo.close();
-      }
-      const { startServer } = await import('../../server/server.js');
-      // The web UI at / (its pages and /api/trove/…); the MLflow API keeps /api/2.0/.
-      const { createUiHandler } = await import('../../ui/handler.js');
-      const srv = await startServer({ root, host: o.host, port, token: o.token ?? process.env.TROVE_SERVER_TOKEN, uiHandler: createUiHandler({ root }) });
-      out(`trove server: MLflow tracking API at ${srv.url}${o.token || process.env.TROVE_SERVER_TOKEN ? ' (bearer token required)' : ''}`);
-      out(`  export MLFLOW_TRACKING_URI=${srv.url}`);
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+      const token = o.token ?? process.env.TROVE_SERVER_TOKEN;
+      const { serveRepo } = await import('../serve.js');
+      await serveRepo({ host: o.host, port, token }, (srv) => {
+        out(`trove server: MLflow tracking API at ${srv.url}${token ? ' (bearer token required)' : ''}`);
+        out(`  export MLFLOW_TRACKING_URI=${srv.url}`);
       });
-      await srv.close();
       err('trove server: stopped');
     });
 }

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
-import { Repo } from '../../core/repo.js';
 import { UsageError } from '../main.js';
 import { err, out } from '../render.js';
 
@@ -31,34 +30,16 @@ The UI works offline (no CDN, no remote fonts). Stop it with Ctrl-C.`)
       if (!LOOPBACK.has(o.host) && !token) {
         throw new UsageError(`--host ${o.host} is not a loopback address: anyone who can reach it could read your runs; give --token <token> or set TROVE_SERVER_TOKEN`);
       }
-      const repo = await Repo.open();
-      const root = repo.root;
-      // Bring the run index up to date before the first page or search asks (building it from
-      // 10,000 records takes seconds; afterwards only changed records are read).
-      try {
-        const { index } = await (await repo.runStore()).openIndex();
-        index.close();
-      } finally {
-        repo.close();
-      }
-      // the same server as `trove server`: the MLflow API (the Models page reads the registry from it)
-      // with the UI at /; bind rules, token, Host check and body caps live there
-      const { startServer } = await import('../../server/server.js');
-      const { createUiHandler } = await import('../../ui/handler.js');
-      const srv = await startServer({ root, host: o.host, port: o.port, token, uiHandler: createUiHandler({ root }) });
-      const port = srv.port;
-      const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}/`;
-      out(`trove ui: serving ${root} at ${url}`);
-      if (o.open && process.stdout.isTTY) {
-        const opener = process.platform === 'darwin' ? 'open' : 'xdg-open';
-        const child = spawn(opener, [url], { stdio: 'ignore', detached: true });
-        child.on('error', () => err(`trove: could not start ${opener}; open ${url} yourself`));
-        child.unref();
-      }
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
+      const { serveRepo } = await import('../serve.js');
+      await serveRepo({ host: o.host, port: o.port, token }, (srv, root) => {
+        const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${srv.port}/`;
+        out(`trove ui: serving ${root} at ${url}`);
+        if (o.open && process.stdout.isTTY) {
+          const opener = process.platform === 'darwin' ? 'open' : 'xdg-open';
+          const child = spawn(opener, [url], { stdio: 'ignore', detached: true });
+          child.on('error', () => err(`trove: could not start ${opener}; open ${url} yourself`));
+          child.unref();
+        }
       });
-      await srv.close();
     });
 }
