@@ -17,6 +17,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../atomicWrite.js';
 import { TroveError, isErrno } from '../errors.js';
+import { parseJsonRecord } from './jsonRecord.js';
 import { RUN_LIMITS } from './record.js';
 
 export const EXPERIMENT_SCHEMA_VERSION = 1;
@@ -44,18 +45,7 @@ export function experimentIdFor(name: string): string {
 }
 
 export function parseExperiment(text: string, source: string): Experiment {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new TroveError('BAD_RUN', `${source}: not valid JSON`, 'move the file out of .trove/runs/experiments/', { cause: err });
-  }
-  const res = ExperimentSchema.safeParse(raw);
-  if (!res.success) {
-    const issue = res.error.issues[0]!;
-    throw new TroveError('BAD_RUN', `${source}: field ${issue.path.join('.') || '(root)'} ${issue.message}`, 'move the file out of .trove/runs/experiments/');
-  }
-  const e = res.data;
+  const e = parseJsonRecord(ExperimentSchema, text, source, '.trove/runs/experiments/');
   if (e.id !== experimentIdFor(e.name)) throw new TroveError('BAD_RUN', `${source}: id ${e.id} is not the id of experiment ${JSON.stringify(e.name)}`);
   if (path.basename(source) !== `${e.id}.json` && source.endsWith('.json')) throw new TroveError('BAD_RUN', `${source}: file name does not match id ${e.id}`);
   return { ...e, tags: Object.assign(Object.create(null) as Record<string, string>, e.tags) };

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../atomicWrite.js';
 import { TroveError, isErrno } from '../errors.js';
+import { parseJsonRecord } from './jsonRecord.js';
 import type { Oid } from '../oid.js';
 import type { Repo } from '../repo.js';
 import { serializeTree, type TreeEntry } from '../tree.js';
@@ -51,24 +52,14 @@ export type LoggedModel = z.infer<typeof LoggedModelSchema>;
 const nullProto = <T>(o: Record<string, T>) => Object.assign(Object.create(null) as Record<string, T>, o);
 
 export function parseLoggedModel(text: string, source: string): LoggedModel {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new TroveError('BAD_RUN', `${source}: not valid JSON`, 'move the file out of .trove/runs/models/', { cause: err });
-  }
-  if (typeof raw === 'object' && raw !== null) {
-    for (const f of ['params', 'tags', 'files']) {
-      const v = (raw as Record<string, unknown>)[f];
-      if (v && typeof v === 'object' && Object.hasOwn(v, '__proto__')) throw new TroveError('BAD_RUN', `${source}: field ${f}.__proto__ is not allowed`);
+  const m = parseJsonRecord(LoggedModelSchema, text, source, '.trove/runs/models/', (raw) => {
+    if (typeof raw === 'object' && raw !== null) {
+      for (const f of ['params', 'tags', 'files']) {
+        const v = (raw as Record<string, unknown>)[f];
+        if (v && typeof v === 'object' && Object.hasOwn(v, '__proto__')) throw new TroveError('BAD_RUN', `${source}: field ${f}.__proto__ is not allowed`);
+      }
     }
-  }
-  const res = LoggedModelSchema.safeParse(raw);
-  if (!res.success) {
-    const issue = res.error.issues[0]!;
-    throw new TroveError('BAD_RUN', `${source}: field ${issue.path.join('.') || '(root)'} ${issue.message}`, 'move the file out of .trove/runs/models/');
-  }
-  const m = res.data;
+  });
   if (source.endsWith('.json') && path.basename(source) !== `${m.id}.json`) throw new TroveError('BAD_RUN', `${source}: file name does not match id ${m.id}`);
   return { ...m, params: nullProto(m.params), tags: nullProto(m.tags), files: nullProto(m.files) };
 }

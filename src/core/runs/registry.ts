@@ -19,6 +19,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../atomicWrite.js';
 import { TroveError, isErrno } from '../errors.js';
+import { parseJsonRecord } from './jsonRecord.js';
 import { RUN_LIMITS, ULID_RE } from './record.js';
 import { KeyedLock } from './tracking.js';
 
@@ -78,18 +79,7 @@ export function aliasProblem(alias: unknown): string | null {
 }
 
 export function parseRegisteredModel(text: string, source: string): RegisteredModel {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new TroveError('BAD_RUN', `${source}: not valid JSON`, 'move the file out of .trove/runs/registry/', { cause: err });
-  }
-  const res = RegisteredModelSchema.safeParse(raw);
-  if (!res.success) {
-    const issue = res.error.issues[0]!;
-    throw new TroveError('BAD_RUN', `${source}: field ${issue.path.join('.') || '(root)'} ${issue.message}`, 'move the file out of .trove/runs/registry/');
-  }
-  const m = res.data;
+  const m = parseJsonRecord(RegisteredModelSchema, text, source, '.trove/runs/registry/');
   if (source.endsWith('.json') && path.basename(source) !== `${registryKey(m.name)}.json`) throw new TroveError('BAD_RUN', `${source}: file name does not match model ${JSON.stringify(m.name)}`);
   m.versions.forEach((v, i) => {
     if (v.version !== i + 1) throw new TroveError('BAD_RUN', `${source}: field versions[${i}].version is ${v.version}, expected ${i + 1}`);
