@@ -23,3 +23,21 @@ export function parseJsonRecord<S extends z.ZodTypeAny>(schema: S, text: string,
   }
   return res.data;
 }
+
+/**
+ * A small file's body from a remote, as text; refused past `maxBytes` (a remote is someone else's
+ * storage: a multi-gigabyte "record" must not be read into memory).
+ */
+export async function readCappedBody(body: NodeJS.ReadableStream, key: string, maxBytes: number, what: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of body as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > maxBytes) {
+      (body as unknown as { destroy?: () => void }).destroy?.();
+      throw new TroveError('BAD_RUN', `${key}: larger than ${maxBytes} bytes; not ${what}`);
+    }
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -15,6 +15,7 @@ import type { Remote } from '../../remotes/index.js';
 import { parseExperiment } from './experiments.js';
 import { parseLoggedModel } from './logged-models.js';
 import { parseRegisteredModel } from './registry.js';
+import { readCappedBody } from './jsonRecord.js';
 
 const MAX_BYTES = 64 * 1024 * 1024;
 
@@ -24,19 +25,7 @@ const KINDS = [
   { sub: 'registry', name: /^[0-9a-f]{32}\.json$/, parse: parseRegisteredModel },
 ] as const;
 
-async function readBody(body: NodeJS.ReadableStream, key: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of body as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > MAX_BYTES) {
-      (body as unknown as { destroy?: () => void }).destroy?.();
-      throw new TroveError('BAD_RUN', `${key}: larger than ${MAX_BYTES} bytes`);
-    }
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
+const readBody = (body: NodeJS.ReadableStream, key: string) => readCappedBody(body, key, MAX_BYTES, 'an experiment, model or registry file');
 
 async function localText(file: string): Promise<string | null> {
   try {

@@ -7,6 +7,7 @@ import type { RecordSync, Root } from '../transfer.js';
 import type { Remote } from '../../remotes/index.js';
 import { syncMlflowFiles } from './mlflow-sync.js';
 import { parseRunRecord, type RunRecord } from './record.js';
+import { readCappedBody } from './jsonRecord.js';
 
 /**
  * Run records travel with push and fetch (`runs/<id>.json` on the remote), so that a teammate's
@@ -53,19 +54,7 @@ async function remoteNames(remote: Remote, signal?: AbortSignal): Promise<Set<st
   return names;
 }
 
-async function readBody(body: NodeJS.ReadableStream, key: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of body as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > MAX_RECORD_BYTES) {
-      (body as unknown as { destroy?: () => void }).destroy?.();
-      throw new TroveError('BAD_RUN', `${key}: larger than ${MAX_RECORD_BYTES} bytes; not a run record`);
-    }
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
+const readBody = (body: NodeJS.ReadableStream, key: string) => readCappedBody(body, key, MAX_RECORD_BYTES, 'a run record');
 
 /** Experiments, logged models and the registry travel with the records (`mlflow-sync.ts`). */
 function addMlflow(report: RecordSyncReport, r: { transferred: number; skipped: number; rejected: { key: string; error: string }[] }): void {
