@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { UsageError } from '../main.js';
 import { err, out } from '../render.js';
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 
 export function register(program: Command): void {
@@ -27,9 +26,6 @@ Examples:
 The UI works offline (no CDN, no remote fonts). Stop it with Ctrl-C.`)
     .action(async (o: { port: number; host: string; token?: string; open: boolean }) => {
       const token = o.token ?? process.env.TROVE_SERVER_TOKEN ?? undefined;
-      if (!LOOPBACK.has(o.host) && !token) {
-        throw new UsageError(`--host ${o.host} is not a loopback address: anyone who can reach it could read your runs; give --token <token> or set TROVE_SERVER_TOKEN`);
-      }
       const { serveRepo } = await import('../serve.js');
       await serveRepo({ host: o.host, port: o.port, token }, (srv, root) => {
         const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${srv.port}/`;
