@@ -9,6 +9,18 @@ import { expectNoExtraWorktree, irisRepo, ok, trainIris, workTree } from '../hel
 
 const leftovers = async () => (await fsp.readdir(os.tmpdir())).filter((n) => n.startsWith('trove-reproduce-'));
 
+
+/** A repo with tracked data/in.txt and a committed make.mjs that writes o.txt. */
+async function committedScriptRepo(): Promise<string> {
+  const dir = await newRepo();
+  await write(dir, 'data/in.txt', 'input\n');
+  await ok(dir, 0, 'add', 'data');
+  await write(dir, 'make.mjs', `import { writeFileSync } from 'node:fs'; writeFileSync('o.txt', 'x');\n`);
+  await git(dir, 'add', '-A');
+  await git(dir, 'commit', '-qm', 'code');
+  return dir;
+}
+
 describe('trove reproduce', () => {
   it('reproduces the iris example with --verify passing, links the new run, and leaves the work tree alone', async () => {
     const dir = await irisRepo();
@@ -84,12 +96,7 @@ writeFileSync('stable.txt', 'stable\\n');
   }, 30_000);
 
   it('refuses a command that is not on PATH, a commit that is gone, a diff that does not apply, inputs missing everywhere', async () => {
-    const dir = await newRepo();
-    await write(dir, 'data/in.txt', 'input\n');
-    await ok(dir, 0, 'add', 'data');
-    await write(dir, 'make.mjs', `import { writeFileSync } from 'node:fs'; writeFileSync('o.txt', 'x');\n`);
-    await git(dir, 'add', '-A');
-    await git(dir, 'commit', '-qm', 'code');
+    const dir = await committedScriptRepo();
 
     // 1. not on PATH (the original could not start: FAILED, and the record keeps the command)
     await ok(dir, 1, 'run', '-i', 'data', '--', 'trove-no-such-program-xyz');
@@ -185,12 +192,7 @@ writeFileSync('stable.txt', 'stable\\n');
   }, 30_000);
 
   it('--in-place refuses a dirty work tree and a HEAD that is not the run\'s commit', async () => {
-    const dir = await newRepo();
-    await write(dir, 'data/in.txt', 'input\n');
-    await ok(dir, 0, 'add', 'data');
-    await write(dir, 'make.mjs', `import { writeFileSync } from 'node:fs'; writeFileSync('o.txt', 'x');\n`);
-    await git(dir, 'add', '-A');
-    await git(dir, 'commit', '-qm', 'code');
+    const dir = await committedScriptRepo();
     await ok(dir, 0, 'run', '-i', 'data', '-o', 'o.txt', '--', 'node', 'make.mjs');
     const run = await lastRecord(dir);
     await git(dir, 'add', '-A');
