@@ -73,11 +73,24 @@ describe('pack format', () => {
     }
   });
 
-  it('stores an oid added twice once', async () => {
+  it('stores an (oid, kind) added twice once; the same bytes under another kind are a second entry', async () => {
     const dir = await tempDir();
     const same = Buffer.from('same bytes');
-    const { pack } = await makePack(dir, [same, Buffer.from('other'), same]);
-    expect(pack.entries).toHaveLength(2);
+    const file = path.join(dir, 'p.pack');
+    const w = PackWriter.create(file);
+    w.add('blob', same);
+    w.add('blob', Buffer.from('other'));
+    w.add('tree', same);
+    w.add('blob', same);
+    const pack = await w.finish();
+    expect(pack.entries.map((e) => e.kind)).toEqual(['blob', 'blob', 'tree']);
+    const index = PackIndex.parse(encodePackIndex(pack.id, pack.size, pack.entries), 'i');
+    const r = PackReader.open(file, index);
+    expect(index.find(hashBytes(same), 'tree')!.kind).toBe('tree');
+    expect(r.readSync(index.find(hashBytes(same), 'blob')!).equals(same)).toBe(true);
+    expect(r.readSync(index.find(hashBytes(same), 'tree')!).equals(same)).toBe(true);
+    expect(index.find(hashBytes(same), 'chunk')).toBeUndefined();
+    r.close();
   });
 
   it('addStream appends a verified stream; a wrong stream is rolled back and the pack stays valid', async () => {

@@ -29,7 +29,7 @@
  * with INTEGRITY at its end if the bytes do not hash to the oid.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants as fsc, fstatSync, fsync, ftruncateSync, openSync, promises as fsp, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, promises as fsp, readSync, rmSync, writeSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { TroveError } from '../errors.js';
 import { hexOf, isOid, oidFromHex, type Oid } from '../oid.js';
@@ -115,12 +115,13 @@ const WRITE_BUFFER = 1 << 20;
  * const pack = await w.finish();              // trailer + fsync; pack.id, pack.entries
  * await fsp.rename(tmp, `${dir}/${pack.id}.pack`);
  * ```
- * An oid added twice is stored once. Memory: one object plus a 1 MiB write buffer. Writes are
+ * An object (oid, kind) added twice is stored once. Memory: one object plus a 1 MiB write buffer. Writes are
  * synchronous: they are few (buffered) and small objects arrive from synchronous reads anyway.
  */
 export class PackWriter {
   private hash: Hash = createHash('sha256');
-  private readonly seen = new Map<Oid, PackIndexEntry>();
+  /** by `${kind}:${oid}`: the same bytes may be stored under two kinds */
+  private readonly seen = new Map<string, PackIndexEntry>();
   private readonly order: PackIndexEntry[] = [];
   /** logical size: bytes written plus bytes buffered */
   private pos = 0;
@@ -146,13 +147,34 @@ export class PackWriter {
     return this.order.length;
   }
 
-  has(oid: Oid): boolean {
-    return this.seen.has(oid);
+  has(oid: Oid, kind: PackKind): boolean {
+    return this.seen.has(`${kind}:${oid}`);
   }
 
   /** The entry of an object added to this (unfinished) pack. */
-  entry(oid: Oid): PackIndexEntry | undefined {
-    return this.seen.get(oid);
+  entry(oid: Oid, kind: PackKind): PackIndexEntry | undefined {
+    return this.seen.get(`${kind}:${oid}`);
+  }
+
+  /** Every entry added so far, in the order written. */
+  entries(): readonly PackIndexEntry[] {
+    return this.order;
+  }
+
+  /**
+   * The body of an object added to this unfinished pack, read back from the file (the write buffer
+   * is flushed first). Not verified again: these bytes were hashed on their way in.
+   */
+  readBack(e: PackIndexEntry): Buffer {
+    this.flush();
+    const fd = openSync(this.file, fsc.O_RDONLY);
+    try {
+      const buf = Buffer.allocUnsafe(e.length);
+      if (readFully(fd, buf, e.offset) !== e.length) throw badPack(this.file, `truncated: object ${e.oid}`);
+      return buf;
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private append(buf: Buffer): void {
@@ -187,11 +209,11 @@ export class PackWriter {
     if (expected !== undefined && oid !== expected) {
       throw new TroveError('INTEGRITY', `${this.file}: object bytes hash to ${oid}, expected ${expected}`, 'the source is corrupt; nothing was added to the pack');
     }
-    if (this.seen.has(oid)) return oid;
+    if (this.seen.has(`${kind}:${oid}`)) return oid;
     this.append(entryHeader(kind, oid, body.length));
     const entry: PackIndexEntry = { oid, kind, offset: this.pos, length: body.length };
     this.append(body);
-    this.seen.set(oid, entry);
+    this.seen.set(`${kind}:${oid}`, entry);
     this.order.push(entry);
     return oid;
   }
@@ -207,7 +229,7 @@ export class PackWriter {
     kindCode(kind);
     if (!isOid(oid)) throw new TypeError(`not an oid: ${String(oid)}`);
     if (!Number.isSafeInteger(length) || length < 0) throw new TypeError(`bad length ${length}`);
-    if (this.seen.has(oid)) {
+    if (this.seen.has(`${kind}:${oid}`)) {
       for await (const _ of body) { /* drain: the object is already in this pack */ }
       return;
     }
@@ -240,7 +262,7 @@ export class PackWriter {
       throw new TroveError('INTEGRITY', `${this.file}: object ${oid}: ${fail}`, 'the source is corrupt; nothing was added to the pack');
     }
     const entry: PackIndexEntry = { oid, kind, offset: start + ENTRY_HEADER_SIZE, length };
-    this.seen.set(oid, entry);
+    this.seen.set(`${kind}:${oid}`, entry);
     this.order.push(entry);
   }
 
@@ -256,21 +278,38 @@ export class PackWriter {
   /** Writes the trailer, fsyncs and closes the file. The pack is complete; it is not yet named or indexed. */
   async finish(): Promise<FinishedPack> {
     this.checkOpen();
-    this.done = true;
     try {
-      const t = Buffer.alloc(PACK_TRAILER_SIZE);
-      PACK_END_MAGIC.copy(t, 0);
-      t.writeUInt32BE(this.order.length, 8);
-      const sum = this.hash.digest();
-      sum.copy(t, 16);
-      this.pending.push(t);
-      this.pos += t.length;
-      this.flush();
+      const t = this.trailer();
       await new Promise<void>((resolve, reject) => fsync(this.fd, (err) => (err ? reject(err) : resolve())));
-      return { id: sum.toString('hex'), size: this.pos, entries: this.order.slice() };
+      return t;
     } finally {
       closeSync(this.fd);
     }
+  }
+
+  /** finish() with a synchronous fsync (for a process-exit hook, where nothing async runs). */
+  finishSync(): FinishedPack {
+    this.checkOpen();
+    try {
+      const t = this.trailer();
+      fsyncSync(this.fd);
+      return t;
+    } finally {
+      closeSync(this.fd);
+    }
+  }
+
+  private trailer(): FinishedPack {
+    this.done = true;
+    const t = Buffer.alloc(PACK_TRAILER_SIZE);
+    PACK_END_MAGIC.copy(t, 0);
+    t.writeUInt32BE(this.order.length, 8);
+    const sum = this.hash.digest();
+    sum.copy(t, 16);
+    this.pending.push(t);
+    this.pos += t.length;
+    this.flush();
+    return { id: sum.toString('hex'), size: this.pos, entries: this.order.slice() };
   }
 
   /** Gives up on the pack: closes the file and removes it. */

@@ -11,11 +11,12 @@
  * entries  count × 56    oid 32 bytes (raw SHA-256) | offset u64 (of the body, in the pack)
  *                        | length u64 (body bytes) | kind u8 (1 blob, 2 tree, 3 chunk, 4 manifest)
  *                        | reserved 7 bytes = 0
- *                        sorted by oid bytes, strictly (no oid twice)
+ *                        sorted by (oid bytes, kind), strictly: the same bytes may be stored
+ *                        under two kinds (a file whose content is a tree's), never twice as one
  * trailer  32 bytes      SHA-256 of every byte before it
  * ```
  * Parsing treats the bytes as hostile: the length must be exactly header + count × 56 + 32, the
- * checksum must match, oids strictly ascending, kinds known, reserved bytes zero, and every body
+ * checksum must match, (oid, kind) strictly ascending, kinds known, reserved bytes zero, and every body
  * must lie inside the pack's entry area (after the 16-byte header and the 41-byte entry header,
  * before the 48-byte trailer) without overlapping another entry (header included).
  * Anything else is INTEGRITY naming the file.
@@ -40,7 +41,7 @@ export interface PackIndexEntry {
 
 /**
  * Encodes the index for a pack (entries in any order; they are sorted here). Throws a TypeError on
- * entries that could never come from a pack writer (duplicate oid, negative offset): a bug, not input.
+ * entries that could never come from a pack writer ((oid, kind) twice, negative offset): a bug, not input.
  *
  * ```ts
  * const pack = await writer.finish();
@@ -49,7 +50,7 @@ export interface PackIndexEntry {
  */
 export function encodePackIndex(packId: string, packSize: number, entries: readonly PackIndexEntry[]): Buffer {
   if (!/^[0-9a-f]{64}$/.test(packId)) throw new TypeError(`not a pack id: ${packId}`);
-  const raw = entries.map((e) => ({ e, key: Buffer.from(hexOf(e.oid), 'hex') }));
+  const raw = entries.map((e) => ({ e, key: Buffer.concat([Buffer.from(hexOf(e.oid), 'hex'), Buffer.of(kindCode(e.kind))]) }));
   raw.sort((a, b) => Buffer.compare(a.key, b.key));
   const buf = Buffer.alloc(HEADER + raw.length * ENTRY + TRAILER);
   PACK_INDEX_MAGIC.copy(buf, 0);
@@ -60,11 +61,11 @@ export function encodePackIndex(packId: string, packSize: number, entries: reado
   let at = HEADER;
   for (let i = 0; i < raw.length; i++) {
     const { e, key } = raw[i];
-    if (i > 0 && Buffer.compare(raw[i - 1].key, key) === 0) throw new TypeError(`oid ${e.oid} twice in one pack index`);
-    if (key.length !== 32 || !Number.isSafeInteger(e.offset) || e.offset < 0 || !Number.isSafeInteger(e.length) || e.length < 0) {
+    if (i > 0 && Buffer.compare(raw[i - 1].key, key) === 0) throw new TypeError(`${e.kind} ${e.oid} twice in one pack index`);
+    if (key.length !== 33 || !Number.isSafeInteger(e.offset) || e.offset < 0 || !Number.isSafeInteger(e.length) || e.length < 0) {
       throw new TypeError(`bad pack index entry ${JSON.stringify(e)}`);
     }
-    key.copy(buf, at);
+    key.copy(buf, at, 0, 32);
     buf.writeBigUInt64BE(BigInt(e.offset), at + 32);
     buf.writeBigUInt64BE(BigInt(e.length), at + 40);
     buf.writeUInt8(kindCode(e.kind), at + 48);
@@ -112,8 +113,11 @@ export class PackIndex {
     const lengths = new Float64Array(count);
     for (let i = 0; i < count; i++) {
       const at = HEADER + i * ENTRY;
-      if (i > 0 && Buffer.compare(buf.subarray(at - ENTRY, at - ENTRY + 32), buf.subarray(at, at + 32)) >= 0) {
-        throw badPack(file, `pack index entries are not sorted by oid (or an oid is listed twice) at entry ${i}`);
+      if (i > 0) {
+        const c = buf.compare(buf, at, at + 32, at - ENTRY, at - ENTRY + 32); // previous entry's oid vs this one's
+        if (c > 0 || (c === 0 && buf[at + 48] <= buf[at - ENTRY + 48])) {
+          throw badPack(file, `pack index entries are not sorted by oid and kind (or one is listed twice) at entry ${i}`);
+        }
       }
       const offset = readU64(buf, at + 32, file, `entry ${i} offset`);
       const length = readU64(buf, at + 40, file, `entry ${i} length`);
@@ -138,7 +142,8 @@ export class PackIndex {
     return new PackIndex(file, buf, count, packId, packSize);
   }
 
-  private entryAt(i: number): PackIndexEntry {
+  /** Entry `i` in (oid, kind) order, 0 ≤ i < count. */
+  entryAt(i: number): PackIndexEntry {
     const at = HEADER + i * ENTRY;
     return {
       oid: oidFromHex(this.buf.toString('hex', at, at + 32)),
@@ -148,8 +153,11 @@ export class PackIndex {
     };
   }
 
-  /** The entry for `oid`, or undefined. O(log n) over the raw bytes. */
-  find(oid: Oid): PackIndexEntry | undefined {
+  /**
+   * The entry for `oid` (of `kind`, or of any kind when not given), or undefined. O(log n) over the
+   * raw bytes, no allocation per step.
+   */
+  find(oid: Oid, kind?: PackKind): PackIndexEntry | undefined {
     const key = Buffer.from(hexOf(oid), 'hex');
     if (key.length !== 32) return undefined;
     let lo = 0;
@@ -157,16 +165,35 @@ export class PackIndex {
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const at = HEADER + mid * ENTRY;
-      const c = Buffer.compare(this.buf.subarray(at, at + 32), key);
-      if (c === 0) return this.entryAt(mid);
+      const c = this.buf.compare(key, 0, 32, at, at + 32);
+      if (c === 0) {
+        // the same oid may be listed under up to four kinds, adjacent: step back to the first
+        let i = mid;
+        while (i > 0 && this.buf.compare(key, 0, 32, HEADER + (i - 1) * ENTRY, HEADER + (i - 1) * ENTRY + 32) === 0) i--;
+        for (; i < this.count && this.buf.compare(key, 0, 32, HEADER + i * ENTRY, HEADER + i * ENTRY + 32) === 0; i++) {
+          if (kind === undefined || this.buf[HEADER + i * ENTRY + 48] === kindCode(kind)) return this.entryAt(i);
+        }
+        return undefined;
+      }
       if (c < 0) lo = mid + 1;
       else hi = mid - 1;
     }
     return undefined;
   }
 
-  has(oid: Oid): boolean {
-    return this.find(oid) !== undefined;
+  has(oid: Oid, kind?: PackKind): boolean {
+    return this.find(oid, kind) !== undefined;
+  }
+
+  /** The first 6 bytes of entry `i`'s oid as a number: a compact key for an in-memory map over many packs. */
+  prefixAt(i: number): number {
+    return this.buf.readUIntBE(HEADER + i * ENTRY, 6);
+  }
+
+  /** Whether entry `i` is `oid` of `kind` (one compare, no allocation). */
+  matches(i: number, oidBytes: Buffer, kind: PackKind): boolean {
+    const at = HEADER + i * ENTRY;
+    return this.buf[at + 48] === kindCode(kind) && this.buf.compare(oidBytes, 0, 32, at, at + 32) === 0;
   }
 
   /** Every entry, in oid order. */
