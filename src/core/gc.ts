@@ -137,7 +137,7 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
     const stored = new Map<Oid, { size: number; mtimeMs: number }>();
     if (store) {
       // no mtime from the backend: treat it as young, never delete what we cannot date
-      for await (const e of store.list()) stored.set(e.oid, { size: e.size, mtimeMs: e.mtimeMs ?? now });
+      for await (const e of store.listLoose()) stored.set(e.oid, { size: e.size, mtimeMs: e.mtimeMs ?? now });
     } else {
       const limit = pLimit(32);
       const oids: Oid[] = [];
