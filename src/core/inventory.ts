@@ -59,7 +59,7 @@ export function parseInventory(buf: Buffer, where: string): Inventory {
   if (d.format !== FORMAT) throw bad(`field "format" is ${JSON.stringify(d.format)}, expected "${FORMAT}"`);
   if (d.version !== INVENTORY_VERSION) {
     throw new TroveError('REMOTE', `${where}: inventory version ${JSON.stringify(d.version)} is not supported (this trove reads version ${INVENTORY_VERSION})`,
-      'upgrade trove: a newer version wrote this remote');
+      'upgrade trove: a newer version wrote this remote', { data: { unknownVersion: true } });
   }
   if (!Array.isArray(d.packs)) throw bad('field "packs" is not a list');
   if (!Array.isArray(d.loose)) throw bad('field "loose" is not a list');

@@ -149,8 +149,14 @@ export class RemoteStore {
     this.checks++;
     const raw = await this.readKey(INVENTORY_KEY);
     if (raw) {
-      inv = parseInventory(raw, `remote "${this.name}": ${INVENTORY_KEY}`);
-      v.inventory = true;
+      try {
+        inv = parseInventory(raw, `remote "${this.name}": ${INVENTORY_KEY}`);
+        v.inventory = true;
+      } catch (err) {
+        // a newer trove's inventory means a layout this one may not know: stop. A damaged one is
+        // only a lost summary: read the truth instead, and the push rewrites it.
+        if (!(isTroveError(err, 'REMOTE') || isTroveError(err, 'INTEGRITY')) || err.data?.unknownVersion) throw err;
+      }
     }
     // 2. the truth about packs: one listing
     const files = new Map<string, { pack?: { size: number; mtimeMs?: number }; idx?: boolean; doomed?: { mtimeMs?: number } }>();
@@ -270,7 +276,9 @@ export class RemoteStore {
     for (const [oid, n] of nodes) {
       if (await this.locate(oid)) present.add(oid);
       else if (v.loose.get(oid) === true) present.add(oid);
-      else if (v.loose.has(oid) || !v.inventory || (n.size ?? 0) > PACK_OBJECT_MAX) recheck.push(oid);
+      // a loose claim of the inventory; or, with an inventory, a large object it does not name.
+      // (without one, the loose objects were listed just now: what is not listed is not there)
+      else if (v.loose.has(oid) || (v.inventory && (n.size ?? 0) > PACK_OBJECT_MAX)) recheck.push(oid);
     }
     void roots;
     void o.knownAbsent;

@@ -235,6 +235,7 @@ export async function planPush(cache: Cache, store: RemoteStore, rootsIn: Root[]
   const todo: Root[] = [];
   roots.forEach((r, i) => (present[i] ? plan.presentRoots.push(r) : todo.push(r)));
   plan.checks = store.checks;
+  if ((await store.view()).inventory) plan.strategy = 'inventory';
   if (!todo.length) return plan;
 
   // 3. closure from the local cache
