@@ -13,6 +13,10 @@
  * 4. The caller shows the plan (count and bytes) and asks; only then applyGc deletes: trees first, so a
  *    crash midway never leaves a tree whose children are gone.
  *
+ * On a remote, packed objects are candidates like loose ones, but a pack goes in two phases across
+ * runs (repack its kept objects, mark it doomed; delete it a grace period later, rescuing what the
+ * mark then keeps): remoteGc.ts, so that a push running meanwhile never loses an object.
+ *
  * Core never asks or prints: planGc returns the plan, the CLI confirms, applyGc sweeps.
  */
 import { promises as fsp } from 'node:fs';
@@ -26,6 +30,7 @@ import { openRepoRemote, transferJobs } from './remoteConfig.js';
 import type { Repo } from './repo.js';
 import { listRevs, pointersAtRevs, pointersInIndex, resolveRev, type BadRevPointer } from './revs.js';
 import { RemoteStore } from './remoteStore.js';
+import { sweepRemote } from './remoteGc.js';
 import { smallFilesRemote } from '../remotes/retry.js';
 import type { Root } from './transfer.js';
 import { parseTree } from './tree.js';
@@ -56,13 +61,15 @@ export interface GcPlan {
   stored: number;
   storedBytes: number;
   /** unreachable and older than the grace period: what applyGc deletes */
-  candidates: { oid: Oid; size: number; tree: boolean }[];
+  candidates: { oid: Oid; size: number; tree: boolean; pack?: string }[];
   bytes: number;
   /** unreachable but younger than the grace period (kept) */
   keptYoung: number;
   keptYoungBytes: number;
   /** trees that could not be read anywhere (pointer, revision, tree oid, why): what is below them could not be marked */
   unreadableTrees: string[];
+  /** remote: packs an earlier gc doomed, past the grace period now: applyGc deletes them (rescuing what is in use) */
+  packsDue?: number;
   /** with unreadable trees: how many objects would have been candidates; gc deletes none of them */
   blocked?: number;
   badPointers: BadRevPointer[];
@@ -134,10 +141,21 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
   }
   try {
     // stored objects: oid → size, mtime
-    const stored = new Map<Oid, { size: number; mtimeMs: number }>();
+    const stored = new Map<Oid, { size: number; mtimeMs: number; pack?: string; tree?: boolean }>();
+    let packsDue: number | undefined;
     if (store) {
       // no mtime from the backend: treat it as young, never delete what we cannot date
       for await (const e of store.listLoose()) stored.set(e.oid, { size: e.size, mtimeMs: e.mtimeMs ?? now });
+      // packed objects carry their pack's upload time; doomed packs past the grace period are read
+      // too (remoteGc.ts deletes them, rescuing what the mark keeps)
+      const due = await store.duePacks(graceMs, now);
+      if (due.length) packsDue = due.length;
+      const packs = [...(await store.view()).packs.values(), ...due];
+      for (const p of packs) {
+        for (const e of p.idx.entries()) {
+          if (!stored.has(e.oid)) stored.set(e.oid, { size: e.length, mtimeMs: p.mtimeMs ?? now, pack: p.id, tree: e.kind === 'tree' });
+        }
+      }
     } else {
       const limit = pLimit(32);
       const oids: Oid[] = [];
@@ -216,6 +234,7 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
       target: remote ? remote.name : 'cache', scope: o.allCommits ? 'all-commits' : 'branches-and-tags', graceMs,
       roots: roots.length, reachable: 0, stored: stored.size, storedBytes: 0, candidates: [], bytes: 0,
       keptYoung: 0, keptYoungBytes: 0, unreadableTrees: unreadable.sort(), badPointers: bad, options: o,
+      ...(packsDue && { packsDue }),
     };
     for (const [oid, s] of stored) {
       plan.storedBytes += s.size;
@@ -224,10 +243,12 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
         plan.keptYoung++;
         plan.keptYoungBytes += s.size;
       } else {
-        plan.candidates.push({ oid, size: s.size, tree: false });
+        plan.candidates.push({ oid, size: s.size, tree: s.tree ?? false, ...(s.pack && { pack: s.pack }) });
         plan.bytes += s.size;
       }
     }
+    // what the mark keeps, for the remote sweep's rescue of doomed packs (not part of the shown plan)
+    Object.defineProperty(plan, 'keep', { value: new Set([...stored.keys()].filter((oid) => marked.has(oid) || now - stored.get(oid)!.mtimeMs < graceMs)), enumerable: false });
     // Fail safe: an unreadable tree may name any stored object, so nothing is a candidate then.
     if (unreadable.length) {
       plan.blocked = plan.candidates.length;
@@ -236,7 +257,7 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
     }
     // which candidates are trees (from the cache, where they usually are): they go first
     await Promise.all(plan.candidates.map((c) => limit(async () => {
-      if (c.size > 4 << 20 || !(await repo.cache.has(c.oid))) return;
+      if (c.pack || c.size > 4 << 20 || !(await repo.cache.has(c.oid))) return; // a packed one's kind is in its index
       const buf = await repo.cache.readBytes(c.oid).catch(() => null); // never blocks on a FIFO
       c.tree = !!buf && looksLikeTree(buf);
     })));
@@ -267,7 +288,7 @@ async function readRemoteSmall(store: RemoteStore, oid: Oid): Promise<Buffer | n
  * to answer, and an `add` or `git commit` meanwhile may have made an old object reachable again.
  */
 export async function applyGc(repo: Repo, shown: GcPlan): Promise<{ deleted: number; bytes: number }> {
-  if (!shown.candidates.length) return { deleted: 0, bytes: 0 };
+  if (!shown.candidates.length && !shown.packsDue) return { deleted: 0, bytes: 0 };
   const unlockCache = shown.target === 'cache' ? await (async () => {
     await fsp.mkdir(repo.troveDir, { recursive: true });
     return acquireLock(path.join(repo.troveDir, 'lock'), 'gc');
@@ -277,6 +298,7 @@ export async function applyGc(repo: Repo, shown: GcPlan): Promise<{ deleted: num
     if (fresh.unreadableTrees.length) throw unreadableError(fresh);
     const ok = new Set(shown.candidates.map((c) => c.oid));
     const plan = { ...fresh, candidates: fresh.candidates.filter((c) => ok.has(c.oid)) };
+    Object.defineProperty(plan, 'keep', { value: (fresh as GcPlan & { keep?: Set<Oid> }).keep, enumerable: false });
     return await sweep(repo, plan);
   } finally {
     await unlockCache?.();
@@ -298,19 +320,9 @@ async function sweep(repo: Repo, plan: GcPlan): Promise<{ deleted: number; bytes
     const { remote } = openRepoRemote(repo, plan.target);
     const store = new RemoteStore(remote);
     try {
-      let deleted = 0;
-      let bytes = 0;
-      const trees = plan.candidates.filter((c) => c.tree);
-      const rest = plan.candidates.filter((c) => !c.tree);
-      for (const group of [trees, rest]) {
-        for (let i = 0; i < group.length; i += 1000) {
-          const batch = group.slice(i, i + 1000);
-          await store.delete(batch.map((c) => c.oid));
-          deleted += batch.length;
-          bytes += batch.reduce((s, c) => s + c.size, 0);
-        }
-      }
-      return { deleted, bytes };
+      const keep = (plan as GcPlan & { keep?: Set<Oid> }).keep ?? new Set<Oid>();
+      const r = await sweepRemote(repo.cache, store, plan.candidates, keep, { graceMs: plan.graceMs, now: Date.now() });
+      return { deleted: r.deleted, bytes: r.bytes };
     } finally {
       await remote.close();
     }

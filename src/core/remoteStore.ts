@@ -140,6 +140,68 @@ export class RemoteStore {
   /** Forget the view (after a write that changed the remote, or between gc's phases). */
   refresh(): void {
     this.viewing = undefined;
+    this.due = undefined;
+    this.doomedRead = undefined;
+    this.readOnly = [];
+  }
+
+  private due?: Promise<RemotePack[]>;
+  private doomedRead?: Promise<RemotePack[]>;
+
+  /**
+   * A doomed pack that still holds `oid`, for reads only (never for "the remote has it"): between
+   * gc's doom and its delete, a tree pushed by someone who read the remote before the doom may name
+   * an object only that pack holds, and a fetch must still find it. Indexes are read on the first miss.
+   */
+  private async locateDoomed(oid: Oid): Promise<{ pack: RemotePack; entry: PackIndexEntry } | null> {
+    const v = await this.view();
+    if (!v.doomed.size && !this.readOnly.length) return null;
+    const packs = await (this.doomedRead ??= (async () => {
+      const out: RemotePack[] = [...this.readOnly];
+      for (const [id, d] of v.doomed) {
+        if (!d.pack || out.some((p) => p.id === id)) continue;
+        this.checks++;
+        const buf = await this.readKey(packKey(id, 'idx'));
+        if (!buf) continue;
+        try {
+          const idx = parsePackIndex(buf, `remote "${this.name}": ${packKey(id, 'idx')}`);
+          if (idx.packId === id && idx.packSize === d.pack.size) out.push({ id, idx, ...d.pack });
+        } catch (err) {
+          if (!isTroveError(err, 'INTEGRITY')) throw err;
+        }
+      }
+      return out;
+    })());
+    for (const pack of packs) {
+      const entry = pack.idx.find(oid);
+      if (entry) return { pack, entry };
+    }
+    return null;
+  }
+  /** packs that reads (not presence checks) may use too: gc reads trees out of doomed packs */
+  private readOnly: RemotePack[] = [];
+
+  /**
+   * Doomed packs whose marker is older than `graceMs` (gc deletes them), with their indexes. A
+   * marker without a time is never due.
+   */
+  duePacks(graceMs: number, now: number): Promise<RemotePack[]> {
+    return (this.due ??= (async () => {
+      const v = await this.view();
+      const out: RemotePack[] = [];
+      for (const [id, d] of v.doomed) {
+        if (d.mtimeMs === undefined || now - d.mtimeMs < graceMs || !d.pack) continue;
+        this.checks++;
+        const buf = await this.readKey(packKey(id, 'idx'));
+        if (!buf) continue;
+        const idx = parsePackIndex(buf, `remote "${this.name}": ${packKey(id, 'idx')}`);
+        if (idx.packId !== id || idx.packSize !== d.pack.size) continue;
+        out.push({ id, idx, ...d.pack });
+      }
+      this.readOnly = out;
+      this.doomedRead = undefined;
+      return out;
+    })());
   }
 
   private async readView(): Promise<RemoteView> {
@@ -318,7 +380,7 @@ export class RemoteStore {
    * @example const n = await store.download(oid, 'blob', (body) => cache.putStream(oid, body, where))
    */
   async download<T>(oid: Oid, kind: ObjectKind, consume: (body: NodeJS.ReadableStream) => Promise<T>): Promise<T> {
-    const at = await this.locate(oid, kind);
+    const at = (await this.locate(oid, kind)) ?? (await this.locateDoomed(oid));
     if (at) {
       // one object out of a pack: a ranged GET of its entry, checked against the index and its hash
       const body = await this.readEntry(at.pack, at.entry);

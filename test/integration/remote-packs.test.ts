@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Repo } from '../../src/core/repo.js';
 import { RemoteStore } from '../../src/core/remoteStore.js';
 import { openRemote } from '../../src/remotes/index.js';
-import { fetch, push, remoteStatus } from '../../src/core/transfer.js';
+import { applyGc, planGc } from '../../src/core/gc.js';
+import { openRepoRemote } from '../../src/core/remoteConfig.js';
+import { collectRoots, executePush, fetch, planPush, push, remoteStatus } from '../../src/core/transfer.js';
 import { hashBytes, hexOf, type Oid } from '../../src/core/oid.js';
 import { encodePackIndex } from '../../src/core/store/packIndex.js';
 import { git, newRepo, snapshot, write } from '../helpers/repo.js';
@@ -199,5 +201,70 @@ describe('remote packs and inventory', () => {
     expect(s3.requests.ranged).toBe(trees - 3 + 1); // the trees it lacked, and one GET for all the files
     await ok(b, 'checkout');
     expect(await snapshot(b, noTrove)).toEqual(await snapshot(dir, noTrove));
+  });
+
+  it('a push that read the remote before gc doomed a pack never loses an object: readers still find it, the next gc rescues it', async () => {
+    const { dir: a, bucket } = await s3Repo(5);
+    const v1text = 'version one of the model\n';
+    const v1 = hashBytes(v1text);
+    await write(a, 'model.bin', v1text);
+    await ok(a, 'add', 'model.bin');
+    await commitAll(a, 'v1');
+    await withRepo(a, (repo) => push(repo, {}));
+    await write(a, 'model.bin', 'version two\n');
+    await ok(a, 'add', 'model.bin');
+    await commitAll(a, 'v2');
+    await withRepo(a, (repo) => push(repo, {}));
+    const pack1 = (await keys(bucket, 'packs/')).filter((k) => k.endsWith('.pack'));
+    expect(pack1.length).toBe(2);
+
+    // B (a teammate's clone) plans a push of a folder that holds v1's bytes again: v1 is in a live pack, so it is skipped
+    const b = await cloneOf(a);
+    await write(b, 'again/copy.bin', v1text);
+    await write(b, 'again/new.txt', 'new\n');
+    await ok(b, 'add', 'again');
+    await commitAll(b, 'again');
+    await withRepo(b, async (repo) => {
+      const { remote } = openRepoRemote(repo, 'origin');
+      const store = new RemoteStore(remote, { jobs: 4 });
+      try {
+        const { roots } = await collectRoots(repo, { paths: ['again'] });
+        const plan = await planPush(repo.cache, store, roots);
+        expect(plan.upload.has(v1)).toBe(false);
+        expect(plan.upload.size).toBe(2); // new.txt and the again/ tree
+
+        // meanwhile A runs gc (grace 0): v1 is named by no branch tip there, so its pack is repacked and doomed
+        const g1 = await withRepo(a, (ra) => planGc(ra, { remote: 'origin', grace: 0 }));
+        expect(g1.candidates.map((c) => c.oid)).toContain(v1);
+        await withRepo(a, (ra) => applyGc(ra, g1));
+        const after1 = await keys(bucket, 'packs/');
+        expect(after1.filter((k) => k.endsWith('.doomed')).length).toBe(1);
+        expect(after1.filter((k) => k.endsWith('.pack')).length).toBe(3); // nothing deleted yet, one new pack
+
+        // B's push goes on with what it read before the doom
+        const res = await executePush(repo.cache, store, plan, { jobs: 4 });
+        expect(res.failed).toEqual([]);
+        expect(res.transferred).toBe(2);
+      } finally {
+        await remote.close();
+      }
+    });
+
+    // a clone of B reads v1 out of the doomed pack (a reader's last resort), so nothing is unavailable meanwhile
+    const c = await cloneOf(b);
+    await ok(c, 'pull');
+    expect(await fsp.readFile(path.join(c, 'again/copy.bin'), 'utf8')).toBe(v1text);
+
+    // B's commit reaches A; A's next gc rescues v1 into a live pack before it deletes the doomed one
+    await git(a, 'pull', '-q', b, 'main');
+    await withRepo(a, async (ra) => applyGc(ra, await planGc(ra, { remote: 'origin', grace: 0 })));
+    const after2 = await keys(bucket, 'packs/');
+    expect(after2.filter((k) => k.endsWith('.doomed'))).toEqual([]);
+    expect(after2.filter((k) => pack1.includes(k)).length).toBeLessThan(2); // the doomed pack is gone
+    const d = await cloneOf(a);
+    await ok(d, 'pull');
+    expect(await fsp.readFile(path.join(d, 'again/copy.bin'), 'utf8')).toBe(v1text);
+    expect(await snapshot(d, noTrove)).toEqual(await snapshot(c, noTrove));
+    expect((await ok(d, 'fsck')).code).toBe(0);
   });
 });
