@@ -1,10 +1,7 @@
 import { createCipheriv, createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { chunkFile, chunkLengths, DEFAULT_CHUNKING, GEAR, validateParams, type ChunkerParams } from '../../src/core/store/chunker.js';
+import { chunkLengths, Cutter, DEFAULT_CHUNKING, GEAR, validateParams, type ChunkerParams } from '../../src/core/store/chunker.js';
 import { isTroveError } from '../../src/core/errors.js';
-import { tempDir } from '../helpers/files.js';
 
 /** Deterministic pseudo-random bytes: AES-256-CTR of zeros under a key derived from `seed`. */
 function prng(seed: string, n: number): Buffer {
@@ -96,32 +93,35 @@ describe('chunker (FastCDC)', () => {
     expect(freshBytes).toBeLessThanOrEqual((300 << 10) + 2 * SMALL.maxSize);
   });
 
-  it('chunkFile streams the same chunks as chunkLengths, over buffer refills, and nothing for an empty file', async () => {
-    const dir = await tempDir();
+  it('Cutter fed in pieces of any size makes the same cuts as over the whole buffer', () => {
     const p: ChunkerParams = { minSize: 1 << 10, avgSize: 4 << 10, maxSize: 8 << 10 };
-    const buf = prng('stream', (1 << 20) + 12345);
-    const f = path.join(dir, 'f');
-    await fsp.writeFile(f, buf);
-    const fh = await fsp.open(f, 'r');
-    const got: number[] = [];
-    let off = 0;
-    try {
-      for await (const c of chunkFile(fh, p)) {
-        expect(c.offset).toBe(off);
-        expect(c.bytes.equals(buf.subarray(off, off + c.bytes.length))).toBe(true);
-        got.push(c.bytes.length);
-        off += c.bytes.length;
+    const buf = prng('pieces', (1 << 20) + 12345);
+    const whole = chunkLengths(buf, p);
+    for (const pieceSize of [1, 7, 1000, 4096, 65536 + 3]) {
+      const cutter = new Cutter(p);
+      const got: number[] = [];
+      let cur = 0;
+      for (let off = 0; off < buf.length; off += pieceSize) {
+        const end = Math.min(buf.length, off + pieceSize);
+        let i = off;
+        while (i < end) {
+          const e = cutter.scan(buf, i, end);
+          if (e < 0) {
+            cur += end - i;
+            break;
+          }
+          got.push(cur + e - i);
+          cur = 0;
+          i = e;
+        }
       }
-    } finally {
-      await fh.close();
+      expect(cutter.pending).toBe(cur);
+      if (cur > 0) got.push(cur);
+      expect(got).toEqual(whole);
     }
-    expect(got).toEqual(chunkLengths(buf, p));
-    await fsp.writeFile(path.join(dir, 'empty'), '');
-    const eh = await fsp.open(path.join(dir, 'empty'), 'r');
-    const none: unknown[] = [];
-    for await (const c of chunkFile(eh, p)) none.push(c);
-    await eh.close();
-    expect(none).toEqual([]);
+    // min === max: fixed-size chunks
+    expect(chunkLengths(buf.subarray(0, 10_000), { minSize: 4096, avgSize: 4096, maxSize: 4096 })).toEqual([4096, 4096, 1808]);
+    expect(chunkLengths(Buffer.alloc(0))).toEqual([]);
   });
 
   it('the default parameters are valid and cut a real file (stable cut points: the table and masks are a format)', () => {

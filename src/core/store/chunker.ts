@@ -16,10 +16,9 @@
  * A cut depends only on the bytes since the chunk's start, so after an edit the chunker falls back into
  * step with the old boundaries at the first cut point past the edit whose window the edit did not touch.
  *
- * Memory: `chunkFile` keeps one buffer of 2 × maxSize (plus nothing per chunk), whatever the file size.
+ * Memory: the `Cutter` holds two numbers; callers feed it the pieces they read anyway.
  */
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
 import { TroveError } from '../errors.js';
 
 export interface ChunkerParams {
@@ -75,85 +74,86 @@ export function validateParams(p: ChunkerParams): { maskS: number; maskL: number
 }
 
 /**
- * The length of the next chunk of `buf[start, end)`, or -1 when no cut is found there and more bytes
- * may follow (`eof` false and fewer than maxSize bytes available). With `eof`, the rest is one chunk
- * when no cut is found. Pure: same bytes, same answer.
+ * The chunker as a state machine over a stream that arrives in pieces of any size (it copies nothing
+ * and has no buffer of its own): `scan` says where in a piece the current chunk ends, carrying the
+ * rolling hash and the chunk's length so far from one piece to the next, so the cuts do not depend on
+ * how the stream was split into pieces. Memory: two numbers.
+ *
+ * @example
+ *   const cutter = new Cutter();
+ *   for (let i = 0; i < piece.length;) {
+ *     const end = cutter.scan(piece, i, piece.length);   // -1: the chunk goes on in the next piece
+ *     use(piece.subarray(i, end < 0 ? piece.length : end), end >= 0);
+ *     if (end < 0) break; else i = end;
+ *   }
+ *   // at the end of the stream, a chunk in progress (cutter.pending bytes) is the last one
  */
-export function nextCut(buf: Uint8Array, start: number, end: number, p: ChunkerParams, masks: { maskS: number; maskL: number }, eof: boolean): number {
-  const avail = end - start;
-  if (avail <= p.minSize) return eof || avail === p.maxSize ? (avail === 0 ? -1 : avail) : -1;
-  const { maskS, maskL } = masks;
-  const g = GEAR32;
-  const normal = start + Math.min(p.avgSize, avail);
-  const stop = start + Math.min(p.maxSize, avail);
-  let h = 0;
-  let i = start + p.minSize;
-  for (; i < normal; i++) {
-    h = ((h << 1) + g[buf[i]]) | 0;
-    if ((h & maskS) === 0) return i + 1 - start;
+export class Cutter {
+  private readonly maskS: number;
+  private readonly maskL: number;
+  /** bytes of the current chunk consumed so far */
+  private pos = 0;
+  /** the gear hash over the current chunk's bytes past minSize */
+  private h = 0;
+
+  constructor(private readonly p: ChunkerParams = DEFAULT_CHUNKING) {
+    ({ maskS: this.maskS, maskL: this.maskL } = validateParams(p));
   }
-  for (; i < stop; i++) {
-    h = ((h << 1) + g[buf[i]]) | 0;
-    if ((h & maskL) === 0) return i + 1 - start;
+
+  /** Bytes of the chunk in progress: at the end of the stream, the last chunk's length (0: none). */
+  get pending(): number {
+    return this.pos;
   }
-  if (avail >= p.maxSize || eof) return stop - start;
-  return -1;
+
+  /**
+   * Consumes `buf[start, end)` up to the end of the current chunk. Returns the index just past the
+   * chunk's last byte (the chunk is complete; the next one starts there), or -1 when all of
+   * `[start, end)` belongs to the current chunk, which goes on in the next piece.
+   */
+  scan(buf: Uint8Array, start: number, end: number): number {
+    const { minSize, avgSize, maxSize } = this.p;
+    const base = this.pos - start; // the byte at index i is byte (base + i) of the chunk
+    let i = start;
+    if (base + i < minSize) i = Math.min(end, minSize - base); // cut-point skipping: not hashed
+    if (base + i === maxSize) return this.cut(i); // only when minSize === maxSize
+    const g = GEAR32;
+    let h = this.h;
+    const maskS = this.maskS;
+    const stopS = Math.min(end, avgSize - base);
+    for (; i < stopS; i++) {
+      h = ((h << 1) + g[buf[i]]) | 0;
+      if ((h & maskS) === 0) return this.cut(i + 1);
+    }
+    const maskL = this.maskL;
+    const stopL = Math.min(end, maxSize - base);
+    for (; i < stopL; i++) {
+      h = ((h << 1) + g[buf[i]]) | 0;
+      if ((h & maskL) === 0) return this.cut(i + 1);
+    }
+    if (base + i === maxSize) return this.cut(i);
+    this.h = h;
+    this.pos = base + end;
+    return -1;
+  }
+
+  private cut(at: number): number {
+    this.pos = 0;
+    this.h = 0;
+    return at;
+  }
 }
 
-/** All chunk lengths of a buffer held whole (tests, small inputs). */
+/** All chunk lengths of a buffer held whole (tests, measurements). */
 export function chunkLengths(buf: Uint8Array, p: ChunkerParams = DEFAULT_CHUNKING): number[] {
-  const masks = validateParams(p);
+  const cutter = new Cutter(p);
   const out: number[] = [];
   let start = 0;
   while (start < buf.length) {
-    const n = nextCut(buf, start, buf.length, p, masks, true);
-    out.push(n);
-    start += n;
+    const end = cutter.scan(buf, start, buf.length);
+    if (end < 0) break;
+    out.push(end - start);
+    start = end;
   }
+  if (cutter.pending > 0) out.push(cutter.pending);
   return out;
-}
-
-/** One chunk as `chunkFile` yields it. `bytes` is a view into the chunker's buffer: valid until the next iteration. */
-export interface Chunk {
-  offset: number;
-  bytes: Buffer;
-}
-
-/**
- * The chunks of an open file, read sequentially from its current position. Each yielded `bytes` is
- * only valid until the loop asks for the next chunk (the buffer is reused), so consume (hash, write)
- * it before continuing. Memory: one buffer of 2 × maxSize.
- *
- * @example
- *   for await (const c of chunkFile(fh)) hash.update(c.bytes);
- */
-export async function* chunkFile(fh: fsp.FileHandle, p: ChunkerParams = DEFAULT_CHUNKING): AsyncGenerator<Chunk> {
-  const masks = validateParams(p);
-  const cap = 2 * p.maxSize;
-  const buf = Buffer.allocUnsafe(cap);
-  let start = 0;
-  let fill = 0;
-  let offset = 0;
-  let eof = false;
-  for (;;) {
-    if (!eof && fill - start < p.maxSize) {
-      if (start > 0) {
-        // move the unconsumed tail to the front: at most maxSize bytes, once per maxSize consumed
-        buf.copy(buf, 0, start, fill);
-        fill -= start;
-        start = 0;
-      }
-      while (!eof && fill < cap) {
-        const { bytesRead } = await fh.read(buf, fill, cap - fill, null);
-        if (bytesRead === 0) eof = true;
-        fill += bytesRead;
-      }
-    }
-    if (start === fill) return;
-    const n = nextCut(buf, start, fill, p, masks, eof);
-    if (n < 0) throw new Error('chunker: no cut with maxSize bytes available (bug)');
-    yield { offset, bytes: buf.subarray(start, start + n) };
-    start += n;
-    offset += n;
-  }
 }
