@@ -12,10 +12,11 @@ import { git, tempDir, trove, type RunResult } from '../helpers/repo.js';
  * Overwrites an object's bytes where a folder remote keeps it (loose file, or its body inside a
  * pack) with `bytes` of the same length: the state a disk error or a hostile remote leaves.
  */
-export async function corruptRemoteObject(root: string, hex: string, bytes: Buffer): Promise<void> {
+export async function corruptRemoteObject(root: string, hex: string, with_: Buffer | number): Promise<void> {
   for (const [id, idx] of await remotePacks(root)) {
     const e = idx.find(`sha256:${hex}`);
     if (!e) continue;
+    const bytes = typeof with_ === 'number' ? Buffer.alloc(e.length, with_) : with_;
     expect(bytes.length).toBe(e.length);
     const file = path.join(root, 'packs', `${id}.pack`);
     await fsp.chmod(file, 0o644);
@@ -25,8 +26,9 @@ export async function corruptRemoteObject(root: string, hex: string, bytes: Buff
     return;
   }
   const obj = path.join(root, 'objects/sha256', hex.slice(0, 2), hex.slice(2));
+  const size = (await fsp.stat(obj)).size;
   await fsp.chmod(obj, 0o644);
-  await fsp.writeFile(obj, bytes);
+  await fsp.writeFile(obj, typeof with_ === 'number' ? Buffer.alloc(size, with_) : with_);
 }
 
 /** `n` small files in nested folders below `rel` (a few levels, so trees nest). */
