@@ -565,9 +565,10 @@ async function readAll(body: NodeJS.ReadableStream, key: string, remote: string)
   return Buffer.concat(parts);
 }
 
-/** Exact-length reads and skips over a stream of chunks (memory: what one read asks for). */
+/** Exact-length reads and skips over a stream of chunks (memory: what one read asks for, plus one chunk). */
 class ByteReader {
-  private buf: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private have = 0;
   private readonly it: AsyncIterator<Buffer>;
   constructor(src: AsyncIterable<Buffer>) {
     this.it = src[Symbol.asyncIterator]();
@@ -575,20 +576,28 @@ class ByteReader {
   private async more(): Promise<boolean> {
     const r = await this.it.next();
     if (r.done) return false;
-    this.buf = this.buf.length ? Buffer.concat([this.buf, r.value]) : r.value;
+    this.chunks.push(r.value);
+    this.have += r.value.length;
     return true;
   }
+  /** Up to `n` bytes (fewer only at the end of the stream). */
   async read(n: number): Promise<Buffer> {
-    while (this.buf.length < n) if (!(await this.more())) break;
-    const out = this.buf.subarray(0, Math.min(n, this.buf.length));
-    this.buf = this.buf.subarray(out.length);
+    while (this.have < n) if (!(await this.more())) break;
+    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    const out = all.subarray(0, Math.min(n, all.length));
+    const rest = all.subarray(out.length);
+    this.chunks = rest.length ? [rest] : [];
+    this.have = rest.length;
     return out;
   }
   async skip(n: number): Promise<void> {
     while (n > 0) {
-      if (!this.buf.length && !(await this.more())) return;
-      const k = Math.min(n, this.buf.length);
-      this.buf = this.buf.subarray(k);
+      if (!this.have && !(await this.more())) return;
+      const head = this.chunks[0];
+      const k = Math.min(n, head.length);
+      if (k === head.length) this.chunks.shift();
+      else this.chunks[0] = head.subarray(k);
+      this.have -= k;
       n -= k;
     }
   }
