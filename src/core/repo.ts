@@ -3,12 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { writeFileAtomic } from './atomicWrite.js';
-import { Cache, SYNC_FILE, type LinkMode } from './cache.js';
+import { LooseStore, SYNC_FILE } from './store/loose.js';
+import { ensureLayout } from './store/layout.js';
+import type { LinkMode, ObjectKind, ObjectStore } from './store/objectStore.js';
 import {
   flattenConfig, getKey, mergeConfig, parseBool, parseLinkModes, readConfigFile, setKey, unsetKey, validateSetting,
   writeConfigFile, type ConfigTree,
 } from './config.js';
-import { TroveError, isErrno } from './errors.js';
+import { TroveError, isErrno, isTroveError } from './errors.js';
 import { Git } from './git.js';
 import { acquireLock } from './lock.js';
 import { assertOid, type Oid } from './oid.js';
@@ -97,7 +99,7 @@ export interface CheckoutResult {
 export interface FsckResult {
   checked: number;
   bytes: number;
-  corrupt: { oid: Oid; quarantinedAs: string }[];
+  corrupt: { oid: Oid; kind: ObjectKind; quarantinedAs: string }[];
   strayTemp: number;
 }
 
@@ -120,7 +122,8 @@ export interface LsEntry {
  */
 export class Repo {
   readonly troveDir: string;
-  readonly cache: Cache;
+  /** the object store (store/objectStore.ts); named `cache` as in wave 1 */
+  readonly cache: ObjectStore;
   private _state?: StatusIndex;
   private _git?: Git;
 
@@ -129,11 +132,11 @@ export class Repo {
     const cacheDir = getKey(config, 'cache.dir');
     if (typeof cacheDir === 'string' && cacheDir) {
       const dir = path.resolve(root, cacheDir);
-      this.cache = new Cache(dir, path.join(dir, 'tmp'));
+      this.cache = new LooseStore(dir, path.join(dir, 'tmp'));
     } else {
       // A linked worktree (`git worktree add`) shares the main checkout's cache.
       const home = mainWorktreeTrove(root) ?? this.troveDir;
-      this.cache = new Cache(path.join(home, 'cache'), path.join(home, 'tmp'));
+      this.cache = new LooseStore(path.join(home, 'cache'), path.join(home, 'tmp'));
     }
   }
 
@@ -154,6 +157,8 @@ export class Repo {
     const repo = new Repo(dir, start, mergeConfig(committed, local));
     repo.linkModes(); // validate early: a bad config is an error before anything is written
     assertSafeCacheDir(dir, repo.cache.dir, getKey(repo.config, 'cache.dir'));
+    // a cache newer than this trove is refused; wave 1's is migrated once (store/layout.ts)
+    await ensureLayout(repo.cache.dir, () => repo.lock('migrate the cache layout'));
     return repo;
   }
 
@@ -535,7 +540,7 @@ export class Repo {
       missingObjects = (await findMissingObjects(this.cache, this.state, ptr.oid, t.path)).paths;
       inCache = missingObjects.length === 0;
       if (inCache) missingObjects = undefined;
-    } else inCache = await this.cache.has(ptr.oid);
+    } else inCache = await this.cache.has(ptr.oid, 'blob');
     let scanned: Scanned | null;
     try {
       scanned = await scanPath(ctx, this.root, t.path, { store: false, jobs: this.jobs, onProgress, lazyOids: true });
@@ -548,7 +553,7 @@ export class Repo {
     const same = scanned.oid === ptr.oid && scanned.type === ptr.type && (ptr.type === 'dir' || !!ptr.exec === scanned.exec);
     if (same) return { ...base, workspace: 'unchanged', cache: inCache ? 'present' : 'missing', workspaceOid: scanned.oid };
     const e: StatusEntry = { ...base, workspace: 'modified', cache: inCache ? 'present' : 'missing', workspaceOid: scanned.oid };
-    if (ptr.type === 'dir' && scanned.type === 'dir' && (inCache || (await this.cache.has(ptr.oid)))) {
+    if (ptr.type === 'dir' && scanned.type === 'dir' && (inCache || (await this.cache.has(ptr.oid, 'tree')))) {
       try {
         // the same tree walk as `trove diff` (equal subtrees skipped by oid); status lists a move as delete + add
         // folders vouched for by the status index list their files only if the diff descends into them
@@ -621,7 +626,7 @@ export class Repo {
         // every object to be written must be here before anything changes
         for (const p of plans) {
           for (const w of p.writes) {
-            if (!existsSync(this.cache.objectPath(w.oid))) {
+            if (!this.cache.hasSync(w.oid, 'blob')) {
               p.missing.push(w.oid);
               p.missingFiles.push(w.rel);
             }
@@ -725,10 +730,10 @@ export class Repo {
       if (!(err instanceof TroveError && err.code === 'SYMLINK') || !force) throw err;
       await fsp.rm(abs, { recursive: true, force: true });
     }
-    const safeToDrop = async (oid: Oid | undefined) => force || (oid !== undefined && (await this.cache.has(oid)));
+    const safeToDrop = async (oid: Oid | undefined) => force || (oid !== undefined && (await this.cache.has(oid, 'blob')));
 
     if (ptr.type === 'file') {
-      if (!(await this.cache.has(ptr.oid))) {
+      if (!(await this.cache.has(ptr.oid, 'blob'))) {
         plan.missing.push(ptr.oid);
         plan.missingFiles.push(t.path);
         return plan;
@@ -852,7 +857,8 @@ export class Repo {
       if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: 'checkout', done, total });
     };
     const notCached = (w: (typeof plan.writes)[number], err: unknown) => {
-      if (!isErrno(err, 'ENOENT') || existsSync(this.cache.objectPath(w.oid))) throw err;
+      const gone = isTroveError(err, 'MISSING_OBJECT') || (isErrno(err, 'ENOENT') && !this.cache.hasSync(w.oid, 'blob'));
+      if (!gone) throw err;
       missing.add(w.oid);
       missingFiles.push(w.rel);
     };
@@ -899,17 +905,17 @@ export class Repo {
 
   /** Re-hashes every cached object; corrupt ones are moved to `cache/quarantine/`, never deleted. */
   async fsck(o: { onProgress?: OnProgress; jobs?: number } = {}): Promise<FsckResult> {
-    const oids: Oid[] = [];
-    for await (const oid of this.cache.list()) oids.push(oid);
+    // each object checked as the kind the store holds it as: nothing is guessed from bytes
+    const oids: { oid: Oid; kind: ObjectKind; size: number }[] = [];
+    for await (const e of this.cache.list()) oids.push({ oid: e.oid, kind: e.kind, size: e.size });
     const limit = pLimit(o.jobs ?? Math.max(2, os.availableParallelism()));
     const corrupt: FsckResult['corrupt'] = [];
     let done = 0;
     let bytes = 0;
     await Promise.all(
-      oids.map((oid) =>
+      oids.map(({ oid, kind, size }) =>
         limit(async () => {
-          const size = (await this.cache.size(oid)) ?? 0;
-          if (!(await this.cache.verify(oid))) corrupt.push({ oid, quarantinedAs: path.relative(this.root, await this.cache.quarantine(oid)) });
+          if (!(await this.cache.verify(oid, kind))) corrupt.push({ oid, kind, quarantinedAs: path.relative(this.root, await this.cache.quarantine(oid, kind)) });
           done++;
           bytes += size;
           if (o.onProgress && (done & 15) === 0) o.onProgress({ phase: 'fsck', done, total: oids.length, bytes });
@@ -917,12 +923,7 @@ export class Repo {
       ),
     );
     o.onProgress?.({ phase: 'fsck', done, total: oids.length, bytes });
-    let strayTemp = 0;
-    try {
-      strayTemp = (await fsp.readdir(this.cache.tmpDir)).length;
-    } catch {
-      /* no tmp dir */
-    }
+    const strayTemp = await this.cache.countTemp();
     corrupt.sort((a, b) => a.oid.localeCompare(b.oid));
     return { checked: oids.length, bytes, corrupt, strayTemp };
   }

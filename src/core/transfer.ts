@@ -24,10 +24,9 @@
  * inserted). A get whose body dies midway is retried whole, with exponential backoff and full jitter.
  * Sub-path targets (`trove fetch data/images/cats`) fetch the trees on the path and that subtree only.
  */
-import { existsSync } from 'node:fs';
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
-import type { Cache } from './cache.js';
+import { kindOf, type ObjectKind, type ObjectStore } from './store/objectStore.js';
 import { TroveError, isTroveError } from './errors.js';
 import { hexOf, type Oid } from './oid.js';
 import { isWithin } from './paths.js';
@@ -166,9 +165,9 @@ interface Node {
   children?: Oid[];
 }
 
-async function readLocalTree(cache: Cache, oid: Oid, where: string): Promise<TreeEntry[] | null> {
+async function readLocalTree(cache: ObjectStore, oid: Oid, where: string): Promise<TreeEntry[] | null> {
   try {
-    return parseTree(await cache.readBytes(oid, where), where).entries;
+    return parseTree(cache.readSmall(oid, 'tree', where), where).entries;
   } catch (err) {
     if (isTroveError(err, 'MISSING_OBJECT')) return null;
     throw err;
@@ -179,7 +178,7 @@ async function readLocalTree(cache: Cache, oid: Oid, where: string): Promise<Tre
  * Distinct file objects below a root that are not in `seen` yet (added to it), from the local
  * trees; a root whose trees are not local counts as its pointer says.
  */
-async function countFiles(cache: Cache, r: Root, seen: Set<Oid>): Promise<{ files: number; bytes: number }> {
+async function countFiles(cache: ObjectStore, r: Root, seen: Set<Oid>): Promise<{ files: number; bytes: number }> {
   if (r.type === 'file') {
     if (seen.has(r.oid)) return { files: 0, bytes: 0 };
     seen.add(r.oid);
@@ -244,7 +243,7 @@ export interface PushPlan {
  * Steps 2–4 of push: what the remote lacks. Reads trees from the local cache only.
  * @example const plan = await planPush(repo.cache, remote, roots, { jobs: 16 })
  */
-export async function planPush(cache: Cache, remote: Remote, rootsIn: Root[], o: { jobs: number; signal?: AbortSignal; headMax?: number }): Promise<PushPlan> {
+export async function planPush(cache: ObjectStore, remote: Remote, rootsIn: Root[], o: { jobs: number; signal?: AbortSignal; headMax?: number }): Promise<PushPlan> {
   const limit = pLimit(o.jobs);
   const plan: PushPlan = { nodes: new Map(), upload: new Set(), missing: new Map(), presentRoots: [], roots: [], strategy: 'none', checks: 0, failed: [] };
   const stat = (oid: Oid) => limit(() => withRetry(() => (plan.checks++, remote.stat(objectKey(oid), { signal: o.signal })), { signal: o.signal }));
@@ -296,7 +295,7 @@ export async function planPush(cache: Cache, remote: Remote, rootsIn: Root[], o:
     }));
   }
   // a tree's own size is its bytes, not the folder's total
-  await Promise.all([...plan.nodes].filter(([, n]) => n.tree).map(async ([oid, n]) => { n.size = (await cache.size(oid)) ?? 0; }));
+  await Promise.all([...plan.nodes].filter(([, n]) => n.tree).map(async ([oid, n]) => { n.size = (await cache.stat(oid, 'tree'))?.size ?? 0; }));
 
   // 4. what the remote has
   const onRemote = new Set<Oid>();
@@ -336,7 +335,7 @@ export async function planPush(cache: Cache, remote: Remote, rootsIn: Root[], o:
   // ~300 MB of requests at once and made a push of 100k objects peak at 500 MB.
   for (const [oid, n] of plan.nodes) {
     if (onRemote.has(oid)) continue;
-    if (existsSync(cache.objectPath(oid))) plan.upload.add(oid);
+    if (cache.hasSync(oid, n.tree ? 'tree' : 'blob')) plan.upload.add(oid);
     else plan.missing.set(oid, n.where);
   }
   return plan;
@@ -356,7 +355,7 @@ function markPresent(nodes: Map<Oid, Node>, oid: Oid, into: Set<Oid>): void {
 /**
  * Step 5: uploads `plan.upload`, children before parents.
  */
-export async function executePush(cache: Cache, remote: Remote, plan: PushPlan, o: { jobs: number; signal?: AbortSignal; onProgress?: OnProgress }): Promise<TransferResult> {
+export async function executePush(cache: ObjectStore, remote: Remote, plan: PushPlan, o: { jobs: number; signal?: AbortSignal; onProgress?: OnProgress }): Promise<TransferResult> {
   const res = emptyResult(remote.name);
   res.strategy = plan.strategy;
   res.checks = plan.checks;
@@ -418,6 +417,7 @@ export async function executePush(cache: Cache, remote: Remote, plan: PushPlan, 
   };
   const uploadOne = async (oid: Oid): Promise<boolean> => {
     const n = plan.nodes.get(oid)!;
+    const kind: ObjectKind = n.tree ? 'tree' : 'blob';
     if (n.tree) {
       if (!n.children) return false;
       const ok = await Promise.all(n.children.map(resultOf));
@@ -428,11 +428,12 @@ export async function executePush(cache: Cache, remote: Remote, plan: PushPlan, 
     }
     try {
       await withRetry(async () => {
-        const size = await cache.size(oid);
-        if (size === null) throw new TroveError('MISSING_OBJECT', `${n.where}: object ${oid} is not in the cache`);
         let sent = 0;
         // verified while read: a corrupt local object fails before the remote sees all of it
-        await remote.put(objectKey(oid), cache.objectPath(oid), size, { signal: o.signal, sha256: hexOf(oid), onBytes: (b) => { sent += b; bytes += b; } });
+        const size = await cache.withFile(oid, kind, async (file, size) => {
+          await remote.put(objectKey(oid), file, size, { signal: o.signal, sha256: hexOf(oid), onBytes: (b) => { sent += b; bytes += b; } });
+          return size;
+        });
         // a retried attempt reports only new bytes; make the total exact either way
         bytes += size - sent;
         res.transferredBytes += size;
@@ -442,7 +443,7 @@ export async function executePush(cache: Cache, remote: Remote, plan: PushPlan, 
       if (isTroveError(err, 'INTEGRITY')) {
         // cache objects are immutable: different bytes mean the local copy is corrupt. Move it
         // aside (never delete) so that nothing uses it again, and say where it went.
-        const moved = await cache.quarantine(oid).catch(() => null);
+        const moved = await cache.quarantine(oid, kind).catch(() => null);
         res.failed.push({ oid, where: n.where, code: 'INTEGRITY',
           error: `the local copy of ${oid} is corrupt and was not uploaded${moved ? `; moved to ${moved}` : ''}` });
         return false;
@@ -484,7 +485,7 @@ function emptyResult(remote: string): TransferResult {
  * retries in `failed`.
  * @example await fetchObjects(repo.cache, remote, [{ oid, type: 'dir', where: 'data', sub: 'images/cats' }], { jobs: 16 })
  */
-export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], o: { jobs: number; signal?: AbortSignal; onProgress?: OnProgress; treesOnly?: boolean }): Promise<TransferResult> {
+export async function fetchObjects(cache: ObjectStore, remote: Remote, roots: Root[], o: { jobs: number; signal?: AbortSignal; onProgress?: OnProgress; treesOnly?: boolean }): Promise<TransferResult> {
   const limit = pLimit(o.jobs);
   const res = emptyResult(remote.name);
   let done = 0;
@@ -499,12 +500,12 @@ export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], 
   const FALSE = Promise.resolve(false);
 
   /** Makes `oid` present in the cache; false when it could not. */
-  const ensure = (oid: Oid, where: string, size?: number): Promise<boolean> => {
+  const ensure = (oid: Oid, kind: ObjectKind, where: string, size?: number): Promise<boolean> => {
     const f = finished.get(oid);
     if (f !== undefined) return f ? TRUE : FALSE;
     let p = inflight.get(oid);
     if (p) return p;
-    if (existsSync(cache.objectPath(oid))) {
+    if (cache.hasSync(oid, kind)) {
       res.skipped++;
       res.skippedBytes += size ?? 0;
       finished.set(oid, true);
@@ -517,7 +518,7 @@ export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], 
           let got = 0;
           const body = await remote.get(objectKey(oid), { signal: o.signal });
           try {
-            return await cache.putStream(oid, body, `${where} (from remote "${remote.name}")`, (b) => { got += b; bytes += b; });
+            return await cache.putStream(oid, kind, body, `${where} (from remote "${remote.name}")`, (b) => { got += b; bytes += b; });
           } catch (err) {
             bytes -= got; // this attempt's bytes were thrown away
             (body as { destroy?: () => void }).destroy?.();
@@ -545,9 +546,9 @@ export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], 
   };
 
   const readTree = async (oid: Oid, where: string): Promise<TreeEntry[] | null> => {
-    if (!(await ensure(oid, where))) return null;
+    if (!(await ensure(oid, 'tree', where))) return null;
     try {
-      return parseTree(await cache.readBytes(oid, where), where).entries;
+      return parseTree(cache.readSmall(oid, 'tree', where), where).entries;
     } catch (err) {
       res.failed.push(failure(oid, where, err));
       return null;
@@ -590,7 +591,7 @@ export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], 
   const worker = async () => {
     while (next < files.length) {
       const [oid, where, size] = files[next++];
-      await ensure(oid, where, size);
+      await ensure(oid, 'blob', where, size);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, worker));
@@ -804,7 +805,7 @@ export async function fetchForPointers(repo: Repo, tracked: { path: string; poin
   if (!defaultRemoteName(repo.config)) return null;
   // nothing to do when every root (and so, by the push order, its subtree) is here already
   const needed = [];
-  for (const t of tracked) if (!(await repo.cache.has(t.pointer.oid)) || t.pointer.type === 'dir') needed.push(t);
+  for (const t of tracked) if (!(await repo.cache.has(t.pointer.oid, kindOf(t.pointer.type))) || t.pointer.type === 'dir') needed.push(t);
   if (!needed.length) return null;
   const { remote, spec } = openRepoRemote(repo);
   try {
