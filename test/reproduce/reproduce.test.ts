@@ -137,7 +137,7 @@ writeFileSync('stable.txt', 'stable\\n');
       expect(r.stderr).toMatch(/hint: /);
     }
     // inputs missing everywhere: remove the input's object from the cache
-    const inputObj = objectFile(cache.dir, good.inputs[0]!.oid as never);
+    const inputObj = objectFile(cache.dir, good.inputs[0]!.oid as never, 'tree');
     await fsp.chmod(path.dirname(inputObj), 0o755);
     await fsp.rm(inputObj, { force: true });
     const r = await ok(dir, 1, 'reproduce', good.id);
@@ -163,7 +163,7 @@ writeFileSync('stable.txt', 'stable\\n');
     const r = await ok(dir, 0, 'reproduce', run.id, '--verify');
     expect(r.stdout).toContain('verify passed: 1 output identical');
     const cache = new LooseStore(path.join(dir, '.trove/cache'), path.join(dir, '.trove/tmp'));
-    expect(await cache.verify(run.inputs[0]!.oid as never, 'blob')).toBe(true);
+    expect(await cache.verify(run.inputs[0]!.oid as never, 'tree')).toBe(true);
   }, 30_000);
 
   it('removes a worktree a killed reproduce left behind (dead pid), never one still in use; --keep keeps it', async () => {
