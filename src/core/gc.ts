@@ -21,12 +21,14 @@ import pLimit from 'p-limit';
 import { getKey } from './config.js';
 import { TroveError, isErrno, isTroveError } from './errors.js';
 import { acquireLock } from './lock.js';
-import { hashBytes, type Oid } from './oid.js';
+import type { Oid } from './oid.js';
 import { kindOf, type ObjectKind } from './store/objectStore.js';
 import { openRepoRemote, transferJobs } from './remoteConfig.js';
 import type { Repo } from './repo.js';
 import { listRevs, pointersAtRevs, pointersInIndex, resolveRev, type BadRevPointer } from './revs.js';
-import { oidFromKey, objectKey, withRetry, type Root } from './transfer.js';
+import { RemoteStore } from './remoteStore.js';
+import { smallFilesRemote } from '../remotes/retry.js';
+import type { Root } from './transfer.js';
 import { parseTree } from './tree.js';
 import type { Remote } from '../remotes/index.js';
 
@@ -115,15 +117,17 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
   const now = o.now ?? Date.now();
   const { roots, bad } = await gcRoots(repo, o);
   let remote: Remote | undefined;
+  let store: RemoteStore | undefined;
   let jobs = 16;
   if (o.remote !== undefined) {
     const r = openRepoRemote(repo, o.remote);
     remote = r.remote;
     jobs = transferJobs(r.spec, o.jobs);
+    store = new RemoteStore(remote, { jobs });
     if (!o.extraRoots) {
       const { remoteRunRoots } = await import('./runs/sync.js');
       try {
-        roots.push(...(await remoteRunRoots(remote)));
+        roots.push(...(await remoteRunRoots(smallFilesRemote(remote))));
       } catch (err) {
         await remote.close();
         throw err;
@@ -135,12 +139,9 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
     // keys do not (wave 1's layout), so there every object is listed as a blob and `kind` is 'unknown'
     // until the mark names it (see the young-tree step).
     const stored = new Map<string, StoredObject>();
-    if (remote) {
-      for await (const e of remote.list('objects/sha256/')) {
-        const oid = oidFromKey(e.key);
-        // no mtime from the backend: treat it as young, never delete what we cannot date
-        if (oid) stored.set(storedKey(oid, 'blob'), { oid, kind: 'unknown', size: e.size, mtimeMs: e.mtimeMs ?? now });
-      }
+    if (store) {
+      // no mtime from the backend: treat it as young, never delete what we cannot date
+      for await (const e of store.list()) stored.set(storedKey(e.oid, 'blob'), { oid: e.oid, kind: 'unknown', size: e.size, mtimeMs: e.mtimeMs ?? now });
     } else {
       for await (const e of repo.cache.list()) stored.set(storedKey(e.oid, e.kind), { oid: e.oid, kind: e.kind, size: e.size, mtimeMs: e.mtimeMs });
     }
@@ -160,9 +161,9 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
         if (!isTroveError(err)) throw err;
         if (err.code !== 'MISSING_OBJECT') why = `unreadable in the cache (${err.code})`;
       }
-      if (!buf && remote && stored.has(keyOf(oid, 'tree'))) {
-        buf = await readRemoteSmall(remote, oid);
-        if (!buf) why += ` and corrupt on remote "${remote.name}"`;
+      if (!buf && store && stored.has(keyOf(oid, 'tree'))) {
+        buf = await readRemoteSmall(store, oid);
+        if (!buf) why += ` and corrupt on remote "${store.name}"`;
       } else if (!buf && remote) why += ` nor on remote "${remote.name}"`;
       if (!buf) return { why };
       try {
@@ -199,7 +200,7 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
       let buf: Buffer | null = null;
       if (s.kind === 'tree') buf = readTreeOrNull(repo, s.oid);
       else {
-        buf = (await repo.cache.has(s.oid, 'tree')) ? readTreeOrNull(repo, s.oid) : await readRemoteSmall(remote!, s.oid);
+        buf = (await repo.cache.has(s.oid, 'tree')) ? readTreeOrNull(repo, s.oid) : await readRemoteSmall(store!, s.oid);
         if (buf && !looksLikeTree(buf)) buf = null;
       }
       if (!buf) continue;
@@ -270,17 +271,12 @@ function looksLikeTree(buf: Buffer): boolean {
   return buf.subarray(0, 24).toString('latin1').startsWith('{"version":1,"entries":[');
 }
 
-async function readRemoteSmall(remote: Remote, oid: Oid): Promise<Buffer | null> {
+/** A small object from the remote, verified; null when it is missing or corrupt there. */
+async function readRemoteSmall(store: RemoteStore, oid: Oid): Promise<Buffer | null> {
   try {
-    return await withRetry(async () => {
-      const parts: Buffer[] = [];
-      for await (const c of (await remote.get(objectKey(oid))) as AsyncIterable<Buffer>) parts.push(c);
-      const buf = Buffer.concat(parts);
-      if (hashBytes(buf) !== oid) throw new TroveError('INTEGRITY', `remote "${remote.name}": object ${oid} is corrupt`);
-      return buf;
-    });
+    return await store.readSmall(oid, 'tree');
   } catch (err) {
-    if (isTroveError(err, 'NOT_FOUND') || isTroveError(err, 'INTEGRITY')) return null;
+    if (isTroveError(err, 'INTEGRITY')) return null;
     throw err;
   }
 }
@@ -320,6 +316,7 @@ const plural = (n: number, w: string) => `${n} ${n === 1 ? w : w + 's'}`;
 async function sweep(repo: Repo, plan: GcPlan): Promise<{ deleted: number; bytes: number }> {
   if (plan.target !== 'cache') {
     const { remote } = openRepoRemote(repo, plan.target);
+    const store = new RemoteStore(remote);
     try {
       let deleted = 0;
       let bytes = 0;
@@ -328,7 +325,7 @@ async function sweep(repo: Repo, plan: GcPlan): Promise<{ deleted: number; bytes
       for (const group of [trees, rest]) {
         for (let i = 0; i < group.length; i += 1000) {
           const batch = group.slice(i, i + 1000);
-          await withRetry(() => remote.delete(batch.map((c) => objectKey(c.oid))));
+          await store.delete(batch.map((c) => c.oid));
           deleted += batch.length;
           bytes += batch.reduce((s, c) => s + c.size, 0);
         }
