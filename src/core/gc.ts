@@ -22,7 +22,8 @@ import { getKey } from './config.js';
 import { TroveError, isErrno, isTroveError } from './errors.js';
 import { acquireLock } from './lock.js';
 import type { Oid } from './oid.js';
-import { kindOf, type ObjectKind } from './store/objectStore.js';
+import { GcMarker, gcCandidates, sortTreesFirst, storedKey, youngUnmarked, type StoredObject } from './gcMark.js';
+import type { ObjectKind } from './store/objectStore.js';
 import { openRepoRemote, transferJobs } from './remoteConfig.js';
 import type { Repo } from './repo.js';
 import { listRevs, pointersAtRevs, pointersInIndex, resolveRev, type BadRevPointer } from './revs.js';
@@ -148,8 +149,6 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
     /** a remote object is one key whatever its kind */
     const keyOf = (oid: Oid, kind: ObjectKind) => storedKey(oid, remote ? 'blob' : kind);
 
-    const unreadable: string[] = [];
-    const trees = new Set<Oid>();
     // A tree that cannot be read (missing, corrupt, not a tree) hides what is below it from the mark:
     // it is recorded, and then gc deletes nothing at all (see `blocked`).
     const readTree = async (oid: Oid, where: string) => {
@@ -173,29 +172,13 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
         return { why: `not a valid tree (${err.message})` };
       }
     };
-    // 2. mark: (kind, oid) pairs, so a blob and a tree with the same bytes are told apart
-    const marked = new Set<string>();
-    const limit = pLimit(jobs);
-    const mark = async (oid: Oid, type: 'file' | 'dir', where: string): Promise<void> => {
-      const k = keyOf(oid, kindOf(type));
-      if (marked.has(k) && (type === 'file' || trees.has(oid))) return;
-      marked.add(k);
-      if (type === 'file') return;
-      trees.add(oid);
-      const got = await limit(() => readTree(oid, where));
-      if (!got.entries) {
-        unreadable.push(`${where}: tree ${oid} ${got.why}`);
-        return;
-      }
-      await Promise.all(got.entries.map((e) => mark(e.oid, e.type, `${where}/${e.name}`)));
-    };
-    await Promise.all(roots.map((r) => mark(r.oid, r.type, r.where)));
+    // 2. mark: (kind, oid) pairs, so a blob and a tree with the same bytes are told apart (gcMark.ts)
+    const marker = new GcMarker(readTree, jobs, keyOf);
+    await marker.markAll(roots);
 
     // 3. candidates; young trees keep their subtrees. In the cache the kind is known; a remote's
     //    young object is read (from the cache's tree, else the remote) and taken as a tree if it looks like one.
-    const young: StoredObject[] = [];
-    for (const [k, s] of stored) if (!marked.has(k) && now - s.mtimeMs < graceMs) young.push(s);
-    for (const s of young) {
+    for (const s of youngUnmarked(stored, marker, now, graceMs)) {
       if (s.kind === 'blob' || s.size > 4 << 20) continue;
       let buf: Buffer | null = null;
       if (s.kind === 'tree') buf = readTreeOrNull(repo, s.oid);
@@ -203,58 +186,24 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
         buf = (await repo.cache.has(s.oid, 'tree')) ? readTreeOrNull(repo, s.oid) : await readRemoteSmall(store!, s.oid);
         if (buf && !looksLikeTree(buf)) buf = null;
       }
-      if (!buf) continue;
-      try {
-        const entries = parseTree(buf, s.oid).entries;
-        marked.add(keyOf(s.oid, 'tree'));
-        trees.add(s.oid);
-        await Promise.all(entries.map((e) => mark(e.oid, e.type, `(recent tree ${s.oid.slice(0, 17)})/${e.name}`)));
-      } catch {
-        /* not a valid tree: nothing below it to keep */
-      }
+      await marker.keepYoungTree(s, buf);
     }
     const plan: GcPlan = {
       target: remote ? remote.name : 'cache', scope: o.allCommits ? 'all-commits' : 'branches-and-tags', graceMs,
-      roots: roots.length, reachable: 0, stored: stored.size, storedBytes: 0, candidates: [], bytes: 0,
-      keptYoung: 0, keptYoungBytes: 0, unreadableTrees: unreadable.sort(), badPointers: bad, options: o,
+      roots: roots.length, stored: stored.size, unreadableTrees: marker.unreadable.sort(), badPointers: bad, options: o,
+      ...gcCandidates(stored, marker, now, graceMs),
     };
-    for (const [k, s] of stored) {
-      plan.storedBytes += s.size;
-      if (marked.has(k)) plan.reachable++;
-      else if (now - s.mtimeMs < graceMs) {
-        plan.keptYoung++;
-        plan.keptYoungBytes += s.size;
-      } else {
-        plan.candidates.push({ oid: s.oid, kind: s.kind === 'tree' ? 'tree' : 'blob', size: s.size, tree: s.kind === 'tree' || (s.kind === 'unknown' && trees.has(s.oid)) });
-        plan.bytes += s.size;
-      }
-    }
-    // Fail safe: an unreadable tree may name any stored object, so nothing is a candidate then.
-    if (unreadable.length) {
-      plan.blocked = plan.candidates.length;
-      plan.candidates = [];
-      plan.bytes = 0;
-    }
+    const limit = pLimit(jobs);
     // a remote's candidates that are trees (known from the cache, where they usually are) go first
     if (remote) await Promise.all(plan.candidates.map((c) => limit(async () => {
       if (!c.tree && (await repo.cache.has(c.oid, 'tree'))) c.tree = true;
     })));
-    plan.candidates.sort((a, b) => (a.tree === b.tree ? (a.oid < b.oid ? -1 : 1) : a.tree ? -1 : 1));
+    sortTreesFirst(plan.candidates);
     return plan;
   } finally {
     await remote?.close();
   }
 }
-
-interface StoredObject {
-  oid: Oid;
-  /** 'unknown' for a remote's objects (its keys carry no kind) */
-  kind: ObjectKind | 'unknown';
-  size: number;
-  mtimeMs: number;
-}
-
-const storedKey = (oid: Oid, kind: ObjectKind) => `${kind}:${oid}`;
 
 /** A cached tree's bytes, or null when absent or unreadable (never blocks on a FIFO). */
 function readTreeOrNull(repo: Repo, oid: Oid): Buffer | null {

@@ -26,6 +26,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
+import { uploadOrder } from './pushOrder.js';
 import { kindOf, type ObjectKind as CacheKind, type ObjectStore } from './store/objectStore.js';
 import { TroveError, isTroveError } from './errors.js';
 import { hexOf, type Oid } from './oid.js';
@@ -307,27 +308,7 @@ export async function executePush(cache: ObjectStore, store: RemoteStore, plan: 
   // 2. `jobs` workers take the next object from that order. Only objects in flight have a promise;
   //    finished ones leave a boolean. (One promise and closure per object, all created at once, made
   //    a push of 100k objects peak at 780 MB.)
-  const order: Oid[] = [];
-  const seen = new Set<Oid>();
-  const isChild = new Set<Oid>();
-  for (const oid of plan.upload) for (const c of plan.nodes.get(oid)?.children ?? []) isChild.add(c);
-  const visit = (root: Oid) => {
-    // iterative DFS: folders can nest deeper than the call stack allows
-    const stack: [Oid, boolean][] = [[root, false]];
-    while (stack.length) {
-      const [oid, expanded] = stack.pop()!;
-      if (expanded) {
-        order.push(oid);
-        continue;
-      }
-      if (seen.has(oid) || !plan.upload.has(oid)) continue;
-      seen.add(oid);
-      stack.push([oid, true]);
-      for (const c of plan.nodes.get(oid)?.children ?? []) if (!seen.has(c)) stack.push([c, false]);
-    }
-  };
-  for (const oid of plan.upload) if (!isChild.has(oid)) visit(oid);
-  for (const oid of plan.upload) visit(oid); // anything reachable only through a cycle-free odd path
+  const order = uploadOrder(plan.upload, (oid) => plan.nodes.get(oid)?.children); // pushOrder.ts
   const finished = new Map<Oid, boolean>();
   const inflight = new Map<Oid, Promise<boolean>>();
   const resultOf = async (oid: Oid): Promise<boolean> => {

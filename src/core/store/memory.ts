@@ -57,8 +57,27 @@ export class MemoryStore implements ObjectStore {
     const e = this.objects.get(this.key(oid, kind));
     return e ? { oid, kind, size: e.bytes.length, mtimeMs: e.mtimeMs } : null;
   }
+  /** Like the loose store's: MISSING_OBJECT at once, rotten bytes as a stream error at the end. */
   async open(oid: Oid, kind: ObjectKind, what: string = oid): Promise<Readable> {
-    return Readable.from([this.get(oid, kind, what)]);
+    let err: unknown = null;
+    let bytes: Buffer;
+    try {
+      bytes = this.get(oid, kind, what);
+    } catch (e) {
+      if ((e as TroveError).code !== 'INTEGRITY') throw e;
+      err = e;
+      bytes = this.objects.get(this.key(oid, kind))!.bytes;
+    }
+    let sent = false;
+    return new Readable({
+      read() {
+        if (!sent) {
+          sent = true;
+          this.push(bytes);
+        } else if (err) this.destroy(err as Error);
+        else this.push(null);
+      },
+    });
   }
   readSmall(oid: Oid, kind: ObjectKind, what: string = oid): Buffer {
     return this.get(oid, kind, what);
