@@ -19,7 +19,7 @@
  * of those only doomed ones (marked by an earlier run) or index-less ones, both older than the grace period.
  */
 import { rm } from 'node:fs/promises';
-import type { Cache } from './cache.js';
+import type { ObjectStore } from './store/objectStore.js';
 import type { Oid } from './oid.js';
 import { packKey, type RemotePack, type RemoteStore } from './remoteStore.js';
 import { PackWriter } from './store/pack.js';
@@ -39,7 +39,7 @@ export interface RemoteSweep {
  * Steps 1–5 for the candidates of a fresh plan. `keep` is what the mark keeps (reachable, young, below young trees).
  * @example await sweepRemote(repo.cache, store, candidates, keep, { graceMs, now })
  */
-export async function sweepRemote(cache: Cache, store: RemoteStore, candidates: { oid: Oid; size: number; tree: boolean; pack?: string }[], keep: Set<Oid>,
+export async function sweepRemote(cache: ObjectStore, store: RemoteStore, candidates: { oid: Oid; size: number; tree: boolean; pack?: string }[], keep: Set<Oid>,
   o: { graceMs: number; now: number }): Promise<RemoteSweep> {
   const out: RemoteSweep = { deleted: 0, bytes: 0, packsWritten: 0, packsDoomed: 0, packsDeleted: 0, rescued: 0 };
   const v = await store.view();

@@ -19,7 +19,7 @@
  */
 import { rm } from 'node:fs/promises';
 import pLimit from 'p-limit';
-import type { Cache } from './cache.js';
+import type { ObjectStore } from './store/objectStore.js';
 import { isTroveError } from './errors.js';
 import type { Oid } from './oid.js';
 import { PACK_OBJECT_MAX, type RemotePack, type RemoteStore } from './remoteStore.js';
@@ -54,7 +54,7 @@ export interface SendReport {
  * Sends `order` (post-order, children first) from the cache to the remote.
  * @example const r = await sendObjects(cache, store, nodes, order, missing, { jobs: 16 })
  */
-export async function sendObjects(cache: Cache, store: RemoteStore, nodes: Map<Oid, SendNode>, order: Oid[], missing: Map<Oid, string>,
+export async function sendObjects(cache: ObjectStore, store: RemoteStore, nodes: Map<Oid, SendNode>, order: Oid[], missing: Map<Oid, string>,
   o: { jobs: number; signal?: AbortSignal; onObject?: (bytes: number) => void; packTarget?: number }): Promise<SendReport> {
   const rep: SendReport = { sent: 0, sentBytes: 0, failed: [], packs: 0 };
   const status = new Map<Oid, boolean>(); // true: sent or will be with its pack; false: failed
@@ -88,7 +88,7 @@ export async function sendObjects(cache: Cache, store: RemoteStore, nodes: Map<O
     if (isTroveError(err, 'INTEGRITY')) {
       // cache objects are immutable: different bytes mean the local copy is corrupt. Move it
       // aside (never delete) so that nothing uses it again, and say where it went.
-      const moved = await cache.quarantine(oid).catch(() => null);
+      const moved = await cache.quarantine(oid, nodes.get(oid)?.tree ? 'tree' : 'blob').catch(() => null);
       fail(oid, 'INTEGRITY', `the local copy of ${oid} is corrupt and was not uploaded${moved ? `; moved to ${moved}` : ''}`);
       return;
     }
@@ -104,9 +104,11 @@ export async function sendObjects(cache: Cache, store: RemoteStore, nodes: Map<O
   const uploadLoose = async (oid: Oid) => {
     const n = nodes.get(oid)!;
     try {
-      const size = await cache.size(oid);
+      const kind = n.tree ? 'tree' : 'blob';
+      const size = (await cache.stat(oid, kind))?.size ?? null;
       if (size === null) throw Object.assign(new Error(`${n.where}: object ${oid} is not in the cache`), { code: 'MISSING_OBJECT' });
-      await store.upload(oid, n.tree ? 'tree' : 'blob', size, () => cache.openRead(oid));
+      // verified twice: the store's read stream, and the upload's hash before the object is visible
+      await store.upload(oid, kind, size, () => cache.open(oid, kind, n.where));
       ok(oid, size);
     } catch (err) {
       await onError(oid, err);
@@ -165,7 +167,7 @@ export async function sendObjects(cache: Cache, store: RemoteStore, nodes: Map<O
       if (!gate(oid)) continue;
       let body: Buffer;
       try {
-        body = await cache.readBytes(oid, n.where); // verified: a corrupt copy is INTEGRITY here
+        body = cache.readSmall(oid, n.tree ? 'tree' : 'blob', n.where); // verified: a corrupt copy is INTEGRITY here
       } catch (err) {
         await onError(oid, err);
         continue;
