@@ -13,7 +13,7 @@ import { openRemote } from '../../src/remotes/index.js';
 import { applyGc, planGc } from '../../src/core/gc.js';
 import { openRepoRemote } from '../../src/core/remoteConfig.js';
 import { collectRoots, executePush, fetch, planPush, push, remoteStatus } from '../../src/core/transfer.js';
-import { hashBytes, hexOf, type Oid } from '../../src/core/oid.js';
+import { hashBytes, hexOf } from '../../src/core/oid.js';
 import { encodePackIndex } from '../../src/core/store/packIndex.js';
 import { git, newRepo, snapshot, write } from '../helpers/repo.js';
 import { startS3, testClientConfig, type TestS3 } from '../helpers/s3server.js';
@@ -151,10 +151,7 @@ describe('remote packs and inventory', () => {
     await withRepo(dir, async (repo) => {
       const remote = openRemote('origin', `s3://${bucket}/${PREFIX}`, { endpoint: s3.endpoint, region: 'us-east-1', path_style: true });
       const store = new RemoteStore(remote);
-      for await (const oid of repo.cache.list()) {
-        const size = (await repo.cache.size(oid as Oid))!;
-        await store.upload(oid as Oid, 'blob', size, () => repo.cache.openRead(oid as Oid));
-      }
+      for await (const e of repo.cache.list()) await store.upload(e.oid, e.kind, e.size, () => repo.cache.open(e.oid, e.kind));
       await remote.close();
     });
     expect((await keys(bucket)).every((k) => k.startsWith('objects/sha256/'))).toBe(true);
