@@ -199,5 +199,6 @@ export async function sendObjects(cache: ObjectStore, store: RemoteStore, nodes:
     for (const oid of sentLoose) loose.add(oid);
     await store.writeInventory([...[...v.packs.values()].map((p) => p.idx), ...published.map((p) => p.idx)], loose);
   }
+  if (published.length || sentLoose.length) store.refresh(); // the remote changed: a later plan with this store reads it again
   return rep;
 }
