@@ -126,7 +126,4 @@ export async function pointerLog(git: Git, pointerFile: string, o: { follow?: bo
   return entries.map((e, i) => ({ ...e, pointer: blobs[i] ? parsePointer(blobs[i]!.toString('utf8'), `${e.pointerFile} at ${e.commit.slice(0, 10)}`) : null }));
 }
 
-/** Conflict markers in a pointer file left by a merge. */
-export function hasConflictMarkers(text: string): boolean {
-  return /^<<<<<<< /m.test(text) && /^=======$/m.test(text) && /^>>>>>>> /m.test(text);
-}
+export { hasConflictMarkers } from './pointerConflict.js';

@@ -4,29 +4,18 @@ import path from 'node:path';
 import type { RepoContext } from '../context.js';
 import { TroveError } from '../errors.js';
 import { gitignoreLineFor } from '../gitignoreLine.js';
-import { assertOid, type Oid } from '../oid.js';
+import { assertOid } from '../oid.js';
 import { isWithin, pointerPathFor, validateRelPath } from '../paths.js';
 import { writePointer, type Pointer } from '../pointer.js';
 import { assertNoLinkedParent, assertSafeDataPath, unsafePathReason } from '../safePath.js';
 import { shellQuote } from '../shellQuote.js';
-import type { LinkMode } from '../cache.js';
 import type { OnProgress } from '../workspace.js';
-import { applyCheckout } from './checkoutApply.js';
+import { applyCheckout, type CheckoutResult } from './checkoutApply.js';
 import { planCheckout } from './checkoutPlan.js';
 import { gitignoreFor, ignoreInGit } from './gitignore.js';
 import { listTracked, readTracked, resolveTargets, uniqTargets, type Tracked } from './tracked.js';
 
-export interface CheckoutResult {
-  path: string;
-  written: number;
-  deleted: number;
-  unchanged: number;
-  missing: Oid[];
-  missingFiles: string[];
-  linkMode: LinkMode | null;
-  /** when the pointer file was rewritten (checkout <rev>, --ours/--theirs) and not auto-staged: what to `git add` */
-  gitAdd?: string[];
-}
+export type { CheckoutResult };
 
 export interface CheckoutOptions {
   force?: boolean;

@@ -4,7 +4,7 @@
  * revision any more is stale too (`now: null`). Only the committed pointers count, not the workspace:
  * the question is about the project's history, so it gives the same answer on every clone.
  */
-import type { Repo } from '../repo.js';
+import type { RepoContext } from '../context.js';
 import { pointersAt } from '../history.js';
 import type { RunRecord } from './record.js';
 
@@ -38,7 +38,7 @@ export function staleInputs(rec: RunRecord, current: ReadonlyMap<string, string>
  * Which of `recs` (default: every readable run record) read data that the pointers at `at` no longer name.
  * @example const { stale } = await staleRuns(repo, { at: 'HEAD' }); stale.has(run.id)
  */
-export async function staleRuns(repo: Repo, o: { at?: string; records?: RunRecord[] } = {}): Promise<Staleness> {
+export async function staleRuns(repo: RepoContext, o: { at?: string; records?: RunRecord[] } = {}): Promise<Staleness> {
   const at = o.at ?? 'HEAD';
   const { resolveRev } = await import('../history.js');
   const commit = await resolveRev(repo.git, at);
