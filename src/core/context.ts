@@ -17,7 +17,7 @@ import { writeFileAtomic } from './atomicWrite.js';
 import { Cache, type LinkMode } from './cache.js';
 import { getKey, mergeConfig, parseBool, parseLinkModes, readConfigFile, writeConfigFile, type ConfigTree } from './config.js';
 import { TroveError } from './errors.js';
-import { Git } from './git.js';
+import { Git } from './git/git.js';
 import { acquireLock } from './lock.js';
 import { repoRelative } from './paths.js';
 import { isDotGit, isInsideOrSame } from './safePath.js';

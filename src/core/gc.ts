@@ -28,6 +28,7 @@ import { listTracked } from './ops/tracked.js';
 import { listRevs, pointersAtRevs, pointersInIndex, resolveRev, type BadRevPointer } from './revs.js';
 import { oidFromKey, objectKey, withRetry, type Root } from './transfer.js';
 import { parseTree } from './tree.js';
+import { walkTrees } from './walkTrees.js';
 import type { Remote } from '../remotes/index.js';
 
 export interface GcOptions {
@@ -180,17 +181,20 @@ export async function planGc(repo: RepoContext, o: GcOptions = {}): Promise<GcPl
     // 2. mark
     const marked = new Set<Oid>();
     const limit = pLimit(jobs);
+    const markRead = async (oid: Oid, where: string) => {
+      const got = await readTree(oid, where);
+      if (!got.entries) unreadable.push(`${where}: tree ${oid} ${got.why}`);
+      return got.entries ?? null;
+    };
     const mark = async (oid: Oid, type: 'file' | 'dir', where: string): Promise<void> => {
       if (marked.has(oid)) return;
       marked.add(oid);
       if (type === 'file') return;
-      trees.add(oid);
-      const got = await limit(() => readTree(oid, where));
-      if (!got.entries) {
-        unreadable.push(`${where}: tree ${oid} ${got.why}`);
-        return;
-      }
-      await Promise.all(got.entries.map((e) => mark(e.oid, e.type, `${where}/${e.name}`)));
+      // every tree walked goes into `trees` (the memo); an entry already marked is not entered again
+      await walkTrees(markRead, oid, (e) => {
+        if (marked.has(e.oid)) return false;
+        marked.add(e.oid);
+      }, { where, memo: trees, limit });
     };
     await Promise.all(roots.map((r) => mark(r.oid, r.type, r.where)));
 

@@ -37,6 +37,7 @@ import { checkout as checkoutPaths, type CheckoutResult } from './ops/checkout.j
 import { resolveTargets } from './ops/tracked.js';
 import { listRevs, pointersAtRevs, type BadRevPointer, type RevScope } from './revs.js';
 import { parseTree, type TreeEntry } from './tree.js';
+import { walkTrees } from './walkTrees.js';
 import type { OnProgress } from './workspace.js';
 import type { Remote } from '../remotes/index.js';
 
@@ -171,23 +172,20 @@ async function countFiles(cache: Cache, r: Root, seen: Set<Oid>): Promise<{ file
   }
   let files = 0;
   let bytes = 0;
-  const trees = new Set<Oid>();
-  const stack: [Oid, string][] = [[r.oid, r.where]];
-  while (stack.length) {
-    const [oid, where] = stack.pop()!;
-    if (trees.has(oid)) continue;
-    trees.add(oid);
-    const entries = await readLocalTree(cache, oid, where);
-    if (!entries) return { files: r.files ?? 0, bytes: r.size ?? 0 };
-    for (const e of entries) {
-      if (e.type === 'dir') stack.push([e.oid, `${where}/${e.name}`]);
-      else if (!seen.has(e.oid)) {
-        seen.add(e.oid);
-        files++;
-        bytes += e.size;
-      }
+  let whole = true;
+  const read = async (oid: Oid, where: string) => {
+    const entries = whole ? await readLocalTree(cache, oid, where) : null;
+    if (!entries) whole = false;
+    return entries;
+  };
+  await walkTrees(read, r.oid, (e) => {
+    if (e.type === 'file' && !seen.has(e.oid)) {
+      seen.add(e.oid);
+      files++;
+      bytes += e.size;
     }
-  }
+  }, { where: r.where, memo: new Set() });
+  if (!whole) return { files: r.files ?? 0, bytes: r.size ?? 0 };
   return { files, bytes };
 }
 
@@ -544,25 +542,17 @@ export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], 
   const walked = new Set<Oid>();
   const files: [Oid, string, number | undefined][] = [];
   const listed = new Set<Oid>();
+  const list = (oid: Oid, where: string, size: number | undefined) => {
+    if (!o.treesOnly && !listed.has(oid)) {
+      listed.add(oid);
+      files.push([oid, where, size]);
+    }
+  };
   const walk = async (r: Root): Promise<void> => {
-    if (r.type === 'file') {
-      if (!o.treesOnly && !listed.has(r.oid)) {
-        listed.add(r.oid);
-        files.push([r.oid, r.where, r.size]);
-      }
-      return;
-    }
-    if (walked.has(r.oid)) return;
-    walked.add(r.oid);
-    const entries = await readTree(r.oid, r.where);
-    if (!entries) return;
-    const dirs: Promise<void>[] = [];
-    for (const e of entries) {
-      const child: Root = { oid: e.oid, type: e.type, where: `${r.where}/${e.name}`, size: e.size };
-      if (e.type === 'dir') dirs.push(walk(child));
-      else void walk(child);
-    }
-    await Promise.all(dirs);
+    if (r.type === 'file') return list(r.oid, r.where, r.size);
+    await walkTrees(readTree, r.oid, (e, where) => {
+      if (e.type === 'file') list(e.oid, where, e.size);
+    }, { where: r.where, memo: walked });
   };
 
   await Promise.all(roots.map(async (r) => {

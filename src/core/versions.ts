@@ -1,6 +1,7 @@
 import { diffFolders, type FilesDiff, type Side } from './diff.js';
 import { TroveError } from './errors.js';
-import { isRev, pointerAt, pointerAtStage, pointerLog, pointersAt, resolveRev, type PointerAtRev } from './history.js';
+import { isRev, pointerAt, pointerAtStage, pointerLog, resolveRev } from './history.js';
+import { pointersAt } from './revs.js';
 import type { Oid } from './oid.js';
 import { isWithin, pointerPathFor } from './paths.js';
 import type { Pointer } from './pointer.js';
@@ -48,7 +49,7 @@ async function workspaceVersions(repo: RepoContext, filter: (p: string) => boole
 }
 
 async function revVersions(repo: RepoContext, rev: string, filter: (p: string) => boolean): Promise<Version[]> {
-  return (await pointersAt(repo.git, rev)).filter((t) => filter(t.path)).map((t) => ({ path: t.path, pointer: t.pointer, side: t.pointer.type === 'dir' ? { kind: 'tree', oid: t.pointer.oid } : null }));
+  return (await pointersAt(repo.git, rev, { strict: true })).tracked.filter((t) => filter(t.path)).map((t) => ({ path: t.path, pointer: t.pointer, side: t.pointer.type === 'dir' ? { kind: 'tree', oid: t.pointer.oid } : null }));
 }
 
 /**
@@ -145,10 +146,10 @@ export async function log(repo: RepoContext, userPath: string, o: { follow?: boo
 }
 
 /** Pointer files for user paths at a revision: a data path or a pointer path; all when none. */
-async function pointersForPaths(repo: RepoContext, rev: string, userPaths: string[]): Promise<PointerAtRev[]> {
+async function pointersForPaths(repo: RepoContext, rev: string, userPaths: string[]): Promise<Tracked[]> {
   await resolveRev(repo.git, rev);
-  if (!userPaths.length) return pointersAt(repo.git, rev);
-  const out: PointerAtRev[] = [];
+  if (!userPaths.length) return (await pointersAt(repo.git, rev, { strict: true })).tracked;
+  const out: Tracked[] = [];
   for (const up of userPaths) {
     const rel = repo.rel(up).replace(/\.trove$/, '');
     const exact = await pointerAt(repo.git, rev, pointerPathFor(rel));
@@ -156,7 +157,7 @@ async function pointersForPaths(repo: RepoContext, rev: string, userPaths: strin
       out.push(exact);
       continue;
     }
-    const all = await pointersAt(repo.git, rev);
+    const all = (await pointersAt(repo.git, rev, { strict: true })).tracked;
     const below = all.filter((t) => isWithin(t.path, rel));
     const parent = all.find((t) => t.pointer.type === 'dir' && isWithin(rel, t.path));
     if (parent) throw new TroveError('BAD_ARGS', `${up}: inside tracked folder ${parent.path}; restore the whole folder: \`trove checkout ${rev} -- ${parent.path}\``);

@@ -114,12 +114,6 @@ export function walkDir(abs: string, rel: string, rules: IgnoreRules, cacheObjec
   return node;
 }
 
-/** Visits every file of a walked tree with its path relative to the walk root. */
-export function* eachFile(node: DirNode, prefix = ''): Generator<[string, FileNode]> {
-  for (const [name, f] of node.files) yield [prefix ? `${prefix}/${name}` : name, f];
-  for (const [name, d] of node.dirs) yield* eachFile(d, prefix ? `${prefix}/${name}` : name);
-}
-
 /** The oid a link into the cache's objects names, or null for any other link. */
 export function oidOfCacheLink(abs: string, objectsDir: string): Oid | null {
   try {

@@ -5,8 +5,11 @@ import { TroveError } from '../errors.js';
 import { gitEnv } from './env.js';
 
 /**
- * The few git questions core asks, through one simple-git instance per repo. LC_ALL=C so that
- * nothing depends on the user's locale; errors are wrapped as GIT with the command named.
+ * The one git adapter. This class: the few git questions core asks, through one simple-git instance per repo.
+ * Beside it: `catFile.ts` (many objects through one `cat-file --batch`, answers in order), `lsTree.ts`
+ * (files at a commit or in the index), `spawn.ts` (git with binary output or stdin) and `env.ts` (the
+ * scrubbed environment all of them use: LC_ALL=C, so nothing depends on the user's locale, and no
+ * inherited GIT_DIR & co.). Errors are wrapped as GIT with the command named.
  */
 export class Git {
   private _sg?: SimpleGit;

@@ -1,22 +1,14 @@
 /** Tracked paths: reading pointers (with merge-conflict explanations), listing them, resolving user paths to them. */
 import { promises as fsp } from 'node:fs';
-import path from 'node:path';
 import { TROVE_DIR, type RepoContext } from '../context.js';
 import { TroveError } from '../errors.js';
 import type { Oid } from '../oid.js';
 import { isWithin } from '../paths.js';
-import { readPointer, type Pointer } from '../pointer.js';
+import { readPointer, trackedFrom, type Pointer, type Tracked } from '../pointer.js';
 import { conflictSides } from '../pointerConflict.js';
 import { scanPath, type Scanned } from '../workspace.js';
 
-/** A tracked path: its pointer and where the data lives (both repo-relative). */
-export interface Tracked {
-  /** data path, e.g. `data/images` */
-  path: string;
-  /** pointer file, e.g. `data/images.trove` */
-  pointerFile: string;
-  pointer: Pointer;
-}
+export type { Tracked };
 
 /** What a tracked path holds in the workspace now (null when absent); with `store`, new content goes into the cache. */
 export async function scanTracked(ctx: RepoContext, rel: string, o: { store?: boolean } = {}): Promise<Scanned | null> {
@@ -74,10 +66,7 @@ export async function readTracked(ctx: RepoContext, pointerFile: string): Promis
   } catch (err) {
     throw await explainConflict(ctx, pointerFile, err);
   }
-  if (!ptr) return null;
-  const dir = path.posix.dirname(pointerFile);
-  const p = dir === '.' ? ptr.path : `${dir}/${ptr.path}`;
-  return { path: p, pointerFile, pointer: ptr };
+  return ptr ? trackedFrom(pointerFile, ptr) : null;
 }
 
 /** A pointer that fails to parse because a merge left conflict markers in it: say so, with both sides. */

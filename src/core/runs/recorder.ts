@@ -23,12 +23,12 @@
  *    A crash anywhere leaves the RUNNING record plus its events, shown as KILLED later.
  */
 import { assertNoLinkedParent, assertSafeDataPath } from '../safePath.js';
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { TroveError, isErrno } from '../errors.js';
+import { gitToFd, runGit } from '../git/spawn.js';
 import type { Oid } from '../oid.js';
 import type { RepoContext } from '../context.js';
 import { add } from '../ops/add.js';
@@ -190,41 +190,12 @@ async function codeVersion(repo: RepoContext): Promise<{ git: RunRecord['git']; 
   }
 }
 
-/** git's environment for trove's own calls: C locale, none of the caller's GIT_* overrides. */
-function gitEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
-  for (const k of Object.keys(env)) if (k.startsWith('GIT_') && k !== 'GIT_CEILING_DIRECTORIES') delete env[k];
-  return env;
-}
-
-/** Runs git and returns its stdout (for short outputs such as a file list); `input` goes to its stdin. */
-function runGit(cwd: string, args: string[], o: { env?: Record<string, string>; input?: string } = {}): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd, stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: { ...gitEnv(), ...o.env } });
-    if (o.input !== undefined) child.stdin!.end(o.input);
-    const out: Buffer[] = [];
-    const errs: Buffer[] = [];
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
-    child.stderr!.on('data', (b: Buffer) => errs.push(b));
-    child.on('error', reject);
-    child.on('close', (c) => (c === 0 ? resolve(Buffer.concat(out))
-      : reject(new TroveError('GIT', `git ${args[0]} failed: ${Buffer.concat(errs).toString().trim().split('\n')[0]}`))));
-  });
-}
-
 /** Runs git with stdout into a cache temp file (binary-safe, flat memory), then stores it as an object. */
 async function storeGitOutput(repo: RepoContext, cwd: string, args: string[], extraEnv: Record<string, string> = {}): Promise<Oid> {
   const tmp = await repo.cache.tempPath();
   const fd = openSync(tmp, 'wx', 0o600);
   try {
-    const stderr: Buffer[] = [];
-    const code = await new Promise<number>((resolve, reject) => {
-      const child = spawn('git', args, { cwd, stdio: ['ignore', fd, 'pipe'], env: { ...gitEnv(), ...extraEnv } });
-      child.stderr!.on('data', (b: Buffer) => stderr.push(b));
-      child.on('error', reject);
-      child.on('close', (c) => resolve(c ?? 1));
-    });
-    if (code !== 0) throw new TroveError('GIT', `git ${args[0]} failed: ${Buffer.concat(stderr).toString().trim().split('\n')[0]}`);
+    await gitToFd(cwd, args, fd, { env: extraEnv });
     closeSync(fd);
     return (await repo.cache.putFile(tmp)).oid;
   } finally {

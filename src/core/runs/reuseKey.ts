@@ -15,10 +15,8 @@
  * `{"v":1,"command":[…],"commit":"…","diff":"<64 hex>"|null,"params":[[k,v]…],"inputs":[[path,oid]…],"outputs":[path…]}`
  * with params, inputs and outputs sorted.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { TroveError } from '../errors.js';
-import { gitEnv } from '../git.js';
+import { streamGit } from '../git/spawn.js';
 import type { RunInput, RunRecord } from './record.js';
 
 export const REUSE_KEY_VERSION = 1;
@@ -32,10 +30,10 @@ export async function codeDiffHash(root: string, commit: string): Promise<string
   const h = createHash('sha256');
   let any = false;
   const skip = (rel: string) => rel.endsWith('.trove') || rel === '.gitignore' || rel.endsWith('/.gitignore');
-  await gitStream(root, ['diff', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', commit, '--', '.', ':(exclude,glob)**/*.trove', ':(exclude,glob)**/.gitignore'],
+  await streamGit(root, ['diff', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', commit, '--', '.', ':(exclude,glob)**/*.trove', ':(exclude,glob)**/.gitignore'],
     (b) => ((any = true), h.update(b)));
   let listing = '';
-  await gitStream(root, ['ls-files', '--others', '--exclude-standard', '-z', '--', '.'], (b) => (listing += b.toString('utf8')));
+  await streamGit(root, ['ls-files', '--others', '--exclude-standard', '-z', '--', '.'], (b) => (listing += b.toString('utf8')));
   const { createReadStream } = await import('node:fs');
   const path = await import('node:path');
   for (const rel of listing.split('\0').filter((x) => x && !skip(x)).sort()) {
@@ -49,15 +47,6 @@ export async function codeDiffHash(root: string, commit: string): Promise<string
     h.update(`\0untracked\0${rel}\0${fh.digest('hex')}\n`);
   }
   return any ? h.digest('hex') : null;
-}
-
-function gitStream(root: string, args: string[], onData: (b: Buffer) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd: root, env: gitEnv(), stdio: ['ignore', 'pipe', 'ignore'] });
-    child.stdout.on('data', onData);
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new TroveError('GIT', `git ${args[0]} exited ${code} while computing the run's reuse key`))));
-  });
 }
 
 /** The reuse key of a run about to start, or undefined when it has no code version. */

@@ -5,7 +5,7 @@
  * the question is about the project's history, so it gives the same answer on every clone.
  */
 import type { RepoContext } from '../context.js';
-import { pointersAt } from '../history.js';
+import { pointersAt } from '../revs.js';
 import type { RunRecord } from './record.js';
 
 export interface StaleInput {
@@ -42,7 +42,7 @@ export async function staleRuns(repo: RepoContext, o: { at?: string; records?: R
   const at = o.at ?? 'HEAD';
   const { resolveRev } = await import('../history.js');
   const commit = await resolveRev(repo.git, at);
-  const current = new Map((await pointersAt(repo.git, commit)).map((p) => [p.path, p.pointer.oid as string]));
+  const current = new Map((await pointersAt(repo.git, commit, { strict: true })).tracked.map((p) => [p.path, p.pointer.oid as string]));
   let recs = o.records;
   if (!recs) {
     const store = await repo.runStore();
