@@ -28,6 +28,7 @@ export interface CheckoutOptions {
  * folder no longer lists. Never overwrites or deletes content that is not in the cache unless
  * `force` (WOULD_OVERWRITE names the files). Objects missing from the cache are reported in
  * `missing`, everything else is still restored.
+ * @example await checkout(ctx, ['data/sub'], { force: false })
  */
 export async function checkout(ctx: RepoContext, userPaths?: string[], o: CheckoutOptions = {}): Promise<CheckoutResult[]> {
   const targets = await resolveTargets(ctx, userPaths);
@@ -118,7 +119,7 @@ export async function checkoutTracked(ctx: RepoContext, tracked: Tracked[], o: C
  * writes each pointer and checks its data out of the cache, with `checkout`'s safety: everything is
  * planned first, so a refusal changes nothing. Every object must be in the cache (MISSING_OBJECT names
  * the paths otherwise); workspace content that is not in the cache is not overwritten without `force`.
- * @example await repo.checkoutVersions([{ path: 'data', type: 'dir', oid, size, files }])
+ * @example await checkoutVersions(ctx, [{ path: 'data', type: 'dir', oid, size, files }])
  */
 export async function checkoutVersions(ctx: RepoContext, 
   versions: { path: string; type: 'file' | 'dir'; oid: string; size: number; files?: number }[],

@@ -14,7 +14,10 @@ export interface FsckResult {
   strayTemp: number;
 }
 
-/** Re-hashes every cached object; corrupt ones are moved to `cache/quarantine/`, never deleted. */
+/**
+ * Re-hashes every cached object; corrupt ones are moved to `cache/quarantine/`, never deleted.
+ * @example const { corrupt } = await fsck(ctx)
+ */
 export async function fsck(ctx: RepoContext, o: { onProgress?: OnProgress; jobs?: number } = {}): Promise<FsckResult> {
   const oids: Oid[] = [];
   for await (const oid of ctx.cache.list()) oids.push(oid);

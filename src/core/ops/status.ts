@@ -25,7 +25,7 @@ export interface StatusEntry {
 
 /**
  * Compares the workspace with the pointers. Files whose stat matches the stat cache are not read.
- * @example for (const s of await repo.status()) console.log(s.path, s.workspace)
+ * @example for (const s of await status(ctx)) console.log(s.path, s.workspace)
  */
 export async function status(ctx: RepoContext, userPaths?: string[], o: { onProgress?: OnProgress } = {}): Promise<StatusEntry[]> {
   // a merge conflict in a pointer is something to report, not a reason to fail

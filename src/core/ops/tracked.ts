@@ -85,6 +85,7 @@ export async function explainConflict(ctx: RepoContext, pointerFile: string, err
 /**
  * The tracked entries that user paths name: a data path, its pointer file, or a path inside a
  * tracked folder (`sub` then says which part). No paths: all of them.
+ * @example const [{ tracked, sub }] = await resolveTargets(ctx, ['data/images/cats'])
  */
 export async function resolveTargets(ctx: RepoContext, userPaths: string[] | undefined, listed?: Tracked[]): Promise<{ tracked: Tracked; sub: string | null }[]> {
   const all = listed ?? (await listTracked(ctx));
