@@ -1,4 +1,4 @@
-import type { Cache } from './cache.js';
+import type { ObjectStore } from './store/objectStore.js';
 import { TroveError } from './errors.js';
 import type { Oid } from './oid.js';
 import type { TreeReader } from './walkTrees.js';
@@ -37,7 +37,7 @@ export interface FilesDiff {
 }
 
 /** Where stored trees are read from: the cache, or a reader. */
-export type TreeSource = Cache | TreeReader;
+export type TreeSource = ObjectStore | TreeReader;
 
 async function treeEntries(trees: TreeSource, oid: Oid, where: string) {
   if (typeof trees !== 'function') return readTree(trees, oid, where);

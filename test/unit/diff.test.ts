@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { diffFolders } from '../../src/core/diff.js';
 import { hashBytes, type Oid } from '../../src/core/oid.js';
+import { MemoryStore } from '../../src/core/store/memory.js';
 import { parseTree, serializeTree, type TreeEntry } from '../../src/core/tree.js';
 import type { TreeReader } from '../../src/core/walkTrees.js';
 import type { ScanNode } from '../../src/core/workspace.js';
@@ -81,5 +82,26 @@ describe('diffFolders (in-memory trees)', () => {
     expect(d.added.map((f) => f.path)).toEqual(['w/c']);
     s.objects.delete(a);
     await expect(diffFolders(s.read, { kind: 'tree', oid: a }, null, 'w')).rejects.toMatchObject({ code: 'MISSING_OBJECT' });
+  });
+
+  it('against the in-memory ObjectStore (store/memory.ts): the same answers as the reader, MISSING_OBJECT once a tree is deleted', async () => {
+    const mem = new MemoryStore();
+    const put = async (spec: Spec): Promise<Oid> => {
+      const entries: TreeEntry[] = [];
+      for (const [name, v] of Object.entries(spec)) {
+        if (typeof v === 'string') entries.push({ name, type: 'file', oid: await mem.putBytes(v, 'blob'), size: v.length });
+        else entries.push({ name, type: 'dir', oid: await put(v), size: 0, files: 0 });
+      }
+      return mem.putBytes(serializeTree(entries), 'tree');
+    };
+    const a = await put({ 'a.csv': 'one', sub: { 'b.csv': 'two' } });
+    const b = await put({ 'a.csv': 'ONE', sub: { 'b.csv': 'two', 'c.csv': 'three' } });
+    const d = await diffFolders(mem, { kind: 'tree', oid: a }, { kind: 'tree', oid: b }, 'data');
+    expect(d.modified.map((f) => f.path)).toEqual(['data/a.csv']);
+    expect(d.added.map((f) => [f.path, f.oid])).toEqual([['data/sub/c.csv', hashBytes('three')]]);
+    expect(d.deleted).toEqual([]);
+    const lone = await put({ only: { 'x': 'x' } });
+    await mem.delete([{ oid: lone, kind: 'tree' }]);
+    await expect(diffFolders(mem, { kind: 'tree', oid: lone }, null, 'w')).rejects.toMatchObject({ code: 'MISSING_OBJECT' });
   });
 });

@@ -76,7 +76,7 @@ export async function checkoutTracked(ctx: RepoContext, tracked: Tracked[], o: C
       // every object to be written must be here before anything changes
       for (const p of plans) {
         for (const w of p.writes) {
-          if (!existsSync(ctx.cache.objectPath(w.oid))) {
+          if (!ctx.cache.hasSync(w.oid, 'blob')) {
             p.missing.push(w.oid);
             p.missingFiles.push(w.rel);
           }

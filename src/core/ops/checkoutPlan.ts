@@ -178,7 +178,7 @@ export async function planCheckout(ctx: RepoContext, scan: ScanContext, t: Track
   }
   const have = workspaceStateOf(scanned);
   let want: DesiredState;
-  if (ptr.type === 'file') want = { type: 'file', oid: ptr.oid, exec: !!ptr.exec, size: ptr.size, cached: await ctx.cache.has(ptr.oid) };
+  if (ptr.type === 'file') want = { type: 'file', oid: ptr.oid, exec: !!ptr.exec, size: ptr.size, cached: await ctx.cache.has(ptr.oid, 'blob') };
   else if (have?.type === 'dir' && have.oid === ptr.oid) want = { type: 'dir', oid: ptr.oid, tree: null };
   else {
     try {
@@ -189,6 +189,6 @@ export async function planCheckout(ctx: RepoContext, scan: ScanContext, t: Track
     }
   }
   const plan = checkoutActions(t, want, have, { only });
-  if (!force) for (const d of plan.drops) if (!(await ctx.cache.has(d.oid))) plan.conflicts.push(d.rel);
+  if (!force) for (const d of plan.drops) if (!(await ctx.cache.has(d.oid, 'blob'))) plan.conflicts.push(d.rel);
   return plan;
 }

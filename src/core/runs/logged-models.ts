@@ -107,7 +107,7 @@ export async function storeFilesAsTree(repo: RepoContext, files: Record<string, 
       size += f.size;
       count++;
     }
-    return { oid: await repo.cache.putBytes(serializeTree(entries)), size, files: count };
+    return { oid: await repo.cache.putBytes(serializeTree(entries), 'tree'), size, files: count };
   };
   return store(root);
 }

@@ -197,7 +197,7 @@ async function storeGitOutput(repo: RepoContext, cwd: string, args: string[], ex
   try {
     await gitToFd(cwd, args, fd, { env: extraEnv });
     closeSync(fd);
-    return (await repo.cache.putFile(tmp)).oid;
+    return (await repo.cache.putFile(tmp, 'blob')).oid;
   } finally {
     try {
       closeSync(fd);

@@ -229,7 +229,7 @@ export async function putStreamToCache(repo: RepoContext, body: Readable, maxByt
       await fh.write(chunk);
     }
     await fh.close();
-    const { oid, size } = await repo.cache.putFile(tmp);
+    const { oid, size } = await repo.cache.putFile(tmp, 'blob');
     return { oid, size };
   } finally {
     await fh.close().catch(() => {});
