@@ -41,6 +41,10 @@ import { walkTrees } from './walkTrees.js';
 import type { OnProgress } from './workspace.js';
 import type { Remote } from '../remotes/index.js';
 import { RemoteStore, looseKey, oidFromLooseKey, type ObjectKind } from './remoteStore.js';
+import { sendObjects } from './remotePush.js';
+import type { RemotePack } from './remoteStore.js';
+import { ENTRY_HEADER_SIZE } from './store/pack.js';
+import type { PackIndexEntry } from './store/packIndex.js';
 
 export { HEAD_MAX } from './remoteStore.js';
 import { smallFilesRemote } from '../remotes/retry.js';
@@ -71,8 +75,8 @@ export interface TransferResult {
   /** push: not in the local cache (and not on the remote); fetch: not on the remote */
   missing: { oid: Oid; where: string }[];
   failed: TransferFailure[];
-  /** how push found what the remote lacks */
-  strategy: 'none' | 'head' | 'list';
+  /** how push found what the remote lacks: the remote's inventory (re-checked), HEADs, or listings */
+  strategy: 'none' | 'inventory' | 'head' | 'list';
   /** requests spent finding what the remote lacks */
   checks: number;
   /** pointers at old revisions that could not be read (skipped) */
@@ -213,6 +217,7 @@ export async function planPush(cache: ObjectStore, store: RemoteStore, rootsIn: 
   const todo: Root[] = [];
   roots.forEach((r, i) => (present[i] ? plan.presentRoots.push(r) : todo.push(r)));
   plan.checks = store.checks;
+  if ((await store.view()).inventory) plan.strategy = 'inventory';
   if (!todo.length) return plan;
 
   // 3. closure from the local cache
@@ -287,70 +292,22 @@ export async function executePush(cache: ObjectStore, store: RemoteStore, plan: 
   const tick = () => o.onProgress?.({ phase: 'push', done, total, bytes });
   // 1. Order: children before parents (post-order over the trees), so that a tree is sent only
   //    after everything below it is on the remote.
-  // 2. `jobs` workers take the next object from that order. Only objects in flight have a promise;
-  //    finished ones leave a boolean. (One promise and closure per object, all created at once, made
-  //    a push of 100k objects peak at 780 MB.)
+  // 2. No promise per object: one promise and closure per object, all created at once, made a push
+  //    of 100k objects peak at 780 MB.
   const order = uploadOrder(plan.upload, (oid) => plan.nodes.get(oid)?.children); // pushOrder.ts
-  const finished = new Map<Oid, boolean>();
-  const inflight = new Map<Oid, Promise<boolean>>();
-  const resultOf = async (oid: Oid): Promise<boolean> => {
-    if (!plan.upload.has(oid)) return !plan.missing.has(oid);
-    const f = finished.get(oid);
-    if (f !== undefined) return f;
-    const p = inflight.get(oid);
-    if (p) return p;
-    throw new Error(`push order: ${oid} needed before it was scheduled`); // a bug, not a user error
-  };
-  const uploadOne = async (oid: Oid): Promise<boolean> => {
-    const n = plan.nodes.get(oid)!;
-    const kind: CacheKind = n.tree ? 'tree' : 'blob';
-    if (n.tree) {
-      if (!n.children) return false;
-      const ok = await Promise.all(n.children.map(resultOf));
-      if (ok.includes(false)) {
-        res.failed.push({ oid, where: n.where, code: 'INCOMPLETE', error: 'not uploaded because objects below it are missing or failed' });
-        return false;
-      }
-    }
-    try {
-      const size = (await cache.stat(oid, kind))?.size ?? null;
-      if (size === null) throw new TroveError('MISSING_OBJECT', `${n.where}: object ${oid} is not in the cache`);
-      let sent = 0;
-      // verified while read (cache.open's stream, and the upload's hash): a corrupt local object fails before the remote sees all of it
-      await store.upload(oid, kind, size, () => cache.open(oid, kind, n.where), { onBytes: (b) => { sent += b; bytes += b; } });
-      // a retried attempt reports its bytes again: make the total exact
-      bytes += size - sent;
-      res.transferredBytes += size;
-    } catch (err) {
-      if (isTroveError(err, 'ABORTED')) throw err;
-      if (isTroveError(err, 'INTEGRITY')) {
-        // cache objects are immutable: different bytes mean the local copy is corrupt. Move it
-        // aside (never delete) so that nothing uses it again, and say where it went.
-        const moved = await cache.quarantine(oid, kind).catch(() => null);
-        res.failed.push({ oid, where: n.where, code: 'INTEGRITY',
-          error: `the local copy of ${oid} is corrupt and was not uploaded${moved ? `; moved to ${moved}` : ''}` });
-        return false;
-      }
-      res.failed.push(failure(oid, n.where, err));
-      return false;
-    }
-    res.transferred++;
-    done++;
-    if ((done & 15) === 0) tick();
-    return true;
-  };
-  let next = 0;
-  const worker = async () => {
-    while (next < order.length) {
-      const oid = order[next++];
-      const p = uploadOne(oid);
-      inflight.set(oid, p);
-      const ok = await p;
-      finished.set(oid, ok);
-      inflight.delete(oid);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, worker));
+  // 3. Send: small objects in packs, large ones loose, then the inventory (remotePush.ts).
+  const sent = await sendObjects(cache, store, plan.nodes, order, plan.missing, {
+    jobs: o.jobs, signal: o.signal,
+    onObject: (size) => {
+      done++;
+      bytes += size;
+      if ((done & 15) === 0) tick();
+    },
+  });
+  res.transferred += sent.sent;
+  res.transferredBytes += sent.sentBytes;
+  res.failed.push(...sent.failed);
+  res.checks = store.checks;
   tick();
   res.failed.sort((a, b) => (a.where < b.where ? -1 : 1));
   return res;
@@ -461,6 +418,36 @@ export async function fetchObjects(cache: ObjectStore, from: Remote | RemoteStor
     if (d === null || d === 'missing-tree') return;
     await walk(d);
   }));
+  // 3. Files in remote packs: coalesced into ranged GETs per pack (a whole pack when most of it is
+  //    wanted), each object verified against the index and its hash before it enters the cache.
+  const runs = await packRuns(store, files.filter(([oid]) => !cache.hasSync(oid, 'blob')));
+  const runLimit = pLimit(Math.max(1, Math.min(o.jobs, 8)));
+  await Promise.all(runs.map((run) => runLimit(async () => {
+    const pending = new Map(run.items.map((it) => [it.entry, it]));
+    total += pending.size;
+    try {
+      await store.readRun(run.pack, run.items.map((it) => it.entry), async (e, body) => {
+        const it = pending.get(e)!;
+        if (!finished.has(it.oid)) {
+          await cache.putBytes(body, 'blob'); // verified against the oid in readRun already
+          res.transferred++;
+          res.transferredBytes += body.length;
+          bytes += body.length;
+          finished.set(it.oid, true);
+        }
+        pending.delete(e);
+        done++;
+        if ((done & 15) === 0) tick();
+      });
+    } catch (err) {
+      if (isTroveError(err, 'ABORTED') || o.signal?.aborted) throw err;
+      for (const it of pending.values()) {
+        res.failed.push(failure(it.oid, it.where, err));
+        finished.set(it.oid, false);
+      }
+    }
+  })));
+  // 4. The rest (loose objects, a wave-1 remote's all): `jobs` workers, one GET each.
   let next = 0;
   const worker = async () => {
     while (next < files.length) {
@@ -475,6 +462,49 @@ export async function fetchObjects(cache: ObjectStore, from: Remote | RemoteStor
   res.missing.sort((a, b) => (a.where < b.where ? -1 : 1));
   res.failed.sort((a, b) => (a.where < b.where ? -1 : 1));
   return res;
+}
+
+/** Entries closer than this are fetched in one ranged GET (the gap is read and dropped). */
+const RUN_GAP = 1 << 20;
+/** A ranged GET covers at most this many bytes (so one failure repeats at most this much). */
+const RUN_MAX = 64 << 20;
+
+interface PackRun {
+  pack: RemotePack;
+  items: { oid: Oid; where: string; entry: PackIndexEntry }[];
+}
+
+/** Groups the files that live in remote packs into runs of nearby entries, one ranged GET each. */
+async function packRuns(store: RemoteStore, files: [Oid, string, number | undefined][]): Promise<PackRun[]> {
+  const byPack = new Map<string, PackRun>();
+  for (const [oid, where] of files) {
+    const at = await store.locate(oid, 'blob');
+    if (!at) continue;
+    let r = byPack.get(at.pack.id);
+    if (!r) byPack.set(at.pack.id, (r = { pack: at.pack, items: [] }));
+    r.items.push({ oid, where, entry: at.entry });
+  }
+  const runs: PackRun[] = [];
+  for (const r of byPack.values()) {
+    const items = r.items.sort((a, b) => a.entry.offset - b.entry.offset);
+    let cur: PackRun | null = null;
+    let start = 0;
+    let end = 0;
+    for (const it of items) {
+      const s0 = it.entry.offset - ENTRY_HEADER_SIZE;
+      const e0 = it.entry.offset + it.entry.length;
+      if (cur && s0 - end <= RUN_GAP && e0 - start <= RUN_MAX) {
+        cur.items.push(it);
+        end = e0;
+      } else {
+        cur = { pack: r.pack, items: [it] };
+        runs.push(cur);
+        start = s0;
+        end = e0;
+      }
+    }
+  }
+  return runs;
 }
 
 // ------------------------------------------------------------------ repo-level operations

@@ -69,8 +69,10 @@ export function runRecordSync(repo: RepoContext): RecordSync & { report: RecordS
   return {
     report,
     async push(remote, o) {
-      const there = await remoteNames(remote, o.signal);
-      for (const r of await localRecords(repo)) {
+      // no finished record here: nothing to compare, so no listing (a no-op push stays at its object requests)
+      const mine = (await localRecords(repo)).filter((r) => r.record.status !== 'RUNNING');
+      const there = mine.length ? await remoteNames(remote, o.signal) : new Set<string>();
+      for (const r of mine) {
         if (r.record.status === 'RUNNING') continue;
         if (there.has(r.name)) {
           report.skipped++;

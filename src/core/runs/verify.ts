@@ -57,6 +57,7 @@ async function hashRemote(remote: Remote, oid: Oid): Promise<Buffer | 'missing' 
     });
   } catch (err) {
     if (isTroveError(err, 'NOT_FOUND')) return 'missing';
+    if (isTroveError(err, 'INTEGRITY')) return 'corrupt'; // a packed copy is checked as it is read
     throw err;
   }
 }
