@@ -38,7 +38,8 @@ export class InlineHasher implements WholeHasher {
   async close(): Promise<void> {}
 }
 
-// The worker's code: CommonJS (eval workers are), a few lines, no imports from trove.
+// The worker's code: CommonJS (eval workers are), a few lines, no imports from trove. The worker gets
+// no execArgv of ours: a host started with `--input-type=module` would make it ESM, where require fails.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const h = require('node:crypto').createHash('sha256');
@@ -53,7 +54,7 @@ parentPort.on('message', (m) => {
 const MAX_IN_FLIGHT = 8 << 20;
 
 export class WorkerHasher implements WholeHasher {
-  private readonly w = new Worker(WORKER_SOURCE, { eval: true });
+  private readonly w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
   private inFlight = 0;
   private wake: (() => void) | null = null;
   private result: ((hex: string) => void) | null = null;
