@@ -53,7 +53,8 @@ parentPort.on('message', (m) => {
 const MAX_IN_FLIGHT = 8 << 20;
 
 export class WorkerHasher implements WholeHasher {
-  private readonly w = new Worker(WORKER_SOURCE, { eval: true });
+  // execArgv []: a parent started with `--input-type=module` would make the eval'd CommonJS source an ES module
+  private readonly w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
   private inFlight = 0;
   private wake: (() => void) | null = null;
   private result: ((hex: string) => void) | null = null;
