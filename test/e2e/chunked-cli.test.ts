@@ -152,4 +152,23 @@ describe('chunked large files through the CLI', () => {
     expect((await du(dir)).chunked.files).toBe(0);
     expect((await trove(dir, 'fsck', '--json')).code).toBe(0);
   });
+
+  it('cache.chunk off stores large files whole (linkable); a bad value is a CONFIG error that changes nothing', async () => {
+    const dir = await newRepo();
+    const bad = await trove(dir, 'config', 'cache.chunk', 'banana');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/cache\.chunk/);
+    expect(await fsp.readFile(path.join(dir, '.trove/config'), 'utf8')).not.toMatch(/chunk/);
+    expect((await trove(dir, 'config', 'cache.chunk', 'off')).code).toBe(0);
+    expect((await trove(dir, 'config', 'cache.chunk')).stdout.trim()).toBe('off');
+    await fsp.writeFile(path.join(dir, 'big.bin'), prng('cli-off', 17 * MiB));
+    expect((await trove(dir, 'add', 'big.bin')).code).toBe(0);
+    const u = await du(dir);
+    expect(u.chunked.files).toBe(0);
+    expect(u.loose).toEqual({ objects: 1, bytes: 17 * MiB });
+    expect((await trove(dir, 'config', 'cache.link', 'hardlink')).code).toBe(0);
+    await fsp.rm(path.join(dir, 'big.bin'));
+    expect((await trove(dir, 'checkout', 'big.bin')).code).toBe(0);
+    expect((await fsp.stat(path.join(dir, 'big.bin'))).nlink).toBe(2);
+  });
 });
