@@ -25,7 +25,8 @@ import type { Oid } from './oid.js';
 import { GcMarker, gcCandidates, sortTreesFirst, storedKey, youngUnmarked, type StoredObject } from './gcMark.js';
 import type { ObjectKind } from './store/objectStore.js';
 import { openRepoRemote, transferJobs } from './remoteConfig.js';
-import type { Repo } from './repo.js';
+import type { RepoContext } from './context.js';
+import { listTracked } from './ops/tracked.js';
 import { listRevs, pointersAtRevs, pointersInIndex, resolveRev, type BadRevPointer } from './revs.js';
 import { RemoteStore } from './remoteStore.js';
 import { smallFilesRemote } from '../remotes/retry.js';
@@ -85,10 +86,10 @@ export function parseDuration(v: string | number): number {
 }
 
 /** Step 1: the roots of a scope. */
-export async function gcRoots(repo: Repo, o: GcOptions): Promise<{ roots: Root[]; bad: BadRevPointer[] }> {
+export async function gcRoots(repo: RepoContext, o: GcOptions): Promise<{ roots: Root[]; bad: BadRevPointer[] }> {
   const roots: Root[] = [];
   const bad: BadRevPointer[] = [];
-  for (const t of await repo.listTracked()) roots.push({ oid: t.pointer.oid, type: t.pointer.type, where: t.path });
+  for (const t of await listTracked(repo)) roots.push({ oid: t.pointer.oid, type: t.pointer.type, where: t.path });
   const revs = await listRevs(repo.git, { allBranches: true, allTags: true, allCommits: o.allCommits });
   try {
     revs.push(await resolveRev(repo.git, 'HEAD')); // a detached HEAD is no branch
@@ -112,7 +113,7 @@ export async function gcRoots(repo: Repo, o: GcOptions): Promise<{ roots: Root[]
  * Steps 1–3: what gc would delete. Deletes nothing.
  * @example const plan = await planGc(repo, { grace: '24h' }); if (await ask(plan)) await applyGc(repo, plan)
  */
-export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
+export async function planGc(repo: RepoContext, o: GcOptions = {}): Promise<GcPlan> {
   const graceCfg = getKey(repo.config, 'gc.grace');
   const graceMs = parseDuration(o.grace ?? (typeof graceCfg === 'string' || typeof graceCfg === 'number' ? graceCfg : '24h'));
   const now = o.now ?? Date.now();
@@ -206,7 +207,7 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
 }
 
 /** A cached tree's bytes, or null when absent or unreadable (never blocks on a FIFO). */
-function readTreeOrNull(repo: Repo, oid: Oid): Buffer | null {
+function readTreeOrNull(repo: RepoContext, oid: Oid): Buffer | null {
   try {
     return repo.cache.readSmall(oid, 'tree');
   } catch (err) {
@@ -235,7 +236,7 @@ async function readRemoteSmall(store: RemoteStore, oid: Oid): Promise<Buffer | n
  * lock for the cache) and only objects that are candidates in both go: the user may have taken minutes
  * to answer, and an `add` or `git commit` meanwhile may have made an old object reachable again.
  */
-export async function applyGc(repo: Repo, shown: GcPlan): Promise<{ deleted: number; bytes: number }> {
+export async function applyGc(repo: RepoContext, shown: GcPlan): Promise<{ deleted: number; bytes: number }> {
   if (!shown.candidates.length) return { deleted: 0, bytes: 0 };
   const unlockCache = shown.target === 'cache' ? await (async () => {
     await fsp.mkdir(repo.troveDir, { recursive: true });
@@ -262,7 +263,7 @@ export function unreadableError(p: GcPlan): TroveError {
 
 const plural = (n: number, w: string) => `${n} ${n === 1 ? w : w + 's'}`;
 
-async function sweep(repo: Repo, plan: GcPlan): Promise<{ deleted: number; bytes: number }> {
+async function sweep(repo: RepoContext, plan: GcPlan): Promise<{ deleted: number; bytes: number }> {
   if (plan.target !== 'cache') {
     const { remote } = openRepoRemote(repo, plan.target);
     const store = new RemoteStore(remote);

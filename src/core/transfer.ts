@@ -32,9 +32,12 @@ import { TroveError, isTroveError } from './errors.js';
 import { hexOf, type Oid } from './oid.js';
 import { isWithin } from './paths.js';
 import { openRepoRemote, transferJobs } from './remoteConfig.js';
-import type { Repo } from './repo.js';
+import type { RepoContext } from './context.js';
+import { checkout as checkoutPaths, type CheckoutResult } from './ops/checkout.js';
+import { resolveTargets } from './ops/tracked.js';
 import { listRevs, pointersAtRevs, type BadRevPointer, type RevScope } from './revs.js';
 import { parseTree, type TreeEntry } from './tree.js';
+import { walkTrees } from './walkTrees.js';
 import type { OnProgress } from './workspace.js';
 import type { Remote } from '../remotes/index.js';
 import { RemoteStore, looseKey, oidFromLooseKey, type ObjectKind } from './remoteStore.js';
@@ -47,17 +50,8 @@ export const objectKey = looseKey;
 /** @deprecated see objectKey */
 export const oidFromKey = oidFromLooseKey;
 
-/** Something to transfer: a pointer's object, or a part of a tracked folder. */
-export interface Root {
-  oid: Oid;
-  type: 'file' | 'dir';
-  /** for messages: `data/images` or `data/images at 1a2b3c4d5e6f` */
-  where: string;
-  /** only this path inside the folder (relative to it, e.g. `images/cats`) */
-  sub?: string;
-  size?: number;
-  files?: number;
-}
+import type { RecordSync, Root } from './transferRoot.js';
+export type { RecordSync, Root };
 
 export interface TransferFailure {
   oid: Oid;
@@ -87,15 +81,6 @@ export interface TransferResult {
   records?: { transferred: number; skipped: number };
   /** push without --all-*: data that other branches or tags name and the remote lacks (not pushed) */
   elsewhere?: { where: string; oid: Oid }[];
-}
-
-/**
- * Extension point for run records (`runs/<id>.json` on the remote), filled in by the runs module.
- * Called after the objects, so that a record on a remote never names objects that are not there.
- */
-export interface RecordSync {
-  push?(remote: Remote, o: { signal?: AbortSignal }): Promise<{ transferred: number; skipped: number }>;
-  fetch?(remote: Remote, o: { signal?: AbortSignal }): Promise<{ transferred: number; skipped: number }>;
 }
 
 export interface SyncOptions extends RevScope {
@@ -149,23 +134,20 @@ async function countFiles(cache: ObjectStore, r: Root, seen: Set<Oid>): Promise<
   }
   let files = 0;
   let bytes = 0;
-  const trees = new Set<Oid>();
-  const stack: [Oid, string][] = [[r.oid, r.where]];
-  while (stack.length) {
-    const [oid, where] = stack.pop()!;
-    if (trees.has(oid)) continue;
-    trees.add(oid);
-    const entries = await readLocalTree(cache, oid, where);
-    if (!entries) return { files: r.files ?? 0, bytes: r.size ?? 0 };
-    for (const e of entries) {
-      if (e.type === 'dir') stack.push([e.oid, `${where}/${e.name}`]);
-      else if (!seen.has(e.oid)) {
-        seen.add(e.oid);
-        files++;
-        bytes += e.size;
-      }
+  let whole = true;
+  const read = async (oid: Oid, where: string) => {
+    const entries = whole ? await readLocalTree(cache, oid, where) : null;
+    if (!entries) whole = false;
+    return entries;
+  };
+  await walkTrees(read, r.oid, (e) => {
+    if (e.type === 'file' && !seen.has(e.oid)) {
+      seen.add(e.oid);
+      files++;
+      bytes += e.size;
     }
-  }
+  }, { where: r.where, memo: new Set() });
+  if (!whole) return { files: r.files ?? 0, bytes: r.size ?? 0 };
   return { files, bytes };
 }
 
@@ -461,25 +443,17 @@ export async function fetchObjects(cache: ObjectStore, from: Remote | RemoteStor
   const walked = new Set<Oid>();
   const files: [Oid, string, number | undefined][] = [];
   const listed = new Set<Oid>();
+  const list = (oid: Oid, where: string, size: number | undefined) => {
+    if (!o.treesOnly && !listed.has(oid)) {
+      listed.add(oid);
+      files.push([oid, where, size]);
+    }
+  };
   const walk = async (r: Root): Promise<void> => {
-    if (r.type === 'file') {
-      if (!o.treesOnly && !listed.has(r.oid)) {
-        listed.add(r.oid);
-        files.push([r.oid, r.where, r.size]);
-      }
-      return;
-    }
-    if (walked.has(r.oid)) return;
-    walked.add(r.oid);
-    const entries = await readTree(r.oid, r.where);
-    if (!entries) return;
-    const dirs: Promise<void>[] = [];
-    for (const e of entries) {
-      const child: Root = { oid: e.oid, type: e.type, where: `${r.where}/${e.name}`, size: e.size };
-      if (e.type === 'dir') dirs.push(walk(child));
-      else void walk(child);
-    }
-    await Promise.all(dirs);
+    if (r.type === 'file') return list(r.oid, r.where, r.size);
+    await walkTrees(readTree, r.oid, (e, where) => {
+      if (e.type === 'file') list(e.oid, where, e.size);
+    }, { where: r.where, memo: walked });
   };
 
   await Promise.all(roots.map(async (r) => {
@@ -510,10 +484,10 @@ export async function fetchObjects(cache: ObjectStore, from: Remote | RemoteStor
  * plus, with --all-branches / --all-tags / --all-commits, the pointers at those revisions (only the
  * same tracked paths when `paths` are given), plus `extraRoots`.
  */
-export async function collectRoots(repo: Repo, o: SyncOptions): Promise<{ roots: Root[]; bad: BadRevPointer[] }> {
+export async function collectRoots(repo: RepoContext, o: SyncOptions): Promise<{ roots: Root[]; bad: BadRevPointer[] }> {
   const roots: Root[] = [];
   const bad: BadRevPointer[] = [];
-  const targets = await repo.resolveTargets(o.paths);
+  const targets = await resolveTargets(repo, o.paths);
   for (const { tracked: t, sub } of targets) {
     roots.push({
       oid: t.pointer.oid, type: t.pointer.type, where: t.path, size: t.pointer.size, files: t.pointer.files,
@@ -540,7 +514,7 @@ export async function collectRoots(repo: Repo, o: SyncOptions): Promise<{ roots:
  * `trove push`: uploads what the remote lacks for the named pointers (default: all in the workspace).
  * @example const r = await push(repo, { remote: 'origin', jobs: 16 }); console.log(r.transferred, r.missing)
  */
-export async function push(repo: Repo, o: SyncOptions = {}): Promise<TransferResult> {
+export async function push(repo: RepoContext, o: SyncOptions = {}): Promise<TransferResult> {
   // one signal is shared by every request in flight (jobs can exceed Node's default of 10 listeners)
   if (o.signal) setMaxListeners(0, o.signal);
   if (o.runs !== false) {
@@ -574,7 +548,7 @@ const ELSEWHERE_MAX = 64;
  * the remote lacks, so that the user hears of them now rather than in a teammate's failed checkout.
  * One HEAD per distinct root (at most ELSEWHERE_MAX); a root on the remote is complete there.
  */
-async function notPushedElsewhere(repo: Repo, store: RemoteStore, pushed: Root[]): Promise<{ where: string; oid: Oid }[]> {
+async function notPushedElsewhere(repo: RepoContext, store: RemoteStore, pushed: Root[]): Promise<{ where: string; oid: Oid }[]> {
   const revs = await listRevs(repo.git, { allBranches: true, allTags: true });
   if (!revs.length) return [];
   const { tracked } = await pointersAtRevs(repo.git, revs);
@@ -593,7 +567,7 @@ async function notPushedElsewhere(repo: Repo, store: RemoteStore, pushed: Root[]
  * `trove fetch`: downloads into the cache what the named pointers need (sub-paths: that subtree only).
  * @example await fetch(repo, { paths: ['data/images/cats'] })
  */
-export async function fetch(repo: Repo, o: SyncOptions & { allTrees?: boolean } = {}): Promise<TransferResult> {
+export async function fetch(repo: RepoContext, o: SyncOptions & { allTrees?: boolean } = {}): Promise<TransferResult> {
   if (o.signal) setMaxListeners(0, o.signal);
   if (o.runs !== false && !o.records) {
     const { runRecordSync } = await import('./runs/sync.js');
@@ -624,7 +598,7 @@ export async function fetch(repo: Repo, o: SyncOptions & { allTrees?: boolean } 
 
 export interface PullResult {
   fetch: TransferResult;
-  checkout: Awaited<ReturnType<Repo['checkout']>>;
+  checkout: CheckoutResult[];
   /** files (repo-relative) within the requested paths that could not be restored */
   missingFiles: string[];
 }
@@ -633,10 +607,10 @@ export interface PullResult {
  * `trove pull` = fetch + checkout. Everything that could be fetched is restored; what could not is
  * named in `missingFiles` (the CLI exits 1 then).
  */
-export async function pull(repo: Repo, o: SyncOptions & { force?: boolean } = {}): Promise<PullResult> {
+export async function pull(repo: RepoContext, o: SyncOptions & { force?: boolean } = {}): Promise<PullResult> {
   const f = await fetch(repo, { ...o, allTrees: true });
-  const targets = await repo.resolveTargets(o.paths);
-  const checkout = await repo.checkout(o.paths, { force: o.force, onProgress: o.onProgress, jobs: o.jobs });
+  const targets = await resolveTargets(repo, o.paths);
+  const checkout = await checkoutPaths(repo, o.paths, { force: o.force, onProgress: o.onProgress, jobs: o.jobs });
   // checkout works on whole pointers; with a sub-path, files outside it were not meant to be fetched
   const scopes = targets.map((t) => t.sub ?? t.tracked.path);
   const missingFiles = checkout.flatMap((c) => c.missingFiles).filter((f) => scopes.some((s) => isWithin(f, s) || isWithin(s, f)));
@@ -660,8 +634,8 @@ export interface RemoteStatusEntry {
  * `trove status --remote`: per pointer, whether the remote has all of it.
  * @example for (const s of await remoteStatus(repo, { remote: 'origin' })) console.log(s.path, s.state)
  */
-export async function remoteStatus(repo: Repo, o: { paths?: string[]; remote?: string; jobs?: number; signal?: AbortSignal } = {}): Promise<{ remote: string; entries: RemoteStatusEntry[] }> {
-  const targets = await repo.resolveTargets(o.paths);
+export async function remoteStatus(repo: RepoContext, o: { paths?: string[]; remote?: string; jobs?: number; signal?: AbortSignal } = {}): Promise<{ remote: string; entries: RemoteStatusEntry[] }> {
+  const targets = await resolveTargets(repo, o.paths);
   const seen = new Set<string>();
   const tracked = targets.map((t) => t.tracked).filter((t) => (seen.has(t.pointerFile) ? false : (seen.add(t.pointerFile), true)));
   const { remote, spec } = openRepoRemote(repo, o.remote);
@@ -700,7 +674,7 @@ export async function remoteStatus(repo: Repo, o: { paths?: string[]; remote?: s
  * (`trove checkout <rev> -- path` of a version this clone never pulled). Returns null without a
  * default remote: the caller then names what is missing.
  */
-export async function fetchForPointers(repo: Repo, tracked: { path: string; pointer: { oid: Oid; type: 'file' | 'dir' } }[], o: { jobs?: number; onProgress?: OnProgress; signal?: AbortSignal } = {}): Promise<TransferResult | null> {
+export async function fetchForPointers(repo: RepoContext, tracked: { path: string; pointer: { oid: Oid; type: 'file' | 'dir' } }[], o: { jobs?: number; onProgress?: OnProgress; signal?: AbortSignal } = {}): Promise<TransferResult | null> {
   const { defaultRemoteName } = await import('./remoteConfig.js');
   if (!defaultRemoteName(repo.config)) return null;
   // nothing to do when every root (and so, by the push order, its subtree) is here already

@@ -130,7 +130,7 @@ describe('gc', () => {
 describe('revs', () => {
   it('a bad pointer at an old revision is reported with rev and path and skipped; an unknown revision is NOT_FOUND', async () => {
     const { pointersAtRevs, listRevs, resolveRev } = await import('../../src/core/revs.js');
-    const { Git } = await import('../../src/core/git.js');
+    const { Git } = await import('../../src/core/git/git.js');
     const a = await newRepo();
     await addOid(a, 'm.bin', 'm');
     await write(a, 'bad.trove', 'version: 1\npath: ../escape\ntype: file\noid: sha256:00\nsize: 1\n');
