@@ -14,7 +14,10 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync, promises
 import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from './atomicWrite.js';
-import { Cache, type LinkMode } from './cache.js';
+import { ensureLayout } from './store/layout.js';
+import { ChunkedStore, chunkThreshold } from './store/chunked.js';
+import { LooseStore } from './store/loose.js';
+import type { LinkMode, ObjectStore } from './store/objectStore.js';
 import { getKey, mergeConfig, parseBool, parseLinkModes, readConfigFile, writeConfigFile, type ConfigTree } from './config.js';
 import { TroveError } from './errors.js';
 import { Git } from './git.js';
@@ -94,7 +97,8 @@ export async function initRepo(cwd: string = process.cwd()): Promise<{ root: str
  */
 export class RepoContext {
   readonly troveDir: string;
-  readonly cache: Cache;
+  /** the object store (store/objectStore.ts); named `cache` as in wave 1 */
+  readonly cache: ObjectStore;
   readonly settings: RepoSettings;
   private _state?: StatusIndex;
   private _git?: Git;
@@ -103,22 +107,32 @@ export class RepoContext {
   constructor(readonly root: string, readonly cwd: string, readonly config: ConfigTree) {
     this.troveDir = path.join(root, TROVE_DIR);
     const cacheDir = getKey(config, 'cache.dir');
+    this.settings = parseSettings(config);
+    let loose: LooseStore;
     if (typeof cacheDir === 'string' && cacheDir) {
       const dir = path.resolve(root, cacheDir);
-      this.cache = new Cache(dir, path.join(dir, 'tmp'));
+      loose = new LooseStore(dir, path.join(dir, 'tmp'));
     } else {
       // A linked worktree (`git worktree add`) shares the main checkout's cache.
       const home = mainWorktreeTrove(root) ?? this.troveDir;
-      this.cache = new Cache(path.join(home, 'cache'), path.join(home, 'tmp'));
+      loose = new LooseStore(path.join(home, 'cache'), path.join(home, 'tmp'));
     }
-    this.settings = parseSettings(config);
+    // large files as content-defined chunks (store/chunked.ts); `cache.chunk`, off by default with link modes
+    this.cache = new ChunkedStore(loose, { threshold: configError(() => chunkThreshold(getKey(config, 'cache.chunk'), this.settings.linkModes)) });
     assertSafeCacheDir(root, this.cache.dir, getKey(config, 'cache.dir'));
   }
 
   /** Opens the repository that holds `cwd` (nearest folder with `.trove/`). */
   static async open(cwd: string = process.cwd()): Promise<RepoContext> {
     const { root, cwd: start, config } = await locateRepo(cwd);
-    return new RepoContext(root, start, config);
+    const ctx = new RepoContext(root, start, config);
+    await ctx.ensureStoreLayout();
+    return ctx;
+  }
+
+  /** A store newer than this trove is refused (CONFIG); wave 1's cache is migrated once, under the repo lock (store/layout.ts). */
+  async ensureStoreLayout(): Promise<void> {
+    await ensureLayout(this.cache.dir, () => this.lock('migrate the cache layout'));
   }
 
   /** The status index (statusIndex.ts), loaded on first use; wave 1's state.db is migrated into it once. */
@@ -244,4 +258,14 @@ function assertSafeCacheDir(root: string, cacheDir: string, setting: unknown): v
 function mkdirSyncSafe(dir: string): void {
   // sync: called from getters; the folder almost always exists already
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+}
+
+/** A CONFIG error from a setting, named as coming from .trove/config. */
+function configError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof TroveError && err.code === 'CONFIG') throw new TroveError('CONFIG', `.trove/config: ${err.message}`, err.hint);
+    throw err;
+  }
 }

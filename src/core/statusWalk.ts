@@ -1,4 +1,5 @@
 import { lstatSync, readdirSync } from 'node:fs';
+import type { Oid } from './oid.js';
 import type { StatusIndex } from './statusIndex.js';
 import { unsafeSegmentReason } from './safePath.js';
 import { IGNORE_FILE, walkDir, type DirNode, type IgnoreRules } from './walk.js';
@@ -29,12 +30,12 @@ export function walkVouched(
   rel: string,
   rules: IgnoreRules,
   idx: StatusIndex,
-  cacheObjects: string,
+  linkedBlob: (abs: string) => Oid | null,
   onVouched: (rel: string, node: DirNode, files: number, bytes: number) => void,
   onFolder: (rel: string, node: DirNode) => void,
 ): DirNode {
-  const child = (a: string, r: string, ru: IgnoreRules): DirNode => walkVouched(a, r, ru, idx, cacheObjects, onVouched, onFolder);
-  const full = () => walkDir(abs, rel, rules, cacheObjects, onFolder, child);
+  const child = (a: string, r: string, ru: IgnoreRules): DirNode => walkVouched(a, r, ru, idx, linkedBlob, onVouched, onFolder);
+  const full = () => walkDir(abs, rel, rules, linkedBlob, onFolder, child);
   const cursor = idx.cursor(rel);
   if (!cursor) return full();
   const names = readdirSync(abs);
