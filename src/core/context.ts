@@ -5,7 +5,7 @@
  * - `config` and `settings`: the merged `.trove/config` + `.trove/config.local`, and the typed settings parsed
  *   from it once at open (a bad value is a CONFIG error before anything is written)
  * - `cache`: the object store; `state`: the status index (loaded on first use); `git`: the git adapter
- * - `lock(what)`: the repository lock, held by every operation that writes
+ * - `lock(what)`: the repository lock, held by every operation that writes; `runStore()`: the run records
  *
  * Operations are free functions `op(ctx, args, opts)` (see `src/core/README.md`); `Repo` (repo.ts) is a façade
  * over them and is itself a RepoContext, so `op(repo, …)` works too.
@@ -20,13 +20,14 @@ import { LooseStore } from './store/loose.js';
 import type { LinkMode, ObjectStore } from './store/objectStore.js';
 import { getKey, mergeConfig, parseBool, parseLinkModes, readConfigFile, writeConfigFile, type ConfigTree } from './config.js';
 import { TroveError } from './errors.js';
-import { Git } from './git.js';
+import { Git } from './git/git.js';
 import { acquireLock } from './lock.js';
 import { repoRelative } from './paths.js';
 import { isDotGit, isInsideOrSame } from './safePath.js';
 import { LEGACY_STATE_FILE, migrateStateDb } from './state.js';
 import { STATUS_INDEX_FILE, StatusIndex } from './statusIndex.js';
 import { IgnoreRules } from './walk.js';
+import type { RunStore } from './runs/store.js';
 import type { scanPath } from './workspace.js';
 
 export const TROVE_DIR = '.trove';
@@ -186,6 +187,13 @@ export class RepoContext {
   lock(what: string): Promise<() => Promise<void>> {
     mkdirSyncSafe(this.troveDir);
     return acquireLock(path.join(this.troveDir, 'lock'), what);
+  }
+
+  /** The run records under `.trove/runs/` and their index. */
+  async runStore(): Promise<RunStore> {
+    // loaded on use: the runs modules bring zod and yaml, which status and add never need
+    const { RunStore } = await import('./runs/store.js');
+    return new RunStore(path.join(this.troveDir, 'runs'), path.join(this.troveDir, 'index.db'));
   }
 
   /** What a workspace scan needs; the ignore rules are read afresh each time. */

@@ -14,7 +14,10 @@ export interface FsckResult {
   strayTemp: number;
 }
 
-/** Re-hashes every cached object; corrupt ones are moved to `cache/quarantine/`, never deleted. */
+/**
+ * Re-hashes every cached object; corrupt ones are moved to `cache/quarantine/`, never deleted.
+ * @example const { corrupt } = await fsck(ctx)
+ */
 export async function fsck(ctx: RepoContext, o: { onProgress?: OnProgress; jobs?: number } = {}): Promise<FsckResult> {
   // each object checked as the kind the store holds it as: nothing is guessed from bytes
   const oids: { oid: Oid; kind: ObjectKind; size: number }[] = [];
