@@ -8,7 +8,8 @@ import { hashFile, hashSmallFileSync } from './hash.js';
 import { hashBytes, type Oid } from './oid.js';
 import { rowMatches, statKey, type Row, type StatKey, type StatusIndex } from './statusIndex.js';
 import { parseTree, serializeTree, type TreeEntry } from './tree.js';
-import { IgnoreRules, walkDir, type DirNode, type FileNode } from './walk.js';
+import { walkVouched } from './statusWalk.js';
+import { IgnoreRules, type DirNode, type FileNode } from './walk.js';
 
 /** Progress events for long work; the CLI draws bars from them. */
 export interface Progress {
@@ -172,18 +173,23 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
    * (listFiles). Nodes that die young cost the garbage collector little; 100,000 of them kept to the
    * end of the scan cost ~300 ms of it.
    */
-  const onFolder = (folderRel: string, n: DirNode) => {
-    if (!idx.rowsMatchExactly(folderRel, n.files)) return;
+  const vouched = (folderRel: string, n: DirNode, count: number, bytes: number) => {
     const node = n as ScanNode;
-    let b = 0;
-    for (const f of n.files.values()) b += f.size;
     node.lazyOids = true;
-    node.lazyCount = n.files.size;
-    node.lazyBytes = b;
+    node.lazyCount = count;
+    node.lazyBytes = bytes;
     node.files = new Map();
     node.listFiles = () => filesFromRows(idx, node, folderRel);
   };
-  const tree = walkDir(abs, rel, ctx.rules, (p) => ctx.cache.linkedBlob(p), onFolder) as ScanNode;
+  const onFolder = (folderRel: string, n: DirNode) => {
+    if (!idx.rowsMatchExactly(folderRel, n.files)) return;
+    let b = 0;
+    for (const f of n.files.values()) b += f.size;
+    vouched(folderRel, n, n.files.size, b);
+  };
+  // folders whose rows match are vouched for while they are listed (statusWalk.ts); the others get
+  // the full walk and onFolder, which vouches for a folder whose rows match but were not in order
+  const tree = walkVouched(abs, rel, ctx.rules, idx, (p) => ctx.cache.linkedBlob(p), vouched, onFolder) as ScanNode;
   // read before any object is checked: a delete after this changes it, and the memo is dropped
   const generation = o.store ? ctx.cache.generation() : '';
   // Index hits are settled here, synchronously: no promise or queue entry per unchanged file.
