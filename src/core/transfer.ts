@@ -37,7 +37,7 @@ import { listRevs, pointersAtRevs, type BadRevPointer, type RevScope } from './r
 import { parseTree, type TreeEntry } from './tree.js';
 import type { OnProgress } from './workspace.js';
 import type { Remote } from '../remotes/index.js';
-import { RemoteStore, looseKey, oidFromLooseKey, type ObjectKind } from './remoteStore.js';
+import { RemoteStore, looseKey, oidFromLooseKey } from './remoteStore.js';
 
 export { HEAD_MAX } from './remoteStore.js';
 import { smallFilesRemote } from '../remotes/retry.js';
