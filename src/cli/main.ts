@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   status: () => import('./commands/status.js'),
   checkout: () => import('./commands/checkout.js'),
   fsck: () => import('./commands/fsck.js'),
+  du: () => import('./commands/du.js'),
   ls: () => import('./commands/ls.js'),
   remove: () => import('./commands/remove.js'),
   move: () => import('./commands/move.js'),

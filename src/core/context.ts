@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from './atomicWrite.js';
 import { ensureLayout } from './store/layout.js';
+import { ChunkedStore, chunkThreshold } from './store/chunked.js';
 import { LooseStore } from './store/loose.js';
 import type { LinkMode, ObjectStore } from './store/objectStore.js';
 import { getKey, mergeConfig, parseBool, parseLinkModes, readConfigFile, writeConfigFile, type ConfigTree } from './config.js';
@@ -106,15 +107,18 @@ export class RepoContext {
   constructor(readonly root: string, readonly cwd: string, readonly config: ConfigTree) {
     this.troveDir = path.join(root, TROVE_DIR);
     const cacheDir = getKey(config, 'cache.dir');
+    this.settings = parseSettings(config);
+    let loose: LooseStore;
     if (typeof cacheDir === 'string' && cacheDir) {
       const dir = path.resolve(root, cacheDir);
-      this.cache = new LooseStore(dir, path.join(dir, 'tmp'));
+      loose = new LooseStore(dir, path.join(dir, 'tmp'));
     } else {
       // A linked worktree (`git worktree add`) shares the main checkout's cache.
       const home = mainWorktreeTrove(root) ?? this.troveDir;
-      this.cache = new LooseStore(path.join(home, 'cache'), path.join(home, 'tmp'));
+      loose = new LooseStore(path.join(home, 'cache'), path.join(home, 'tmp'));
     }
-    this.settings = parseSettings(config);
+    // large files as content-defined chunks (store/chunked.ts); `cache.chunk`, off by default with link modes
+    this.cache = new ChunkedStore(loose, { threshold: configError(() => chunkThreshold(getKey(config, 'cache.chunk'), this.settings.linkModes)) });
     assertSafeCacheDir(root, this.cache.dir, getKey(config, 'cache.dir'));
   }
 
@@ -254,4 +258,14 @@ function assertSafeCacheDir(root: string, cacheDir: string, setting: unknown): v
 function mkdirSyncSafe(dir: string): void {
   // sync: called from getters; the folder almost always exists already
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+}
+
+/** A CONFIG error from a setting, named as coming from .trove/config. */
+function configError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof TroveError && err.code === 'CONFIG') throw new TroveError('CONFIG', `.trove/config: ${err.message}`, err.hint);
+    throw err;
+  }
 }
