@@ -1,12 +1,12 @@
 /**
  * trove as a library: the same operations as the CLI, with typed results and errors. Every operation
- * is a function that takes the `Repo` first (the repo's methods `add`, `status`, `checkout`, `ls`,
- * `fsck`, `remove`, `move` are the same operations on the object).
+ * is a function that takes the repository context first, `op(ctx, args, opts)`; a `Repo` is a context,
+ * and its methods `add`, `status`, `checkout`, `ls`, `fsck`, `remove`, `move` call the same functions.
  *
  * @example
- * import { Repo, push, fetch, diff, log } from 'trove';
+ * import { Repo, add, push, fetch, diff, log } from 'trove';
  * const repo = await Repo.open();
- * await repo.add(['data']);
+ * await add(repo, ['data']);            // or repo.add(['data'])
  * await push(repo, { remote: 'origin' });
  * const changes = await diff(repo, { from: 'v1' });
  * repo.close();
@@ -14,6 +14,19 @@
 export {
   Repo, type AddResult, type StatusEntry, type CheckoutResult, type CheckoutOptions, type FsckResult, type LsEntry, type Tracked,
 } from './core/repo.js';
+// the operations as free functions `op(ctx, args, opts)`; a Repo is a RepoContext, so `add(repo, ['data'])` works
+export { RepoContext, type RepoSettings } from './core/context.js';
+export { add } from './core/ops/add.js';
+export { status } from './core/ops/status.js';
+export { checkout, checkoutTracked, checkoutVersions } from './core/ops/checkout.js';
+export { planCheckout, type CheckoutPlan } from './core/ops/checkoutPlan.js';
+export { applyCheckout } from './core/ops/checkoutApply.js';
+export { fsck } from './core/ops/fsck.js';
+export { ls } from './core/ops/ls.js';
+export { remove } from './core/ops/remove.js';
+export { move } from './core/ops/move.js';
+export { configGet, configList, configSet } from './core/ops/config.js';
+export { listTracked, readTracked, resolveTargets, scanTracked } from './core/ops/tracked.js';
 export { TroveError, isTroveError, type ErrorCode } from './core/errors.js';
 export { parsePointer, serializePointer, type Pointer } from './core/pointer.js';
 export { parseTree, serializeTree, type Tree, type TreeEntry } from './core/tree.js';
