@@ -285,11 +285,12 @@ export class PackedObjects {
   }
 
   /**
-   * Appends an object (already hashed by the caller or not) to the pending pack; returns whether it
-   * was stored (false: already in a pack). Seals the pending pack when it is full.
+   * Appends an object to the pending pack; returns whether it was stored (false: already in a pack).
+   * `hashed`: the oid the caller computed from these very bytes (they are not hashed again). Seals
+   * the pending pack when it is full.
    */
-  put(body: Buffer, kind: PackKind, expected?: Oid): { oid: Oid; stored: boolean } {
-    const oid = expected ?? oidFromHex(createHash('sha256').update(body).digest('hex'));
+  put(body: Buffer, kind: PackKind, hashed?: Oid): { oid: Oid; stored: boolean } {
+    const oid = hashed ?? oidFromHex(createHash('sha256').update(body).digest('hex'));
     if (this.find(oid, kind)) return { oid, stored: false };
     if (!this.writer) {
       this.ensureDirs();
@@ -299,7 +300,7 @@ export class PackedObjects {
       };
       process.once('exit', this.exitHook);
     }
-    this.writer.add(kind, body, oid);
+    this.writer.add(kind, body, oid, { hashedBy: 'caller' });
     if (this.writer.bytes >= this.targetBytes) this.sealSync();
     return { oid, stored: true };
   }
@@ -769,7 +770,8 @@ export class PackedStore implements ObjectStore {
 
   async quarantine(oid: Oid, kind: ObjectKind): Promise<string> {
     this.treeMemo.delete(oid);
-    if (this.packs.has(oid, kind)) return this.packs.quarantine(oid, kind);
+    // through removals(): the generation moves, so a status memo that saw this object present is dropped
+    if (this.packs.has(oid, kind)) return this.loose.removals(() => this.packs.quarantine(oid, kind));
     return this.loose.quarantine(oid, kind);
   }
 
