@@ -44,12 +44,18 @@ export class TroveError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly hint?: string,
-    options?: { cause?: unknown; data?: Record<string, unknown> },
+    options?: { cause?: unknown; data?: Record<string, unknown>; retryable?: boolean },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.data = options?.data;
+    this.retryable = options?.retryable === true;
   }
   readonly data?: Record<string, unknown>;
+  /**
+   * Set by the layer that knows (a remote backend: a 503, a reset, a timeout): another attempt of the
+   * same request may succeed. The one retry policy (src/remotes/retry.ts) retries exactly these.
+   */
+  readonly retryable: boolean;
 }
 
 export function isTroveError(err: unknown, code?: ErrorCode): err is TroveError {

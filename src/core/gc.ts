@@ -21,11 +21,13 @@ import pLimit from 'p-limit';
 import { getKey } from './config.js';
 import { TroveError, isErrno, isTroveError } from './errors.js';
 import { acquireLock } from './lock.js';
-import { hashBytes, type Oid } from './oid.js';
+import type { Oid } from './oid.js';
 import { openRepoRemote, transferJobs } from './remoteConfig.js';
 import type { Repo } from './repo.js';
 import { listRevs, pointersAtRevs, pointersInIndex, resolveRev, type BadRevPointer } from './revs.js';
-import { oidFromKey, objectKey, withRetry, type Root } from './transfer.js';
+import { RemoteStore } from './remoteStore.js';
+import { smallFilesRemote } from '../remotes/retry.js';
+import type { Root } from './transfer.js';
 import { parseTree } from './tree.js';
 import type { Remote } from '../remotes/index.js';
 
@@ -113,15 +115,17 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
   const now = o.now ?? Date.now();
   const { roots, bad } = await gcRoots(repo, o);
   let remote: Remote | undefined;
+  let store: RemoteStore | undefined;
   let jobs = 16;
   if (o.remote !== undefined) {
     const r = openRepoRemote(repo, o.remote);
     remote = r.remote;
     jobs = transferJobs(r.spec, o.jobs);
+    store = new RemoteStore(remote, { jobs });
     if (!o.extraRoots) {
       const { remoteRunRoots } = await import('./runs/sync.js');
       try {
-        roots.push(...(await remoteRunRoots(remote)));
+        roots.push(...(await remoteRunRoots(smallFilesRemote(remote))));
       } catch (err) {
         await remote.close();
         throw err;
@@ -131,12 +135,9 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
   try {
     // stored objects: oid → size, mtime
     const stored = new Map<Oid, { size: number; mtimeMs: number }>();
-    if (remote) {
-      for await (const e of remote.list('objects/sha256/')) {
-        const oid = oidFromKey(e.key);
-        // no mtime from the backend: treat it as young, never delete what we cannot date
-        if (oid) stored.set(oid, { size: e.size, mtimeMs: e.mtimeMs ?? now });
-      }
+    if (store) {
+      // no mtime from the backend: treat it as young, never delete what we cannot date
+      for await (const e of store.list()) stored.set(e.oid, { size: e.size, mtimeMs: e.mtimeMs ?? now });
     } else {
       const limit = pLimit(32);
       const oids: Oid[] = [];
@@ -164,9 +165,9 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
         if (!isTroveError(err)) throw err;
         if (err.code !== 'MISSING_OBJECT') why = `unreadable in the cache (${err.code})`;
       }
-      if (!buf && remote && stored.has(oid)) {
-        buf = await readRemoteSmall(remote, oid);
-        if (!buf) why += ` and corrupt on remote "${remote.name}"`;
+      if (!buf && store && stored.has(oid)) {
+        buf = await readRemoteSmall(store, oid);
+        if (!buf) why += ` and corrupt on remote "${store.name}"`;
       } else if (!buf && remote) why += ` nor on remote "${remote.name}"`;
       if (!buf) return { why };
       try {
@@ -199,7 +200,7 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
     for (const oid of young) {
       const s = stored.get(oid)!;
       if (s.size > 4 << 20) continue;
-      const buf = (await repo.cache.has(oid)) ? await repo.cache.readBytes(oid).catch(() => null) : remote ? await readRemoteSmall(remote, oid) : null;
+      const buf = (await repo.cache.has(oid)) ? await repo.cache.readBytes(oid).catch(() => null) : store ? await readRemoteSmall(store, oid) : null;
       if (buf && looksLikeTree(buf)) {
         try {
           const entries = parseTree(buf, oid).entries;
@@ -250,17 +251,12 @@ function looksLikeTree(buf: Buffer): boolean {
   return buf.subarray(0, 24).toString('latin1').startsWith('{"version":1,"entries":[');
 }
 
-async function readRemoteSmall(remote: Remote, oid: Oid): Promise<Buffer | null> {
+/** A small object from the remote, verified; null when it is missing or corrupt there. */
+async function readRemoteSmall(store: RemoteStore, oid: Oid): Promise<Buffer | null> {
   try {
-    return await withRetry(async () => {
-      const parts: Buffer[] = [];
-      for await (const c of (await remote.get(objectKey(oid))) as AsyncIterable<Buffer>) parts.push(c);
-      const buf = Buffer.concat(parts);
-      if (hashBytes(buf) !== oid) throw new TroveError('INTEGRITY', `remote "${remote.name}": object ${oid} is corrupt`);
-      return buf;
-    });
+    return await store.readSmall(oid, 'tree');
   } catch (err) {
-    if (isTroveError(err, 'NOT_FOUND') || isTroveError(err, 'INTEGRITY')) return null;
+    if (isTroveError(err, 'INTEGRITY')) return null;
     throw err;
   }
 }
@@ -300,6 +296,7 @@ const plural = (n: number, w: string) => `${n} ${n === 1 ? w : w + 's'}`;
 async function sweep(repo: Repo, plan: GcPlan): Promise<{ deleted: number; bytes: number }> {
   if (plan.target !== 'cache') {
     const { remote } = openRepoRemote(repo, plan.target);
+    const store = new RemoteStore(remote);
     try {
       let deleted = 0;
       let bytes = 0;
@@ -308,7 +305,7 @@ async function sweep(repo: Repo, plan: GcPlan): Promise<{ deleted: number; bytes
       for (const group of [trees, rest]) {
         for (let i = 0; i < group.length; i += 1000) {
           const batch = group.slice(i, i + 1000);
-          await withRetry(() => remote.delete(batch.map((c) => objectKey(c.oid))));
+          await store.delete(batch.map((c) => c.oid));
           deleted += batch.length;
           bytes += batch.reduce((s, c) => s + c.size, 0);
         }

@@ -37,6 +37,15 @@ import { listRevs, pointersAtRevs, type BadRevPointer, type RevScope } from './r
 import { parseTree, type TreeEntry } from './tree.js';
 import type { OnProgress } from './workspace.js';
 import type { Remote } from '../remotes/index.js';
+import { RemoteStore, looseKey, oidFromLooseKey, type ObjectKind } from './remoteStore.js';
+
+export { HEAD_MAX } from './remoteStore.js';
+import { smallFilesRemote } from '../remotes/retry.js';
+export { withRetry } from '../remotes/retry.js';
+/** @deprecated the remote layout is remoteStore.ts's; kept for wave-1 importers */
+export const objectKey = looseKey;
+/** @deprecated see objectKey */
+export const oidFromKey = oidFromLooseKey;
 
 /** Something to transfer: a pointer's object, or a part of a tracked folder. */
 export interface Root {
@@ -103,53 +112,6 @@ export interface SyncOptions extends RevScope {
   /** run records travel too (default true): push sends finished records and, when no paths are
    * named, the cached data versions they read and wrote; fetch gets the records the remote has */
   runs?: boolean;
-}
-
-/**
- * Above this many objects, push lists the remote by fan-out prefix instead of one HEAD per object.
- * Measured on this machine (`node bench/transfer.mjs --files 10000 --size 100 --checks --checks-only`,
- * local S3 server in the same process as the client, 2 cores, jobs 16):
- *   HEAD:   256 requests 0.55 s, 1,000 → 1.93 s, 5,000 → 3.61 s  (≈ 460–1,400 requests/s);
- *   list:   all 256 prefixes of a 10,101-object remote → 0.79 s (≤ 256 requests + 1 per 1,000 keys).
- * Listing costs max(prefixes touched, remote size / 1,000 per page) whatever we push; HEADs cost one
- * per object (fewer with subtree pruning). The crossover here is ≈ 370 objects for a 10k-object
- * remote, later for bigger remotes; 256 keeps small pushes on HEAD (which also prunes present
- * subtrees) and every large one on listing, which is ≥ 4× cheaper at 1,000+ objects.
- */
-export const HEAD_MAX = 256;
-
-const KEY_PREFIX = 'objects/sha256/';
-export const objectKey = (oid: Oid): string => {
-  const hex = hexOf(oid);
-  return `${KEY_PREFIX}${hex.slice(0, 2)}/${hex.slice(2)}`;
-};
-
-export function oidFromKey(key: string): Oid | null {
-  const m = /^objects\/sha256\/([0-9a-f]{2})\/([0-9a-f]{62})$/.exec(key);
-  return m ? (`sha256:${m[1]}${m[2]}` as Oid) : null;
-}
-
-// ------------------------------------------------------------------ retries
-
-const NOT_RETRYABLE = new Set(['NOT_FOUND', 'INTEGRITY', 'ABORTED', 'CONFIG', 'BAD_ARGS', 'BAD_TREE', 'BAD_POINTER', 'MISSING_OBJECT']);
-
-/**
- * Runs `fn` up to `attempts` times; waits base·2^i ms with full jitter (AWS's advice: spreads the
- * retries of many workers), capped. Only transient errors are retried: REMOTE errors, stream and
- * socket errors; never a missing object, a hash mismatch, an abort or a config error.
- */
-export async function withRetry<T>(fn: (attempt: number) => Promise<T>, o: { attempts?: number; baseMs?: number; capMs?: number; signal?: AbortSignal } = {}): Promise<T> {
-  const attempts = o.attempts ?? 6;
-  for (let i = 0; ; i++) {
-    try {
-      return await fn(i);
-    } catch (err) {
-      const retryable = !(err instanceof TroveError && NOT_RETRYABLE.has(err.code)) && !o.signal?.aborted;
-      if (!retryable || i + 1 >= attempts) throw err;
-      const cap = Math.min(o.capMs ?? 4000, (o.baseMs ?? 100) * 2 ** i);
-      await new Promise((r) => setTimeout(r, Math.random() * cap));
-    }
-  }
 }
 
 function failure(oid: Oid, where: string, err: unknown): TransferFailure {
@@ -242,12 +204,10 @@ export interface PushPlan {
 
 /**
  * Steps 2–4 of push: what the remote lacks. Reads trees from the local cache only.
- * @example const plan = await planPush(repo.cache, remote, roots, { jobs: 16 })
+ * @example const plan = await planPush(repo.cache, new RemoteStore(remote, { jobs: 16 }), roots, {})
  */
-export async function planPush(cache: Cache, remote: Remote, rootsIn: Root[], o: { jobs: number; signal?: AbortSignal; headMax?: number }): Promise<PushPlan> {
-  const limit = pLimit(o.jobs);
+export async function planPush(cache: Cache, store: RemoteStore, rootsIn: Root[], o: { headMax?: number } = {}): Promise<PushPlan> {
   const plan: PushPlan = { nodes: new Map(), upload: new Set(), missing: new Map(), presentRoots: [], roots: [], strategy: 'none', checks: 0, failed: [] };
-  const stat = (oid: Oid) => limit(() => withRetry(() => (plan.checks++, remote.stat(objectKey(oid), { signal: o.signal })), { signal: o.signal }));
 
   // sub-paths → the entries they name
   const roots: Root[] = [];
@@ -267,9 +227,10 @@ export async function planPush(cache: Cache, remote: Remote, rootsIn: Root[], o:
   plan.roots = roots;
 
   // 2. roots present on the remote are complete there
-  const present = await Promise.all(roots.map((r) => stat(r.oid)));
+  const present = await Promise.all(roots.map((r) => store.has(r.oid, r.type === 'dir' ? 'tree' : 'blob')));
   const todo: Root[] = [];
   roots.forEach((r, i) => (present[i] ? plan.presentRoots.push(r) : todo.push(r)));
+  plan.checks = store.checks;
   if (!todo.length) return plan;
 
   // 3. closure from the local cache
@@ -299,37 +260,10 @@ export async function planPush(cache: Cache, remote: Remote, rootsIn: Root[], o:
   await Promise.all([...plan.nodes].filter(([, n]) => n.tree).map(async ([oid, n]) => { n.size = (await cache.size(oid)) ?? 0; }));
 
   // 4. what the remote has
-  const onRemote = new Set<Oid>();
-  const headMax = o.headMax ?? HEAD_MAX;
-  if (plan.nodes.size <= headMax) {
-    plan.strategy = 'head';
-    const visited = new Set<Oid>();
-    const visit = async (oid: Oid, known?: boolean): Promise<void> => {
-      if (visited.has(oid)) return;
-      visited.add(oid);
-      const n = plan.nodes.get(oid)!;
-      const has = known ?? !!(await stat(oid));
-      if (has) {
-        markPresent(plan.nodes, oid, onRemote);
-        return;
-      }
-      if (n.children) await Promise.all(n.children.map((c) => visit(c)));
-    };
-    await Promise.all(todo.map((r) => visit(r.oid, false)));
-  } else {
-    plan.strategy = 'list';
-    const prefixes = new Set<string>();
-    for (const oid of plan.nodes.keys()) prefixes.add(hexOf(oid).slice(0, 2));
-    await Promise.all([...prefixes].map((p) => limit(async () => {
-      await withRetry(async () => {
-        plan.checks++;
-        for await (const e of remote.list(`${KEY_PREFIX}${p}/`, { signal: o.signal })) {
-          const oid = oidFromKey(e.key);
-          if (oid && plan.nodes.has(oid)) onRemote.add(oid);
-        }
-      }, { signal: o.signal });
-    })));
-  }
+  const found = await store.present(plan.nodes, todo.map((r) => r.oid), { headMax: o.headMax, knownAbsent: new Set(todo.map((r) => r.oid)) });
+  const onRemote = found.present;
+  plan.strategy = found.strategy;
+  plan.checks = store.checks;
 
   // what is left: in the cache (upload) or nowhere (missing)
   // One synchronous existence check per object (~3 µs): 100k concurrent fs.access promises held
@@ -342,22 +276,11 @@ export async function planPush(cache: Cache, remote: Remote, rootsIn: Root[], o:
   return plan;
 }
 
-function markPresent(nodes: Map<Oid, Node>, oid: Oid, into: Set<Oid>): void {
-  const stack = [oid];
-  while (stack.length) {
-    const o = stack.pop()!;
-    if (into.has(o)) continue;
-    into.add(o);
-    const n = nodes.get(o);
-    if (n?.children) stack.push(...n.children);
-  }
-}
-
 /**
  * Step 5: uploads `plan.upload`, children before parents.
  */
-export async function executePush(cache: Cache, remote: Remote, plan: PushPlan, o: { jobs: number; signal?: AbortSignal; onProgress?: OnProgress }): Promise<TransferResult> {
-  const res = emptyResult(remote.name);
+export async function executePush(cache: Cache, store: RemoteStore, plan: PushPlan, o: { jobs: number; signal?: AbortSignal; onProgress?: OnProgress }): Promise<TransferResult> {
+  const res = emptyResult(store.name);
   res.strategy = plan.strategy;
   res.checks = plan.checks;
   res.failed.push(...plan.failed);
@@ -427,16 +350,14 @@ export async function executePush(cache: Cache, remote: Remote, plan: PushPlan, 
       }
     }
     try {
-      await withRetry(async () => {
-        const size = await cache.size(oid);
-        if (size === null) throw new TroveError('MISSING_OBJECT', `${n.where}: object ${oid} is not in the cache`);
-        let sent = 0;
-        // verified while read: a corrupt local object fails before the remote sees all of it
-        await remote.put(objectKey(oid), cache.objectPath(oid), size, { signal: o.signal, sha256: hexOf(oid), onBytes: (b) => { sent += b; bytes += b; } });
-        // a retried attempt reports only new bytes; make the total exact either way
-        bytes += size - sent;
-        res.transferredBytes += size;
-      }, { signal: o.signal });
+      const size = await cache.size(oid);
+      if (size === null) throw new TroveError('MISSING_OBJECT', `${n.where}: object ${oid} is not in the cache`);
+      let sent = 0;
+      // verified while read: a corrupt local object fails before the remote sees all of it
+      await store.upload(oid, n.tree ? 'tree' : 'blob', size, () => cache.openRead(oid), { onBytes: (b) => { sent += b; bytes += b; } });
+      // a retried attempt reports its bytes again: make the total exact
+      bytes += size - sent;
+      res.transferredBytes += size;
     } catch (err) {
       if (isTroveError(err, 'ABORTED')) throw err;
       if (isTroveError(err, 'INTEGRITY')) {
@@ -484,9 +405,10 @@ function emptyResult(remote: string): TransferResult {
  * retries in `failed`.
  * @example await fetchObjects(repo.cache, remote, [{ oid, type: 'dir', where: 'data', sub: 'images/cats' }], { jobs: 16 })
  */
-export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], o: { jobs: number; signal?: AbortSignal; onProgress?: OnProgress; treesOnly?: boolean }): Promise<TransferResult> {
+export async function fetchObjects(cache: Cache, from: Remote | RemoteStore, roots: Root[], o: { jobs: number; signal?: AbortSignal; onProgress?: OnProgress; treesOnly?: boolean }): Promise<TransferResult> {
   const limit = pLimit(o.jobs);
-  const res = emptyResult(remote.name);
+  const store = from instanceof RemoteStore ? from : new RemoteStore(from, { jobs: o.jobs, signal: o.signal });
+  const res = emptyResult(store.name);
   let done = 0;
   let total = 0;
   let bytes = 0;
@@ -499,7 +421,7 @@ export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], 
   const FALSE = Promise.resolve(false);
 
   /** Makes `oid` present in the cache; false when it could not. */
-  const ensure = (oid: Oid, where: string, size?: number): Promise<boolean> => {
+  const ensure = (oid: Oid, where: string, size?: number, kind: ObjectKind = 'blob'): Promise<boolean> => {
     const f = finished.get(oid);
     if (f !== undefined) return f ? TRUE : FALSE;
     let p = inflight.get(oid);
@@ -513,17 +435,15 @@ export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], 
     p = (async () => {
       total++;
       try {
-        const n = await limit(() => withRetry(async () => {
+        const n = await limit(() => store.download(oid, kind, async (body) => {
           let got = 0;
-          const body = await remote.get(objectKey(oid), { signal: o.signal });
           try {
-            return await cache.putStream(oid, body, `${where} (from remote "${remote.name}")`, (b) => { got += b; bytes += b; });
+            return await cache.putStream(oid, body, `${where} (from remote "${store.name}")`, (b) => { got += b; bytes += b; });
           } catch (err) {
             bytes -= got; // this attempt's bytes were thrown away
-            (body as { destroy?: () => void }).destroy?.();
             throw err;
           }
-        }, { signal: o.signal }));
+        }));
         res.transferred++;
         res.transferredBytes += n;
         done++;
@@ -545,7 +465,7 @@ export async function fetchObjects(cache: Cache, remote: Remote, roots: Root[], 
   };
 
   const readTree = async (oid: Oid, where: string): Promise<TreeEntry[] | null> => {
-    if (!(await ensure(oid, where))) return null;
+    if (!(await ensure(oid, where, undefined, 'tree'))) return null;
     try {
       return parseTree(await cache.readBytes(oid, where), where).entries;
     } catch (err) {
@@ -651,13 +571,14 @@ export async function push(repo: Repo, o: SyncOptions = {}): Promise<TransferRes
   const { remote, spec } = openRepoRemote(repo, o.remote);
   try {
     const jobs = transferJobs(spec, o.jobs);
-    const plan = await planPush(repo.cache, remote, roots, { jobs, signal: o.signal });
-    const res = await executePush(repo.cache, remote, plan, { jobs, signal: o.signal, onProgress: o.onProgress });
+    const store = new RemoteStore(remote, { jobs, signal: o.signal });
+    const plan = await planPush(repo.cache, store, roots);
+    const res = await executePush(repo.cache, store, plan, { jobs, signal: o.signal, onProgress: o.onProgress });
     res.badPointers = bad;
     if (!o.allBranches && !o.allTags && !o.allCommits && !o.revs?.length && !o.paths?.length) {
-      res.elsewhere = await notPushedElsewhere(repo, remote, roots, { jobs, signal: o.signal });
+      res.elsewhere = await notPushedElsewhere(repo, store, roots);
     }
-    if (o.records?.push) res.records = await o.records.push(remote, { signal: o.signal });
+    if (o.records?.push) res.records = await o.records.push(smallFilesRemote(remote, o.signal), { signal: o.signal });
     return res;
   } finally {
     await remote.close();
@@ -672,7 +593,7 @@ const ELSEWHERE_MAX = 64;
  * the remote lacks, so that the user hears of them now rather than in a teammate's failed checkout.
  * One HEAD per distinct root (at most ELSEWHERE_MAX); a root on the remote is complete there.
  */
-async function notPushedElsewhere(repo: Repo, remote: Remote, pushed: Root[], o: { jobs: number; signal?: AbortSignal }): Promise<{ where: string; oid: Oid }[]> {
+async function notPushedElsewhere(repo: Repo, store: RemoteStore, pushed: Root[]): Promise<{ where: string; oid: Oid }[]> {
   const revs = await listRevs(repo.git, { allBranches: true, allTags: true });
   if (!revs.length) return [];
   const { tracked } = await pointersAtRevs(repo.git, revs);
@@ -682,9 +603,8 @@ async function notPushedElsewhere(repo: Repo, remote: Remote, pushed: Root[], o:
     if (done.has(t.pointer.oid)) continue;
     byOid.set(t.pointer.oid, [...(byOid.get(t.pointer.oid) ?? []), `${t.path} at ${t.rev.slice(0, 12)}`]);
   }
-  const limit = pLimit(o.jobs);
   const oids = [...byOid.keys()].slice(0, ELSEWHERE_MAX);
-  const onRemote = await Promise.all(oids.map((oid) => limit(() => withRetry(() => remote.stat(objectKey(oid), { signal: o.signal }), { signal: o.signal }))));
+  const onRemote = await Promise.all(oids.map((oid) => store.has(oid)));
   return oids.filter((_, i) => !onRemote[i]).map((oid) => ({ oid, where: byOid.get(oid)![0] }));
 }
 
@@ -714,7 +634,7 @@ export async function fetch(repo: Repo, o: SyncOptions & { allTrees?: boolean } 
       res.failed.push(...t.failed);
     }
     res.badPointers = bad;
-    if (o.records?.fetch) res.records = await o.records.fetch(remote, { signal: o.signal });
+    if (o.records?.fetch) res.records = await o.records.fetch(smallFilesRemote(remote, o.signal), { signal: o.signal });
     return res;
   } finally {
     await remote.close();
@@ -766,7 +686,7 @@ export async function remoteStatus(repo: Repo, o: { paths?: string[]; remote?: s
   const { remote, spec } = openRepoRemote(repo, o.remote);
   try {
     const roots: Root[] = tracked.map((t) => ({ oid: t.pointer.oid, type: t.pointer.type, where: t.path, size: t.pointer.size, files: t.pointer.files }));
-    const plan = await planPush(repo.cache, remote, roots, { jobs: transferJobs(spec, o.jobs), signal: o.signal });
+    const plan = await planPush(repo.cache, new RemoteStore(remote, { jobs: transferJobs(spec, o.jobs), signal: o.signal }), roots);
     const entries = tracked.map((t): RemoteStatusEntry => {
       let objects = 0;
       let bytes = 0;

@@ -7,13 +7,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsc, createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, opendir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, opendir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, addAbortSignal } from 'node:stream';
+import { Readable, Transform, addAbortSignal } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TroveError, isErrno } from '../core/errors.js';
-import { type PutOptions, type Remote, type RemoteEntry, validateKey, validatePrefix } from './remote.js';
+import { type ByteRange, type OpenBody, type PutOptions, type Remote, type RemoteEntry, bodyToBuffer, validateKey, validatePrefix } from './remote.js';
+import { DEFAULT_ATTEMPTS } from './retry.js';
 import { checkSha256, sha256Gate } from './verify.js';
+
+/** File-system errors that another attempt may not meet (a busy NFS server, a stale handle). */
+const TRANSIENT_ERRNO = ['EAGAIN', 'EBUSY', 'EINTR', 'ETIMEDOUT', 'ESTALE', 'ECONNRESET', 'EIO'];
 
 /** Objects up to this size are copied with one read and one write (memory bounded by it). */
 const SMALL = 1 << 20;
@@ -23,6 +27,7 @@ const TMP_DIR = 'tmp';
 
 export class FsRemote implements Remote {
   readonly url: string;
+  readonly attempts = DEFAULT_ATTEMPTS;
 
   /** @param root absolute path of the remote folder (created on first put). */
   constructor(
@@ -55,7 +60,7 @@ export class FsRemote implements Remote {
     if (isAbort(err)) return new TroveError('ABORTED', `${what} ${key} on remote "${this.name}" was aborted`, undefined, { cause: err });
     const code = isErrno(err) ? ` (${err.code})` : '';
     return new TroveError('REMOTE', `folder remote "${this.name}": ${what} ${key} failed${code}: ${(err as Error)?.message ?? String(err)}`,
-      isErrno(err, 'EACCES', 'EPERM', 'EROFS') ? `check that ${this.root} is writable` : undefined, { cause: err });
+      isErrno(err, 'EACCES', 'EPERM', 'EROFS') ? `check that ${this.root} is writable` : undefined, { cause: err, retryable: isErrno(err, ...TRANSIENT_ERRNO) });
   }
 
   async stat(key: string): Promise<{ size: number } | null> {
@@ -114,7 +119,7 @@ export class FsRemote implements Remote {
     }
   }
 
-  async get(key: string, o?: { signal?: AbortSignal }): Promise<NodeJS.ReadableStream> {
+  async get(key: string, o?: { signal?: AbortSignal; range?: ByteRange }): Promise<NodeJS.ReadableStream> {
     const p = this.pathOf(key);
     try {
       o?.signal?.throwIfAborted();
@@ -129,7 +134,12 @@ export class FsRemote implements Remote {
         throw new TroveError('REMOTE', `folder remote "${this.name}": ${key} is not a regular file (a fifo, socket or device); it is not an object`,
           `remove ${p} from the remote`);
       }
-      const rs = createReadStream('', { fd: fh });
+      const r = o?.range;
+      if (r && !(Number.isSafeInteger(r.start) && Number.isSafeInteger(r.end) && r.start >= 0 && r.end >= r.start && r.end < st.size)) {
+        await fh.close();
+        throw new TroveError('REMOTE', `folder remote "${this.name}": range ${r.start}-${r.end} is outside ${key} (${st.size} bytes)`);
+      }
+      const rs = createReadStream('', { fd: fh, ...(r && { start: r.start, end: r.end }) });
       return o?.signal ? addAbortSignal(o.signal, rs) : rs;
     } catch (err) {
       if (isErrno(err, 'ENOENT', 'ENOTDIR')) {
@@ -139,17 +149,17 @@ export class FsRemote implements Remote {
     }
   }
 
-  async put(key: string, file: string, size: number, o?: PutOptions): Promise<void> {
+  async put(key: string, openBody: OpenBody, size: number, o?: PutOptions): Promise<void> {
     const dest = this.pathOf(key);
     const tmp = await this.tempPath();
     try {
-      if (size <= SMALL) {
-        // small objects (most of a dataset's): one read and one write, no stream objects per file
-        // (streams made a push of 100k small objects peak at 500 MB, most of it garbage)
-        o?.signal?.throwIfAborted();
-        const buf = await readFile(file);
+      o?.signal?.throwIfAborted();
+      const body = await openBody();
+      if (size <= SMALL || Buffer.isBuffer(body)) {
+        // small objects (most of a dataset's): one buffer and one write
+        const buf = await bodyToBuffer(body, size, key);
         if (buf.length !== size) {
-          throw new TroveError('INTEGRITY', `${file} has ${buf.length} bytes, expected ${size}: it changed while it was being uploaded to ${key}`);
+          throw new TroveError('INTEGRITY', `${key}: the body has ${buf.length} bytes, expected ${size}: it changed while it was being uploaded`);
         }
         if (o?.sha256) checkSha256(buf, o.sha256, key);
         await writeFile(tmp, buf, { flag: 'wx', flush: true });
@@ -167,9 +177,10 @@ export class FsRemote implements Remote {
       });
       // flush: fsync before close, so that after the rename a power cut cannot leave a named but empty file.
       const stages: NodeJS.ReadWriteStream[] = o?.sha256 ? [sha256Gate(o.sha256, key), count] : [count];
-      await pipeline([createReadStream(file), ...stages, createWriteStream(tmp, { flags: 'wx', flush: true })], { signal: o?.signal });
+      const src = body instanceof Readable ? body : Readable.from(body as AsyncIterable<Buffer>);
+      await pipeline([src, ...stages, createWriteStream(tmp, { flags: 'wx', flush: true })], { signal: o?.signal });
       if (copied !== size) {
-        throw new TroveError('INTEGRITY', `${file} has ${copied} bytes, expected ${size}: it changed while it was being uploaded to ${key}`);
+        throw new TroveError('INTEGRITY', `${key}: the body has ${copied} bytes, expected ${size}: it changed while it was being uploaded`);
       }
       await this.moveIntoPlace(tmp, dest);
     } catch (err) {

@@ -6,10 +6,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TroveError } from '../core/errors.js';
 import { FsRemote } from './fs.js';
-import type { Remote, RemoteEntry } from './remote.js';
+import type { ByteRange, OpenBody, PutOptions, Remote, RemoteEntry } from './remote.js';
 import { parseS3Options } from './s3-options.js';
 
-export type { Remote, RemoteEntry } from './remote.js';
+export type { ByteRange, OpenBody, PutOptions, Remote, RemoteEntry } from './remote.js';
+export { DEFAULT_ATTEMPTS, isRetryable, withRetry } from './retry.js';
 export { validateKey, validatePrefix } from './remote.js';
 export { FsRemote } from './fs.js';
 export type { S3RemoteOptions } from './s3-options.js';
@@ -88,10 +89,11 @@ export function openRemote(name: string, url: string, options: Record<string, un
  */
 class LazyS3Remote implements Remote {
   readonly url: string;
+  readonly attempts: number;
   private impl?: Promise<Remote>;
 
   constructor(readonly name: string, private readonly bucket: string, private readonly prefix: string, private readonly options: Record<string, unknown>) {
-    parseS3Options(name, options);
+    this.attempts = parseS3Options(name, options).max_attempts;
     this.url = `s3://${bucket}${prefix ? `/${prefix}` : ''}`;
   }
 
@@ -108,11 +110,11 @@ class LazyS3Remote implements Remote {
   async *list(prefix: string, o?: { signal?: AbortSignal }): AsyncIterable<RemoteEntry> {
     yield* (await this.load()).list(prefix, o);
   }
-  async get(key: string, o?: { signal?: AbortSignal }) {
+  async get(key: string, o?: { signal?: AbortSignal; range?: ByteRange }) {
     return (await this.load()).get(key, o);
   }
-  async put(key: string, file: string, size: number, o?: { signal?: AbortSignal; onBytes?: (n: number) => void }) {
-    return (await this.load()).put(key, file, size, o);
+  async put(key: string, open: OpenBody, size: number, o?: PutOptions) {
+    return (await this.load()).put(key, open, size, o);
   }
   async putBytes(key: string, body: Buffer | string, o?: { signal?: AbortSignal }) {
     return (await this.load()).putBytes(key, body, o);

@@ -14,6 +14,41 @@ export interface RemoteEntry {
   mtimeMs?: number;
 }
 
+/**
+ * A body that can be read again from its start: called once per attempt (a retry after a reset
+ * re-opens it). A local file, an object inside a local pack, or a pack being built all fit. Small
+ * bodies may come as a Buffer (no stream objects per file: streams for each of 100k small objects
+ * made a push peak at 500 MB).
+ * @example const open = () => createReadStream(file)
+ */
+export type OpenBody = () => NodeJS.ReadableStream | Buffer | Promise<NodeJS.ReadableStream | Buffer>;
+
+/**
+ * Reads a body of at most `limit` bytes into memory; more than `limit` is INTEGRITY (`what` names it).
+ * For small puts, which then send one buffer (hashed, replayable, no stream per object).
+ */
+export async function bodyToBuffer(body: NodeJS.ReadableStream | Buffer, limit: number, what: string): Promise<Buffer> {
+  if (Buffer.isBuffer(body)) return body;
+  const parts: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const c of body as AsyncIterable<Buffer>) {
+      n += c.length;
+      if (n > limit) throw new TroveError('INTEGRITY', `${what}: the body is longer than the ${limit} bytes expected; it changed while it was being uploaded`);
+      parts.push(c);
+    }
+  } finally {
+    (body as { destroy?: () => void }).destroy?.();
+  }
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+}
+
+/** Bytes `start` to `end` of an object, both inclusive (as in an HTTP Range header). */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
 export interface PutOptions {
   signal?: AbortSignal;
   onBytes?: (n: number) => void;
@@ -26,6 +61,11 @@ export interface Remote {
   readonly name: string;
   /** Display url; never contains credentials. */
   readonly url: string;
+  /**
+   * How many times a request to this remote should be attempted in all (the S3 option
+   * `max_attempts`); read by the one retry policy (retry.ts).
+   */
+  readonly attempts: number;
   /** Size of the object at `key`, or null when there is none. */
   stat(key: string, o?: { signal?: AbortSignal }): Promise<{ size: number } | null>;
   /**
@@ -34,21 +74,24 @@ export interface Remote {
    */
   list(prefix: string, o?: { signal?: AbortSignal }): AsyncIterable<RemoteEntry>;
   /**
-   * A stream of the object's bytes; throws TroveError('NOT_FOUND') if there is none.
-   * The request is retried before the body starts; a body that dies midway surfaces as a stream
-   * error and it is the caller's job to retry the whole get (it verifies the hash anyway).
-   * The caller must consume or destroy the stream.
+   * A stream of the object's bytes (with `range`, of those bytes only); throws TroveError('NOT_FOUND')
+   * if there is none. Backends do not retry: a failed request is a TroveError with `retryable` set
+   * when another attempt may succeed, and a body that dies midway surfaces as a stream error; the
+   * caller retries the whole get (it verifies the hash anyway). The caller must consume or destroy
+   * the stream.
    */
-  get(key: string, o?: { signal?: AbortSignal }): Promise<NodeJS.ReadableStream>;
+  get(key: string, o?: { signal?: AbortSignal; range?: ByteRange }): Promise<NodeJS.ReadableStream>;
   /**
-   * Upload `size` bytes from the local `file`. Atomic: a reader sees the old object, no object, or
+   * Upload `size` bytes read from `open()`. Atomic: a reader sees the old object, no object, or
    * the complete new one, never a partial one. `onBytes(n)` reports newly sent bytes (deltas; a
    * retried attempt does not report the same bytes twice). With `sha256` (hex), the bytes are hashed
    * while they are read and a mismatch fails the put with INTEGRITY before the object becomes visible.
+   * A body that is not `size` bytes is INTEGRITY too. A retryable failure may be retried by calling
+   * put again: `open` is called once per call (per part of a multipart upload at most once).
    */
   put(
     key: string,
-    file: string,
+    open: OpenBody,
     size: number,
     o?: PutOptions,
   ): Promise<void>;

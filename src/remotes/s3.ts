@@ -4,18 +4,21 @@
  * One S3Client per remote, reused for every request. Credentials come only from the AWS default
  * chain (env, shared config/credentials files, SSO, IMDS); trove config never holds secrets.
  *
- * Retries (measured against test/helpers/faultProxy.ts, see test/remotes/s3.test.ts):
- * - The SDK's retry middleware retries 500/503/throttling/ECONNRESET/timeouts for requests whose
- *   body is replayable (Buffer/string): HeadObject, GetObject (until the body starts), List,
- *   DeleteObjects, putBytes, and every part of a lib-storage Upload (it buffers parts).
- * - It does NOT retry a request whose body is a stream (@smithy/core retryMiddleware,
- *   isStreamingPayload: "An error was encountered in a non-retryable streaming request."),
- *   so small puts, which stream the file, go through `retrying()` here with a fresh stream per attempt.
- * - A GetObject body that dies midway is a stream error for the caller (who verifies and retries).
+ * Retries: one policy (retry.ts), one layer per request. The client is built with maxAttempts 1, so
+ * the SDK never retries on its own (before, the SDK's 8 attempts nested under transfer.ts's 6 and a
+ * put's own 8, and its client-wide retry quota gave up early in a long outage). Every error this
+ * backend throws says whether another attempt may succeed (`retryable`, from `isTransient`), and the
+ * caller's policy re-sends the request, re-opening the body for a put. The one exception is a
+ * multipart upload: its parts are buffers, so each part is retried here under the same policy, and
+ * a part that used its attempts fails the upload with `retryable: false` (no retry of retries).
+ * A GetObject body that dies midway is a stream error for the caller (who verifies and retries).
  */
-import { createReadStream } from 'node:fs';
-import { Readable, Transform } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -25,13 +28,14 @@ import {
   type S3ClientConfig,
   type ServerSideEncryption,
   type StorageClass,
-  paginateListObjectsV2,
+  ListObjectsV2Command,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { TroveError } from '../core/errors.js';
 import { redactSecrets } from './redact.js';
-import { type PutOptions, type Remote, type RemoteEntry, validateKey, validatePrefix } from './remote.js';
-import { checkFileSha256, checkSha256, sha256Gate } from './verify.js';
+import { type ByteRange, type OpenBody, type PutOptions, type Remote, type RemoteEntry, bodyToBuffer, validateKey, validatePrefix } from './remote.js';
+import { exhausted, withRetry } from './retry.js';
+import { checkSha256, integrityError } from './verify.js';
 import { parseS3Options, type ParsedS3Options } from './s3-options.js';
 
 export { parseS3Options, type S3RemoteOptions } from './s3-options.js';
@@ -42,6 +46,7 @@ const silentLogger = { trace() {}, debug() {}, info() {}, warn() {}, error() {} 
 
 export class S3Remote implements Remote {
   readonly url: string;
+  readonly attempts: number;
   private readonly client: S3Client;
   private readonly o: ParsedS3Options;
 
@@ -56,12 +61,14 @@ export class S3Remote implements Remote {
   ) {
     const o = parseS3Options(name, options);
     this.o = o;
+    this.attempts = o.max_attempts;
     this.url = `s3://${bucket}${prefix ? `/${prefix}` : ''}`;
     const config: S3ClientConfig = {
       endpoint: o.endpoint,
       forcePathStyle: o.path_style,
       profile: o.profile,
-      maxAttempts: o.max_attempts,
+      // retries are the caller's, under the one policy (retry.ts); see the header
+      maxAttempts: 1,
       retryMode: o.retry_mode ?? 'standard',
       logger: silentLogger,
       region: o.region ?? defaultRegion(o.profile),
@@ -88,7 +95,7 @@ export class S3Remote implements Remote {
     else if (status === 401 || status === 403 || /credential/i.test(e?.name ?? '') || /credential/i.test(e?.message ?? '')) {
       hint = 'check the AWS credentials (AWS_PROFILE, `aws sso login`, ~/.aws/credentials) and the bucket policy';
     } else if (!status) hint = `check the network and the endpoint${this.o.endpoint ? ` ${this.o.endpoint}` : ''} of remote "${this.name}"`;
-    return new TroveError('REMOTE', `s3 remote "${this.name}": ${what} ${key}: ${detail}`, hint, { cause: sanitizeError(err) });
+    return new TroveError('REMOTE', `s3 remote "${this.name}": ${what} ${key}: ${detail}`, hint, { cause: sanitizeError(err), retryable: isTransient(err) });
   }
 
   async stat(key: string, o?: { signal?: AbortSignal }): Promise<{ size: number } | null> {
@@ -105,24 +112,36 @@ export class S3Remote implements Remote {
   async *list(prefix: string, o?: { signal?: AbortSignal }): AsyncIterable<RemoteEntry> {
     validatePrefix(prefix);
     const root = this.prefix ? `${this.prefix}/` : '';
-    try {
-      // The trailing argument is passed on to client.send(), which is how the signal reaches each page.
-      const pages = paginateListObjectsV2({ client: this.client, pageSize: 1000 }, { Bucket: this.bucket, Prefix: root + prefix }, { abortSignal: o?.signal });
-      for await (const page of pages) {
-        for (const c of page.Contents ?? []) {
-          if (c.Key === undefined || !c.Key.startsWith(root)) continue;
-          yield { key: c.Key.slice(root.length), size: c.Size ?? 0, mtimeMs: c.LastModified?.getTime() };
-        }
+    const signal = o?.signal;
+    // Page by page, each page request under the one policy (a page is idempotent: same token, same
+    // keys), so a fault on page 40 of a big listing repeats one request, not the listing. Exhausted
+    // pages fail as not retryable: a caller's retry would yield the keys already listed again.
+    let ContinuationToken: string | undefined;
+    do {
+      const page = await withRetry(() => this.call(() => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: root + prefix, MaxKeys: 1000, ContinuationToken }), { abortSignal: signal }), 'list', prefix || '/', signal),
+        { attempts: this.attempts, signal }).catch((err: unknown) => { throw exhausted(err); });
+      for (const c of page.Contents ?? []) {
+        if (c.Key === undefined || !c.Key.startsWith(root)) continue;
+        yield { key: c.Key.slice(root.length), size: c.Size ?? 0, mtimeMs: c.LastModified?.getTime() };
       }
-    } catch (err) {
-      throw this.wrap(err, 'list', prefix || '/', o?.signal);
-    }
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
   }
 
-  async get(key: string, o?: { signal?: AbortSignal }): Promise<NodeJS.ReadableStream> {
+  async get(key: string, o?: { signal?: AbortSignal; range?: ByteRange }): Promise<NodeJS.ReadableStream> {
     const Key = this.fullKey(key);
+    const r0 = o?.range;
+    if (r0 && !(Number.isSafeInteger(r0.start) && Number.isSafeInteger(r0.end) && r0.start >= 0 && r0.end >= r0.start)) {
+      throw new TroveError('REMOTE', `s3 remote "${this.name}": bad range ${r0.start}-${r0.end} for ${key}`);
+    }
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }), { abortSignal: o?.signal });
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, ...(r0 && { Range: `bytes=${r0.start}-${r0.end}` }) }), { abortSignal: o?.signal });
+      if (r0 && r.ContentLength !== undefined && r.ContentLength !== r0.end - r0.start + 1) {
+        (r.Body as { destroy?: () => void } | undefined)?.destroy?.();
+        // a server that ignores Range sends the whole object: refuse rather than read the wrong bytes
+        throw new TroveError('REMOTE', `s3 remote "${this.name}": asked for bytes ${r0.start}-${r0.end} of ${key}, got ${r.ContentLength} bytes`,
+          'the endpoint does not honour HTTP Range requests', { retryable: false });
+      }
       if (!(r.Body instanceof Readable)) {
         (r.Body as { destroy?: () => void } | undefined)?.destroy?.();
         throw new Error('GetObject returned no readable body');
@@ -136,84 +155,114 @@ export class S3Remote implements Remote {
     }
   }
 
-  async put(key: string, file: string, size: number, o?: PutOptions): Promise<void> {
+  async put(key: string, openBody: OpenBody, size: number, o?: PutOptions): Promise<void> {
     const Key = this.fullKey(key);
-    // Progress is reported as deltas past the furthest point reached, so a retry does not count twice.
-    let furthest = 0;
-    const progress = (loaded: number) => {
-      if (loaded > furthest) {
-        o?.onBytes?.(loaded - furthest);
-        furthest = loaded;
-      }
-    };
     try {
+      o?.signal?.throwIfAborted();
       if (size >= this.o.multipart_threshold && size > this.o.part_size) {
-        await this.putMultipart(Key, file, size, progress, o?.signal, o?.sha256);
-      } else {
-        await retrying(this.o.max_attempts, o?.signal, () => this.putStream(Key, file, size, progress, o?.signal, o?.sha256));
+        await this.putMultipart(Key, key, openBody, size, o);
+        return;
       }
+      // One PutObject with a Buffer body: read whole (at most the multipart threshold), so the hash
+      // is checked before a byte is sent and the body is replayable by the caller's retry.
+      const body = await bodyToBuffer(await openBody(), size, key);
+      if (body.length !== size) throw new TroveError('INTEGRITY', `${key}: the body has ${body.length} bytes, expected ${size}: it changed while it was being uploaded`);
+      if (o?.sha256) checkSha256(body, o.sha256, key);
+      await this.client.send(new PutObjectCommand({ ...this.writeParams(Key), Body: body, ContentLength: size }), { abortSignal: o?.signal });
+      o?.onBytes?.(size);
     } catch (err) {
       throw this.wrap(err, 'put', key, o?.signal);
     }
   }
 
-  /** One PutObject that streams the file (the SDK cannot replay it; `retrying` re-opens it). */
-  private async putStream(Key: string, file: string, size: number, progress: (n: number) => void, signal?: AbortSignal, sha256?: string): Promise<void> {
-    if (size === 0) {
-      if (sha256) checkSha256(Buffer.alloc(0), sha256, Key);
-      await this.client.send(new PutObjectCommand({ ...this.writeParams(Key), Body: Buffer.alloc(0), ContentLength: 0 }), { abortSignal: signal });
-      return;
-    }
-    if (sha256) await checkFileSha256(file, sha256, Key);
-    const src = createReadStream(file, { start: 0, end: size - 1 });
-    let sent = 0;
-    const body = src.pipe(new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        sent += chunk.length;
-        progress(sent);
-        cb(null, chunk);
-      },
-    }));
-    src.on('error', (e: Error) => body.destroy(e));
+  /**
+   * A multipart upload of `size` bytes from one pass over `openBody()`:
+   * 1. CreateMultipartUpload;
+   * 2. cut the body into part_size buffers while hashing it; up to `jobs` parts in flight (memory:
+   *    jobs + 1 parts), each retried under the one policy (a buffer can be re-sent);
+   * 3. after the last byte: the size and SHA-256 are checked, and only then CompleteMultipartUpload
+   *    makes the object visible. Any failure (or the signal) aborts the upload: no object, no billed
+   *    orphan parts.
+   */
+  private async putMultipart(Key: string, key: string, openBody: OpenBody, size: number, o?: PutOptions): Promise<void> {
+    const signal = o?.signal;
+    const created = await withRetry(() => this.call(() => this.client.send(new CreateMultipartUploadCommand(this.writeParams(Key)), { abortSignal: signal }), 'put', key, signal), { attempts: this.attempts, signal })
+      .catch((err: unknown) => { throw exhausted(err); });
+    const UploadId = created.UploadId;
+    if (!UploadId) throw new TroveError('REMOTE', `s3 remote "${this.name}": put ${key}: CreateMultipartUpload returned no upload id`);
+    const parts: { PartNumber: number; ETag: string }[] = [];
+    const inflight = new Set<Promise<void>>();
+    let failure: unknown;
+    const sendPart = async (PartNumber: number, Body: Buffer) => {
+      try {
+        const r = await withRetry(() => this.call(() => this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key, UploadId, PartNumber, Body, ContentLength: Body.length }), { abortSignal: signal }), 'put', key, signal),
+          { attempts: this.attempts, signal });
+        parts.push({ PartNumber, ETag: r.ETag ?? '' });
+        o?.onBytes?.(Body.length);
+      } catch (err) {
+        failure ??= exhausted(err);
+      }
+    };
     try {
-      await this.client.send(new PutObjectCommand({ ...this.writeParams(Key), Body: body, ContentLength: size }), { abortSignal: signal });
-    } finally {
-      src.destroy();
-      body.destroy();
+      const body = await openBody();
+      const src = Buffer.isBuffer(body) ? [body] : (body as AsyncIterable<Buffer>);
+      const hash = createHash('sha256');
+      let total = 0;
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      let partNo = 0;
+      const flush = async (last: boolean) => {
+        while (pendingBytes >= this.o.part_size || (last && pendingBytes > 0)) {
+          const all = Buffer.concat(pending);
+          const n = Math.min(all.length, this.o.part_size);
+          const part = all.subarray(0, n);
+          pending = n < all.length ? [all.subarray(n)] : [];
+          pendingBytes = all.length - n;
+          const p = sendPart(++partNo, part).finally(() => inflight.delete(p));
+          inflight.add(p);
+          while (inflight.size >= this.o.jobs) await Promise.race(inflight);
+          if (failure) throw failure;
+        }
+      };
+      try {
+        for await (const chunk of src) {
+          signal?.throwIfAborted();
+          total += chunk.length;
+          if (total > size) throw new TroveError('INTEGRITY', `${key}: the body is longer than the ${size} bytes expected; it changed while it was being uploaded`);
+          hash.update(chunk);
+          pending.push(chunk);
+          pendingBytes += chunk.length;
+          if (pendingBytes >= this.o.part_size) await flush(false);
+        }
+      } finally {
+        (body as { destroy?: () => void }).destroy?.();
+      }
+      if (total !== size) throw new TroveError('INTEGRITY', `${key}: the body has ${total} bytes, expected ${size}: it changed while it was being uploaded`);
+      // size and hash are checked before CompleteMultipartUpload: a corrupt body never becomes visible
+      if (o?.sha256) {
+        const got = hash.digest('hex');
+        if (got !== o.sha256) throw integrityError(key, o.sha256, got);
+      }
+      await flush(true);
+      await Promise.all(inflight);
+      if (failure) throw failure;
+      parts.sort((x, y) => x.PartNumber - y.PartNumber);
+      await withRetry(() => this.call(() => this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal }), 'put', key, signal),
+        { attempts: this.attempts, signal }).catch((err: unknown) => { throw exhausted(err); });
+    } catch (err) {
+      await Promise.allSettled(inflight);
+      // best effort; a leftover upload is cleaned by a bucket lifecycle rule (AbortIncompleteMultipartUpload)
+      await withRetry(() => this.call(() => this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId })), 'put', key), { attempts: 3 }).catch(() => {});
+      throw err;
     }
   }
 
-  /** lib-storage Upload: parts are buffered (so the SDK retries each), aborted on error or signal. */
-  private async putMultipart(Key: string, file: string, size: number, progress: (n: number) => void, signal?: AbortSignal, sha256?: string): Promise<void> {
-    signal?.throwIfAborted();
-    const raw = createReadStream(file, { start: 0, end: size - 1 });
-    const gate = sha256 ? sha256Gate(sha256, Key) : null;
-    if (gate) raw.on('error', (e) => gate.destroy(e));
-    const src = gate ? raw.pipe(gate) : raw;
-    const abortController = new AbortController();
-    // a corrupt body stops the upload (lib-storage then aborts the multipart upload: no object)
-    gate?.on('error', () => abortController.abort());
-    const onAbort = () => abortController.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const upload = new Upload({
-      client: this.client,
-      params: { ...this.writeParams(Key), Body: src, ContentLength: size },
-      partSize: this.o.part_size,
-      queueSize: this.o.jobs,
-      // false = call AbortMultipartUpload on failure, so no billed orphan parts stay behind.
-      leavePartsOnError: false,
-      abortController,
-    });
-    upload.on('httpUploadProgress', (p) => progress(p.loaded ?? 0));
+  /** One request with its error wrapped (retryable set), for the requests retried inside this backend. */
+  private async call<T>(request: () => Promise<T>, what: string, key: string, signal?: AbortSignal): Promise<T> {
     try {
-      await upload.done();
+      return await request();
     } catch (err) {
-      if (gate?.failure) throw gate.failure;
-      throw err;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      raw.destroy();
-      src.destroy();
+      throw this.wrap(err, what, key, signal);
     }
   }
 
@@ -230,7 +279,6 @@ export class S3Remote implements Remote {
   async putBytes(key: string, body: Buffer | string, o?: { signal?: AbortSignal }): Promise<void> {
     const Key = this.fullKey(key);
     try {
-      // A Buffer body is replayable, so the SDK's own retries cover this one.
       await this.client.send(new PutObjectCommand({ ...this.writeParams(Key), Body: Buffer.from(body) }), { abortSignal: o?.signal });
     } catch (err) {
       throw this.wrap(err, 'put', key, o?.signal);
@@ -295,23 +343,6 @@ export function isTransient(err: unknown): boolean {
   if (['SlowDown', 'InternalError', 'ServiceUnavailable', 'RequestTimeout', 'RequestTimeTooSkewed', 'TimeoutError', 'ThrottlingException'].includes(e.name ?? '')) return true;
   if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED'].includes(e.code ?? '')) return true;
   return /socket hang up|timeout|ECONNRESET|EPIPE/i.test(e.message ?? '');
-}
-
-/**
- * Run `attempt` up to `maxAttempts` times while it fails transiently, sleeping with capped
- * exponential backoff and full jitter (base 100 ms, cap 20 s, as the SDK's standard mode).
- */
-export async function retrying<T>(maxAttempts: number, signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
-  for (let n = 1; ; n++) {
-    signal?.throwIfAborted();
-    try {
-      return await attempt();
-    } catch (err) {
-      if (n >= maxAttempts || signal?.aborted || !isTransient(err)) throw err;
-      const delay = Math.random() * Math.min(20_000, 100 * 2 ** (n - 1));
-      await new Promise<void>((resolve) => setTimeout(resolve, delay));
-    }
-  }
 }
 
 /**

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { Transform } from 'node:stream';
 import { TroveError } from '../core/errors.js';
 
@@ -33,25 +32,13 @@ export function sha256Gate(expectedHex: string, what: string): Transform & { fai
   return gate;
 }
 
-/**
- * The same check as a pass over a file before it is sent, for bodies that an SDK wraps in streams of
- * its own (an error injected into those surfaces as an unhandled stream error, not a failed request).
- * Used for single PUTs (at most the multipart threshold, so the second read is from the page cache).
- */
-export async function checkFileSha256(file: string, expectedHex: string, what: string): Promise<void> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  const got = hash.digest('hex');
-  if (got !== expectedHex) throw integrityError(what, expectedHex, got);
-}
-
 /** The same check for bytes already in memory. */
 export function checkSha256(buf: Buffer, expectedHex: string, what: string): void {
   const got = createHash('sha256').update(buf).digest('hex');
   if (got !== expectedHex) throw integrityError(what, expectedHex, got);
 }
 
-function integrityError(what: string, expected: string, got: string): TroveError {
+export function integrityError(what: string, expected: string, got: string): TroveError {
   return new TroveError('INTEGRITY', `${what}: local content does not match its name (expected sha256:${expected}, read sha256:${got})`,
     'the local copy is corrupt and was not uploaded; `trove fsck` quarantines it, then re-add the data or fetch it from another remote',
     { data: { corrupt: true } });

@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 /** Temp dirs and random files for tests; every temp dir is removed when its test finishes. */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -39,3 +40,6 @@ export async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
   for await (const chunk of s as AsyncIterable<Buffer>) parts.push(chunk);
   return Buffer.concat(parts);
 }
+
+/** A re-openable body for Remote.put: the file, read again from its start on each call. */
+export const fromFile = (file: string) => () => createReadStream(file);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { isTroveError } from '../../src/core/errors.js';
 import { FsRemote } from '../../src/remotes/fs.js';
 import { openRemote } from '../../src/remotes/index.js';
-import { randomFile, readAll, tempDir } from '../helpers/files.js';
+import { fromFile, randomFile, readAll, tempDir } from '../helpers/files.js';
 import { remoteContract } from './contract.js';
 
 remoteContract('fs', {
@@ -26,10 +26,10 @@ describe('fs remote', () => {
     const remote = new FsRemote('origin', root);
     const file = path.join(parent, 'src.bin');
     await randomFile(file, 100);
-    await remote.put('objects/ok', file, 100);
+    await remote.put('objects/ok', fromFile(file), 100);
     const before = await tree(parent);
     for (const key of ['../x', '/abs', 'a/../../b', '../remote2/x', 'tmp/x', '..']) {
-      await expect(remote.put(key, file, 100)).rejects.toMatchObject({ code: 'REMOTE' });
+      await expect(remote.put(key, fromFile(file), 100)).rejects.toMatchObject({ code: 'REMOTE' });
       await expect(remote.putBytes(key, 'x')).rejects.toMatchObject({ code: 'REMOTE' });
       await expect(remote.delete([key])).rejects.toMatchObject({ code: 'REMOTE' });
     }
@@ -50,7 +50,7 @@ describe('fs remote', () => {
 
     const file = path.join(dir, 'src.bin');
     await randomFile(file, 4096);
-    await remote.put('objects/sha256/ab/cd', file, 4096);
+    await remote.put('objects/sha256/ab/cd', fromFile(file), 4096);
     expect(await remote.stat('objects/sha256/ab/cd')).toEqual({ size: 4096 });
     // Only the stranger's temp file remains in tmp/; ours was removed in `finally`.
     expect(await readdir(path.join(root, 'tmp'))).toEqual(['1234-deadbeef']);
@@ -63,7 +63,7 @@ describe('fs remote', () => {
     const file = path.join(dir, 'src.bin');
     await randomFile(file, 8 * 1024 * 1024);
     const ac = new AbortController();
-    const p = remote.put('objects/big', file, 8 * 1024 * 1024, { signal: ac.signal, onBytes: () => ac.abort() });
+    const p = remote.put('objects/big', fromFile(file), 8 * 1024 * 1024, { signal: ac.signal, onBytes: () => ac.abort() });
     await expect(p).rejects.toMatchObject({ code: 'ABORTED' });
     expect(await remote.stat('objects/big')).toBeNull();
     expect(await readdir(path.join(root, 'tmp'))).toEqual([]);
@@ -74,7 +74,7 @@ describe('fs remote', () => {
     const remote = new FsRemote('origin', path.join(dir, 'remote'));
     const file = path.join(dir, 'src.bin');
     await randomFile(file, 100);
-    await expect(remote.put('objects/x', file, 99)).rejects.toMatchObject({ code: 'INTEGRITY' });
+    await expect(remote.put('objects/x', fromFile(file), 99)).rejects.toMatchObject({ code: 'INTEGRITY' });
     expect(await remote.stat('objects/x')).toBeNull();
   });
 

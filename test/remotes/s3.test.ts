@@ -4,12 +4,14 @@ import path from 'node:path';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { isTroveError } from '../../src/core/errors.js';
+import { createReadStream } from 'node:fs';
+import { TroveError, isTroveError } from '../../src/core/errors.js';
+import { withRetry } from '../../src/remotes/retry.js';
 import { openRemote } from '../../src/remotes/index.js';
 import type { Remote } from '../../src/remotes/remote.js';
 import { S3Remote } from '../../src/remotes/s3.js';
 import { startFaultProxy } from '../helpers/faultProxy.js';
-import { hashStream, randomFile, tempDir } from '../helpers/files.js';
+import { fromFile, hashStream, randomFile, tempDir } from '../helpers/files.js';
 import { type TestS3, startS3, testClientConfig } from '../helpers/s3server.js';
 import { remoteContract } from './contract.js';
 
@@ -42,6 +44,18 @@ async function freshRemote(options: Record<string, unknown> = {}, endpoint = s3.
   return remote;
 }
 
+/** get + hash under the one policy; a body that dies midway is retried whole, as RemoteStore.download does. */
+function retriedHash(remote: Remote, key: string) {
+  return withRetry(async () => {
+    try {
+      return await hashStream(await remote.get(key));
+    } catch (err) {
+      if (isTroveError(err)) throw err;
+      throw new TroveError('REMOTE', `body of ${key} died midway`, undefined, { retryable: true });
+    }
+  }, { attempts: remote.attempts });
+}
+
 remoteContract('s3', {
   open: (o) => freshRemote(o),
   async assertMultipart(remote, key, parts) {
@@ -56,8 +70,8 @@ describe('s3 remote', () => {
   it('puts and gets 50 random files through a proxy that injects ~10% faults (500, 503, reset)', async () => {
     const proxy = await startFaultProxy(s3.endpoint, { rate: 0.1, seed: 42 });
     onTestFinished(() => proxy.stop());
-    // multipart_threshold 2 MiB: files above it take the lib-storage path (single buffered PUT,
-    // SDK-retried); the rest take the streaming PutObject path (retried by S3Remote itself).
+    // multipart_threshold 2 MiB: files above it go multipart (parts retried inside the backend);
+    // the rest are one PutObject, retried by the caller under the one policy (withRetry).
     const remote = await freshRemote({ part_size: 5 * MiB, multipart_threshold: 2 * MiB }, proxy.endpoint);
     const dir = await tempDir();
     const files = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
@@ -66,15 +80,16 @@ describe('s3 remote', () => {
       return { key: `objects/sha256/${i}/x`, file, size, sha256: await randomFile(file, size) };
     }));
     const limit = pLimit(8);
-    await Promise.all(files.map((f) => limit(() => remote.put(f.key, f.file, f.size))));
-    const got = await Promise.all(files.map((f) => limit(async () => hashStream(await remote.get(f.key)))));
+    const retry = <T>(fn: () => Promise<T>) => withRetry(fn, { attempts: remote.attempts });
+    await Promise.all(files.map((f) => limit(() => retry(() => remote.put(f.key, fromFile(f.file), f.size)))));
+    const got = await Promise.all(files.map((f) => limit(() => retriedHash(remote, f.key))));
     got.forEach((g, i) => expect(g).toEqual({ sha256: files[i].sha256, size: files[i].size }));
     expect(proxy.stats.faults).toBeGreaterThan(0);
     expect(proxy.stats.byKind.reset + proxy.stats.byKind['500'] + proxy.stats.byKind['503']).toBe(proxy.stats.faults);
     console.log('fault proxy stats', JSON.stringify(proxy.stats));
   });
 
-  it('streaming puts survive a 30% fault rate (the SDK does not retry a stream body; S3Remote re-opens the file)', async () => {
+  it('puts survive a 30% fault rate: every failure is marked retryable and the one policy re-opens the body', async () => {
     const proxy = await startFaultProxy(s3.endpoint, { rate: 0.3, seed: 11 });
     onTestFinished(() => proxy.stop());
     const remote = await freshRemote({}, proxy.endpoint);
@@ -83,13 +98,19 @@ describe('s3 remote', () => {
       const file = path.join(dir, `f${i}`);
       return { key: `objects/s/${i}`, file, size: 64 * 1024, sha256: await randomFile(file, 64 * 1024) };
     }));
+    let opened = 0;
+    let retried = 0;
     for (const f of files) {
       let reported = 0;
-      await remote.put(f.key, f.file, f.size, { onBytes: (n) => (reported += n) });
-      expect(reported).toBe(f.size); // retried attempts do not count bytes twice
+      await withRetry(() => remote.put(f.key, () => (opened++, createReadStream(f.file)), f.size, { onBytes: (n) => (reported += n) }),
+        { attempts: remote.attempts, onRetry: (err) => { expect(err.retryable).toBe(true); retried++; } });
+      expect(reported).toBe(f.size); // failed attempts report no bytes
     }
     expect(proxy.stats.faults).toBeGreaterThan(0);
-    for (const f of files) expect(await hashStream(await remote.get(f.key))).toEqual({ sha256: f.sha256, size: f.size });
+    // one request per attempt: the SDK no longer retries underneath (that would hide faults from this count)
+    expect(retried).toBe(proxy.stats.faults);
+    expect(opened).toBe(files.length + retried);
+    for (const f of files) expect(await retriedHash(remote, f.key)).toEqual({ sha256: f.sha256, size: f.size });
   });
 
   it('a multipart put through the fault proxy completes with identical bytes', async () => {
@@ -99,8 +120,12 @@ describe('s3 remote', () => {
     const dir = await tempDir();
     const file = path.join(dir, 'big');
     const digest = await randomFile(file, 16 * MiB);
-    await remote.put('objects/big', file, 16 * MiB);
-    expect(await hashStream(await remote.get('objects/big'))).toEqual({ sha256: digest, size: 16 * MiB });
+    let opened = 0;
+    // parts are retried inside the backend: one call, one pass over the body
+    await remote.put('objects/big', () => (opened++, createReadStream(file)), 16 * MiB);
+    expect(opened).toBe(1);
+    expect(proxy.stats.faults).toBeGreaterThan(0);
+    expect(await retriedHash(remote, 'objects/big')).toEqual({ sha256: digest, size: 16 * MiB });
   });
 
   it('a get whose body is cut midway fails as a stream error, never as short data', async () => {
@@ -108,7 +133,7 @@ describe('s3 remote', () => {
     const dir = await tempDir();
     const file = path.join(dir, 'f');
     await randomFile(file, 2 * MiB);
-    await remote.put('objects/f', file, 2 * MiB);
+    await remote.put('objects/f', fromFile(file), 2 * MiB);
     const proxy = await startFaultProxy(s3.endpoint, { rate: 1, kinds: ['truncate'] });
     onTestFinished(() => proxy.stop());
     const bucket = (remote as S3Remote).bucket;
@@ -125,7 +150,7 @@ describe('s3 remote', () => {
     const file = path.join(dir, 'big');
     await randomFile(file, 16 * MiB);
     const ac = new AbortController();
-    const p = remote.put('objects/big', file, 16 * MiB, { signal: ac.signal, onBytes: () => ac.abort() });
+    const p = remote.put('objects/big', fromFile(file), 16 * MiB, { signal: ac.signal, onBytes: () => ac.abort() });
     await expect(p).rejects.toMatchObject({ code: 'ABORTED' });
     expect(await remote.stat('objects/big')).toBeNull();
   });

@@ -88,12 +88,12 @@ export function runToOpenLineage(rec: RunRecord, ctx: LineageContext): OLRunEven
 /**
  * Posts events to an OpenLineage collector (Marquez: `POST /api/v1/lineage`, one event per request).
  * A url without a path gets `/api/v1/lineage`. Transient failures (network, 5xx, 429) are retried
- * with the transfer engine's backoff; other 4xx are not. Credentials in the url are never echoed.
+ * with the one retry policy (remotes/retry.ts); other 4xx are not. Credentials in the url are never echoed.
  * @example await postLineage(events, 'http://127.0.0.1:5000')
  */
 export async function postLineage(events: OLRunEvent[], url: string, o: { attempts?: number; baseMs?: number; signal?: AbortSignal } = {}): Promise<{ posted: number; attempts: number; endpoint: string }> {
   const { TroveError } = await import('../errors.js');
-  const { withRetry } = await import('../transfer.js');
+  const { withRetry } = await import('../../remotes/retry.js');
   let u: URL;
   try {
     u = new URL(url);
@@ -117,13 +117,13 @@ export async function postLineage(events: OLRunEvent[], url: string, o: { attemp
           headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
         });
       } catch (err) {
-        throw new TroveError('REMOTE', `POST ${endpoint}: ${(err as Error).message}`, 'is the collector running?', { cause: err });
+        throw new TroveError('REMOTE', `POST ${endpoint}: ${(err as Error).message}`, 'is the collector running?', { cause: err, retryable: !o.signal?.aborted });
       }
       await res.arrayBuffer().catch(() => undefined); // drain, so the socket is reused
       if (res.ok) return;
       const transient = res.status >= 500 || res.status === 429 || res.status === 408;
       throw new TroveError(transient ? 'REMOTE' : 'CONFIG', `POST ${endpoint}: the collector answered ${res.status} ${res.statusText}`,
-        transient ? 'the collector kept failing; try again later' : 'check the collector url and that it accepts OpenLineage RunEvents');
+        transient ? 'the collector kept failing; try again later' : 'check the collector url and that it accepts OpenLineage RunEvents', { retryable: transient });
     }, { attempts: o.attempts ?? 5, baseMs: o.baseMs ?? 100, signal: o.signal });
   }
   return { posted: events.length, attempts, endpoint };

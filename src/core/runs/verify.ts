@@ -11,7 +11,7 @@ import { TroveError, isTroveError } from '../errors.js';
 import type { Oid } from '../oid.js';
 import type { Repo } from '../repo.js';
 import { parseTree, type TreeEntry } from '../tree.js';
-import { objectKey } from '../transfer.js';
+import { remoteStoreOf } from '../remoteStore.js';
 
 export interface ObjectProblem {
   /** The run's path (inputs/outputs), the file inside a folder, or `(git diff)`. */
@@ -42,22 +42,22 @@ interface Ctx {
 }
 
 async function hashRemote(remote: Remote, oid: Oid): Promise<Buffer | 'missing' | 'corrupt'> {
-  let body: NodeJS.ReadableStream;
   try {
-    body = await remote.get(objectKey(oid));
+    return await remoteStoreOf(remote).download(oid, 'blob', async (body) => {
+      const h = createHash('sha256');
+      // Keep the bytes only while they are small enough to be a tree (trees are read back, blobs only hashed).
+      const keep: Buffer[] = [];
+      let kept = 0;
+      for await (const c of body as AsyncIterable<Buffer>) {
+        h.update(c);
+        if (kept <= 64 << 20) keep.push(c), (kept += c.length);
+      }
+      return `sha256:${h.digest('hex')}` === oid ? Buffer.concat(keep) : 'corrupt';
+    });
   } catch (err) {
     if (isTroveError(err, 'NOT_FOUND')) return 'missing';
     throw err;
   }
-  const h = createHash('sha256');
-  // Keep the bytes only while they are small enough to be a tree (trees are read back, blobs only hashed).
-  const keep: Buffer[] = [];
-  let kept = 0;
-  for await (const c of body as AsyncIterable<Buffer>) {
-    h.update(c);
-    if (kept <= 64 << 20) keep.push(c), (kept += c.length);
-  }
-  return `sha256:${h.digest('hex')}` === oid ? Buffer.concat(keep) : 'corrupt';
 }
 
 /** Checks one object; returns where it was found whole, or the problem. Trees come back with their bytes. */
