@@ -180,6 +180,20 @@ describe('checkPacks (fsck)', () => {
     expect((await make().checkPacks()).problems).toEqual([]);
   });
 
+  it('adoptOrphans (run by cleanStaleTemp) indexes an intact pack a killed seal left unindexed, leaves a damaged one to fsck', async () => {
+    const { dir, make, objs, packFile, idxFile } = await sealedPack();
+    const good = readFileSync(idxFile);
+    rmSync(idxFile);
+    const bogus = path.join(dir, 'cache/packs', 'e'.repeat(64) + '.pack');
+    writeFileSync(bogus, readFileSync(packFile).subarray(0, 100));
+    expect(await make().adoptOrphans()).toBe(1);
+    expect(readFileSync(idxFile).equals(good)).toBe(true);
+    expect(existsSync(bogus)).toBe(true);
+    expect(existsSync(bogus.replace(/pack$/, 'idx'))).toBe(false);
+    expect(make().read(objs[0].oid, 'blob').equals(objs[0].body)).toBe(true);
+    expect(await make().adoptOrphans()).toBe(0);
+  });
+
   it('a damaged pack: good objects kept in a new pack, bad ones and the damaged pack quarantined', async () => {
     const { dir, make, objs, packFile } = await sealedPack();
     const idx = PackIndex.parse(readFileSync(packFile.replace(/\.pack$/, '.idx')), 'i');

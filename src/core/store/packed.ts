@@ -341,6 +341,11 @@ export class PackedObjects {
     const idxFile = path.join(this.packsDir, `${id}.idx`);
     // the same id is the same bytes: a pack that exists already (a concurrent writer, fsck's rebuild) is this one
     renameSync(tmpPack, packFile);
+    this.writeIndex(id, size, entries);
+  }
+
+  /** Writes packs/<id>.idx: temp + fsync + rename, then fsync packs/ so both names survive a power cut. */
+  private writeIndex(id: string, size: number, entries: readonly PackIndexEntry[]): void {
     const tmpIdx = this.tempName('idx');
     try {
       const fd = openSync(tmpIdx, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o444);
@@ -352,13 +357,47 @@ export class PackedObjects {
       } finally {
         closeSync(fd);
       }
-      renameSync(tmpIdx, idxFile);
+      renameSync(tmpIdx, path.join(this.packsDir, `${id}.idx`));
     } finally {
       rmSync(tmpIdx, { force: true });
     }
     const dfd = openSync(this.packsDir, 'r');
     try { fsyncSync(dfd); } finally { closeSync(dfd); }
     if (this.loaded && !this.byId.has(id)) this.loadIndex(id);
+  }
+
+  /**
+   * Indexes packs that a killed seal left without an index (the kill fell between the pack's rename
+   * and the index's): a pack that scans intact and whose name is its checksum gets the index its
+   * sealer would have written, byte for byte, so a sealer still running races harmlessly. Damaged
+   * ones are left to fsck. Returns how many were indexed. Cheap when there are none (one readdir).
+   */
+  async adoptOrphans(): Promise<number> {
+    let names: string[];
+    try {
+      names = readdirSync(this.packsDir);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return 0;
+      throw err;
+    }
+    const have = new Set(names);
+    let n = 0;
+    for (const name of names) {
+      const m = /^([0-9a-f]{64})\.pack$/.exec(name);
+      if (!m || have.has(`${m[1]}.idx`)) continue;
+      const file = path.join(this.packsDir, name);
+      let scan;
+      try {
+        scan = await scanPack(file);
+      } catch (err) {
+        if (isTroveError(err, 'INTEGRITY') || isErrno(err, 'ENOENT')) continue;
+        throw err;
+      }
+      if (scan.problem !== null || scan.id !== m[1]) continue;
+      this.writeIndex(m[1], statSync(file).size, scan.entries);
+      n++;
+    }
+    return n;
   }
 
   // ------------------------------------------------------------------ removing
@@ -563,15 +602,7 @@ export class PackedObjects {
       if (intact && !indexProblem) continue;
       if (intact) {
         // the pack is sound: its index is rebuilt from it (the same bytes a sealer would write)
-        const tmpIdx = this.tempName('idx');
-        try {
-          writeFileSync(tmpIdx, encodePackIndex(id, statSync(packFile).size, scan.entries), { mode: 0o444 });
-          const fd = openSync(tmpIdx, 'r');
-          try { fsyncSync(fd); } finally { closeSync(fd); }
-          renameSync(tmpIdx, idxFile);
-        } finally {
-          rmSync(tmpIdx, { force: true });
-        }
+        this.writeIndex(id, statSync(packFile).size, scan.entries);
         out.problems.push({ file: rel(hasIdx ? idxFile : packFile), problem: indexProblem!, action: 'index rebuilt from the pack' });
         continue;
       }
@@ -814,8 +845,11 @@ export class PackedStore implements ObjectStore {
     return this.loose.tempPath();
   }
 
-  cleanStaleTemp(): Promise<number> {
-    return this.loose.cleanStaleTemp();
+  /** Temp files of dead processes (their pending packs among them) go; packs a killed seal left unindexed are indexed. */
+  async cleanStaleTemp(): Promise<number> {
+    const n = await this.loose.cleanStaleTemp();
+    await this.packs.adoptOrphans();
+    return n;
   }
 
   countTemp(): Promise<number> {
