@@ -857,6 +857,11 @@ export class PackedStore implements ObjectStore {
   }
 }
 
+/** The packed part of a store, for fsck's pack checks; undefined for a store without packs. */
+export function packsOf(store: ObjectStore): PackedObjects | undefined {
+  return store instanceof PackedStore ? store.packs : undefined;
+}
+
 /** materialize writes files: what it puts in the workspace is a blob */
 const kind0: ObjectKind = 'blob';
 
