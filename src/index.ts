@@ -30,7 +30,9 @@ export { listTracked, readTracked, resolveTargets, scanTracked } from './core/op
 export { TroveError, isTroveError, type ErrorCode } from './core/errors.js';
 export { parsePointer, serializePointer, type Pointer } from './core/pointer.js';
 export { parseTree, serializeTree, type Tree, type TreeEntry } from './core/tree.js';
-export { Cache, type LinkMode } from './core/cache.js';
+export { LooseStore, LooseStore as Cache } from './core/store/loose.js';
+export { kindOf, type LinkMode, type ObjectInfo, type ObjectKind, type ObjectRef, type ObjectStore, type Part, type PartKind, type PutResult } from './core/store/objectStore.js';
+export { MemoryStore } from './core/store/memory.js';
 export type { Oid } from './core/oid.js';
 export type { OnProgress, Progress } from './core/workspace.js';
 

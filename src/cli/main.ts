@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import { createRequire } from 'node:module';
 import { TroveError, USAGE_CODES, isErrno } from '../core/errors.js';
 import { err } from './render.js';
 
@@ -8,6 +8,11 @@ import { err } from './render.js';
  * TroveError → "error: …" + hint, exit 1; usage → 2; anything else is a bug → stack, exit 1.
  */
 export type Register = (program: Command) => void;
+
+// commander through require, not import: for an ES import of a CommonJS package Node first scans
+// its source for export names (~8 M instructions here, callgrind), on the path of every command
+type Command = import('commander').Command;
+const { Command, CommanderError, Option } = createRequire(import.meta.url)('commander') as typeof import('commander');
 
 const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   init: () => import('./commands/init.js'),
@@ -79,7 +84,9 @@ Run 'trove <command> --help' for a command's options and examples.`);
 
   // Register only the command that is asked for (or all of them for help).
   const name = argv.slice(2).find((a, i, arr) => !a.startsWith('-') && arr[i - 1] !== '-C');
-  const wanted = name && COMMANDS[name] ? [name] : Object.keys(COMMANDS);
+  // `trove --version` needs none of them (loading all cost more than a whole `trove status`)
+  const versionOnly = !name && argv.slice(2).some((a) => a === '-V' || a === '--version');
+  const wanted = name && COMMANDS[name] ? [name] : versionOnly ? [] : Object.keys(COMMANDS);
   for (const n of wanted) (await COMMANDS[n]()).register(program);
   for (const cmd of program.commands) cmd.exitOverride();
 

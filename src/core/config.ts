@@ -2,7 +2,7 @@ import { writeFileAtomic } from './atomicWrite.js';
 import { yaml } from './lazyYaml.js';
 import { parseBoundedYaml, readSmallRegularFile } from './boundedYaml.js';
 import { TroveError } from './errors.js';
-import type { LinkMode } from './cache.js';
+import type { LinkMode } from './store/objectStore.js';
 
 /**
  * `.trove/config` (committed) and `.trove/config.local` (per machine), YAML, merged with local

@@ -14,7 +14,9 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync, promises
 import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from './atomicWrite.js';
-import { Cache, type LinkMode } from './cache.js';
+import { ensureLayout } from './store/layout.js';
+import { LooseStore } from './store/loose.js';
+import type { LinkMode, ObjectStore } from './store/objectStore.js';
 import { getKey, mergeConfig, parseBool, parseLinkModes, readConfigFile, writeConfigFile, type ConfigTree } from './config.js';
 import { TroveError } from './errors.js';
 import { Git } from './git.js';
@@ -94,7 +96,8 @@ export async function initRepo(cwd: string = process.cwd()): Promise<{ root: str
  */
 export class RepoContext {
   readonly troveDir: string;
-  readonly cache: Cache;
+  /** the object store (store/objectStore.ts); named `cache` as in wave 1 */
+  readonly cache: ObjectStore;
   readonly settings: RepoSettings;
   private _state?: StatusIndex;
   private _git?: Git;
@@ -105,11 +108,11 @@ export class RepoContext {
     const cacheDir = getKey(config, 'cache.dir');
     if (typeof cacheDir === 'string' && cacheDir) {
       const dir = path.resolve(root, cacheDir);
-      this.cache = new Cache(dir, path.join(dir, 'tmp'));
+      this.cache = new LooseStore(dir, path.join(dir, 'tmp'));
     } else {
       // A linked worktree (`git worktree add`) shares the main checkout's cache.
       const home = mainWorktreeTrove(root) ?? this.troveDir;
-      this.cache = new Cache(path.join(home, 'cache'), path.join(home, 'tmp'));
+      this.cache = new LooseStore(path.join(home, 'cache'), path.join(home, 'tmp'));
     }
     this.settings = parseSettings(config);
     assertSafeCacheDir(root, this.cache.dir, getKey(config, 'cache.dir'));
@@ -118,7 +121,14 @@ export class RepoContext {
   /** Opens the repository that holds `cwd` (nearest folder with `.trove/`). */
   static async open(cwd: string = process.cwd()): Promise<RepoContext> {
     const { root, cwd: start, config } = await locateRepo(cwd);
-    return new RepoContext(root, start, config);
+    const ctx = new RepoContext(root, start, config);
+    await ctx.ensureStoreLayout();
+    return ctx;
+  }
+
+  /** A store newer than this trove is refused (CONFIG); wave 1's cache is migrated once, under the repo lock (store/layout.ts). */
+  async ensureStoreLayout(): Promise<void> {
+    await ensureLayout(this.cache.dir, () => this.lock('migrate the cache layout'));
   }
 
   /** The status index (statusIndex.ts), loaded on first use; wave 1's state.db is migrated into it once. */

@@ -1,4 +1,4 @@
-import type { Cache } from './cache.js';
+import type { ObjectStore } from './store/objectStore.js';
 import { TroveError } from './errors.js';
 import type { Oid } from './oid.js';
 import { readTree, type ScanNode } from './workspace.js';
@@ -32,7 +32,7 @@ export interface FilesDiff {
   renamed: { from: string; to: string; size: number; oid: Oid }[];
 }
 
-async function entriesOf(cache: Cache, side: Side, where: string): Promise<Map<string, Entry>> {
+async function entriesOf(cache: ObjectStore, side: Side, where: string): Promise<Map<string, Entry>> {
   const m = new Map<string, Entry>();
   if (side.kind === 'tree') {
     for (const e of await readTree(cache, side.oid, where)) m.set(e.name, { type: e.type, oid: e.oid, size: e.size, exec: e.exec });
@@ -46,7 +46,7 @@ async function entriesOf(cache: Cache, side: Side, where: string): Promise<Map<s
 
 const sideOf = (e: Entry): Side => (e.node ? { kind: 'scan', node: e.node } : { kind: 'tree', oid: e.oid });
 
-async function allFiles(cache: Cache, side: Side, prefix: string, into: FileChange[]): Promise<void> {
+async function allFiles(cache: ObjectStore, side: Side, prefix: string, into: FileChange[]): Promise<void> {
   for (const [name, e] of await entriesOf(cache, side, prefix)) {
     const p = `${prefix}/${name}`;
     if (e.type === 'dir') await allFiles(cache, sideOf(e), p, into);
@@ -55,7 +55,7 @@ async function allFiles(cache: Cache, side: Side, prefix: string, into: FileChan
 }
 
 /** File-level differences between two folder versions; `prefix` is the tracked path. */
-export async function diffFolders(cache: Cache, a: Side | null, b: Side | null, prefix: string): Promise<FilesDiff> {
+export async function diffFolders(cache: ObjectStore, a: Side | null, b: Side | null, prefix: string): Promise<FilesDiff> {
   const d: FilesDiff = { added: [], deleted: [], modified: [], renamed: [] };
   const visit = async (x: Side | null, y: Side | null, p: string) => {
     const ex = x ? await entriesOf(cache, x, p) : new Map<string, Entry>();

@@ -22,6 +22,8 @@ import { getKey } from './config.js';
 import { TroveError, isErrno, isTroveError } from './errors.js';
 import { acquireLock } from './lock.js';
 import type { Oid } from './oid.js';
+import { GcMarker, gcCandidates, sortTreesFirst, storedKey, youngUnmarked, type StoredObject } from './gcMark.js';
+import type { ObjectKind } from './store/objectStore.js';
 import { openRepoRemote, transferJobs } from './remoteConfig.js';
 import type { Repo } from './repo.js';
 import { listRevs, pointersAtRevs, pointersInIndex, resolveRev, type BadRevPointer } from './revs.js';
@@ -56,7 +58,8 @@ export interface GcPlan {
   stored: number;
   storedBytes: number;
   /** unreachable and older than the grace period: what applyGc deletes */
-  candidates: { oid: Oid; size: number; tree: boolean }[];
+  /** `kind`: as the cache holds it (on a remote, 'blob' for every key); `tree`: delete it first */
+  candidates: { oid: Oid; kind: ObjectKind; size: number; tree: boolean }[];
   bytes: number;
   /** unreachable but younger than the grace period (kept) */
   keptYoung: number;
@@ -133,39 +136,31 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
     }
   }
   try {
-    // stored objects: oid → size, mtime
-    const stored = new Map<Oid, { size: number; mtimeMs: number }>();
+    // stored objects: (kind, oid) → size, mtime. The cache says each object's kind; a remote's
+    // keys do not (wave 1's layout), so there every object is listed as a blob and `kind` is 'unknown'
+    // until the mark names it (see the young-tree step).
+    const stored = new Map<string, StoredObject>();
     if (store) {
       // no mtime from the backend: treat it as young, never delete what we cannot date
-      for await (const e of store.list()) stored.set(e.oid, { size: e.size, mtimeMs: e.mtimeMs ?? now });
+      for await (const e of store.list()) stored.set(storedKey(e.oid, 'blob'), { oid: e.oid, kind: 'unknown', size: e.size, mtimeMs: e.mtimeMs ?? now });
     } else {
-      const limit = pLimit(32);
-      const oids: Oid[] = [];
-      for await (const oid of repo.cache.list()) oids.push(oid);
-      await Promise.all(oids.map((oid) => limit(async () => {
-        try {
-          const st = await fsp.stat(repo.cache.objectPath(oid));
-          stored.set(oid, { size: st.size, mtimeMs: st.mtimeMs });
-        } catch (err) {
-          if (!isErrno(err, 'ENOENT')) throw err;
-        }
-      })));
+      for await (const e of repo.cache.list()) stored.set(storedKey(e.oid, e.kind), { oid: e.oid, kind: e.kind, size: e.size, mtimeMs: e.mtimeMs });
     }
+    /** a remote object is one key whatever its kind */
+    const keyOf = (oid: Oid, kind: ObjectKind) => storedKey(oid, remote ? 'blob' : kind);
 
-    const unreadable: string[] = [];
-    const trees = new Set<Oid>();
     // A tree that cannot be read (missing, corrupt, not a tree) hides what is below it from the mark:
     // it is recorded, and then gc deletes nothing at all (see `blocked`).
     const readTree = async (oid: Oid, where: string) => {
       let buf: Buffer | null = null;
       let why = 'not in the cache';
       try {
-        buf = await repo.cache.readBytes(oid, where);
+        buf = repo.cache.readSmall(oid, 'tree', where);
       } catch (err) {
         if (!isTroveError(err)) throw err;
         if (err.code !== 'MISSING_OBJECT') why = `unreadable in the cache (${err.code})`;
       }
-      if (!buf && store && stored.has(oid)) {
+      if (!buf && store && stored.has(keyOf(oid, 'tree'))) {
         buf = await readRemoteSmall(store, oid);
         if (!buf) why += ` and corrupt on remote "${store.name}"`;
       } else if (!buf && remote) why += ` nor on remote "${remote.name}"`;
@@ -177,76 +172,50 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
         return { why: `not a valid tree (${err.message})` };
       }
     };
-    // 2. mark
-    const marked = new Set<Oid>();
-    const limit = pLimit(jobs);
-    const mark = async (oid: Oid, type: 'file' | 'dir', where: string): Promise<void> => {
-      if (marked.has(oid)) return;
-      marked.add(oid);
-      if (type === 'file') return;
-      trees.add(oid);
-      const got = await limit(() => readTree(oid, where));
-      if (!got.entries) {
-        unreadable.push(`${where}: tree ${oid} ${got.why}`);
-        return;
-      }
-      await Promise.all(got.entries.map((e) => mark(e.oid, e.type, `${where}/${e.name}`)));
-    };
-    await Promise.all(roots.map((r) => mark(r.oid, r.type, r.where)));
+    // 2. mark: (kind, oid) pairs, so a blob and a tree with the same bytes are told apart (gcMark.ts)
+    const marker = new GcMarker(readTree, jobs, keyOf);
+    await marker.markAll(roots);
 
-    // 3. candidates; young trees keep their subtrees
-    const young: Oid[] = [];
-    for (const [oid, s] of stored) if (!marked.has(oid) && now - s.mtimeMs < graceMs) young.push(oid);
-    for (const oid of young) {
-      const s = stored.get(oid)!;
-      if (s.size > 4 << 20) continue;
-      const buf = (await repo.cache.has(oid)) ? await repo.cache.readBytes(oid).catch(() => null) : store ? await readRemoteSmall(store, oid) : null;
-      if (buf && looksLikeTree(buf)) {
-        try {
-          const entries = parseTree(buf, oid).entries;
-          marked.add(oid);
-          trees.add(oid);
-          await Promise.all(entries.map((e) => mark(e.oid, e.type, `(recent tree ${oid.slice(0, 17)})/${e.name}`)));
-        } catch {
-          /* not a tree after all */
-        }
+    // 3. candidates; young trees keep their subtrees. In the cache the kind is known; a remote's
+    //    young object is read (from the cache's tree, else the remote) and taken as a tree if it looks like one.
+    for (const s of youngUnmarked(stored, marker, now, graceMs)) {
+      if (s.kind === 'blob' || s.size > 4 << 20) continue;
+      let buf: Buffer | null = null;
+      if (s.kind === 'tree') buf = readTreeOrNull(repo, s.oid);
+      else {
+        buf = (await repo.cache.has(s.oid, 'tree')) ? readTreeOrNull(repo, s.oid) : await readRemoteSmall(store!, s.oid);
+        if (buf && !looksLikeTree(buf)) buf = null;
       }
+      await marker.keepYoungTree(s, buf);
     }
     const plan: GcPlan = {
       target: remote ? remote.name : 'cache', scope: o.allCommits ? 'all-commits' : 'branches-and-tags', graceMs,
-      roots: roots.length, reachable: 0, stored: stored.size, storedBytes: 0, candidates: [], bytes: 0,
-      keptYoung: 0, keptYoungBytes: 0, unreadableTrees: unreadable.sort(), badPointers: bad, options: o,
+      roots: roots.length, stored: stored.size, unreadableTrees: marker.unreadable.sort(), badPointers: bad, options: o,
+      ...gcCandidates(stored, marker, now, graceMs),
     };
-    for (const [oid, s] of stored) {
-      plan.storedBytes += s.size;
-      if (marked.has(oid)) plan.reachable++;
-      else if (now - s.mtimeMs < graceMs) {
-        plan.keptYoung++;
-        plan.keptYoungBytes += s.size;
-      } else {
-        plan.candidates.push({ oid, size: s.size, tree: false });
-        plan.bytes += s.size;
-      }
-    }
-    // Fail safe: an unreadable tree may name any stored object, so nothing is a candidate then.
-    if (unreadable.length) {
-      plan.blocked = plan.candidates.length;
-      plan.candidates = [];
-      plan.bytes = 0;
-    }
-    // which candidates are trees (from the cache, where they usually are): they go first
-    await Promise.all(plan.candidates.map((c) => limit(async () => {
-      if (c.size > 4 << 20 || !(await repo.cache.has(c.oid))) return;
-      const buf = await repo.cache.readBytes(c.oid).catch(() => null); // never blocks on a FIFO
-      c.tree = !!buf && looksLikeTree(buf);
+    const limit = pLimit(jobs);
+    // a remote's candidates that are trees (known from the cache, where they usually are) go first
+    if (remote) await Promise.all(plan.candidates.map((c) => limit(async () => {
+      if (!c.tree && (await repo.cache.has(c.oid, 'tree'))) c.tree = true;
     })));
-    plan.candidates.sort((a, b) => (a.tree === b.tree ? (a.oid < b.oid ? -1 : 1) : a.tree ? -1 : 1));
+    sortTreesFirst(plan.candidates);
     return plan;
   } finally {
     await remote?.close();
   }
 }
 
+/** A cached tree's bytes, or null when absent or unreadable (never blocks on a FIFO). */
+function readTreeOrNull(repo: Repo, oid: Oid): Buffer | null {
+  try {
+    return repo.cache.readSmall(oid, 'tree');
+  } catch (err) {
+    if (isTroveError(err)) return null;
+    throw err;
+  }
+}
+
+/** Remote objects only: wave 1's remote layout does not say which keys are trees. */
 function looksLikeTree(buf: Buffer): boolean {
   return buf.subarray(0, 24).toString('latin1').startsWith('{"version":1,"entries":[');
 }
@@ -319,7 +288,7 @@ async function sweep(repo: Repo, plan: GcPlan): Promise<{ deleted: number; bytes
   let bytes = 0;
   await repo.cache.removals(async () => {
     for (const c of plan.candidates) {
-      await repo.cache.delete(c.oid);
+      await repo.cache.delete([{ oid: c.oid, kind: c.kind }]);
       deleted++;
       bytes += c.size;
     }

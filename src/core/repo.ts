@@ -34,7 +34,9 @@ export class Repo extends RepoContext {
   /** Finds the repository that holds `cwd` (nearest folder with `.trove/`). */
   static override async open(cwd: string = process.cwd()): Promise<Repo> {
     const { root, cwd: start, config } = await locateRepo(cwd);
-    return new Repo(root, start, config);
+    const repo = new Repo(root, start, config);
+    await repo.ensureStoreLayout();
+    return repo;
   }
 
   /** Creates `.trove/` at the top of the git work tree holding `cwd`. Harmless when run twice. */

@@ -99,7 +99,7 @@ async function ensureObjects(repo: Repo, rec: RunRecord): Promise<void> {
     const out: { path: string; oid: Oid; type: 'file' | 'dir' }[] = [];
     for (const i of rec.inputs) if ((await checkObjects(repo, i.oid as Oid, i.type, i.path, { remote: null, rehash: false })).length) out.push({ path: i.path, oid: i.oid as Oid, type: i.type });
     const d = rec.git?.diffOid as Oid | null | undefined;
-    if (d && !(await repo.cache.has(d))) out.push({ path: '(git diff)', oid: d, type: 'file' });
+    if (d && !(await repo.cache.has(d, 'blob'))) out.push({ path: '(git diff)', oid: d, type: 'file' });
     return out;
   };
   let missing = await lacking();
@@ -206,7 +206,7 @@ export async function reproduceRun(repo: Repo, idOrPrefix: string, o: ReproduceO
       await repo.git.raw(['worktree', 'add', '--detach', '--quiet', '--lock', '--reason', `${LOCK_REASON} ${process.pid}@${os.hostname()}`, wt, commit]);
       if (rec.git?.diffOid) {
         try {
-          await new Git(wt).raw(['apply', '--binary', '--whitespace=nowarn', repo.cache.objectPath(rec.git.diffOid as Oid)]);
+          await repo.cache.withFile(rec.git.diffOid as Oid, 'blob', (diff) => new Git(wt!).raw(['apply', '--binary', '--whitespace=nowarn', diff]));
         } catch (err) {
           throw fail('GIT', `the stored diff of run ${rec.id} (${rec.git.diffOid.slice(7, 19)}) no longer applies to commit ${commit.slice(0, 12)}: ${(err as Error).message.replace(/^git apply failed: /, '')}`,
             'the run cannot be rebuilt as it was; `trove checkout --run` still brings back its data');

@@ -24,10 +24,10 @@
  * inserted). A get whose body dies midway is retried whole, with exponential backoff and full jitter.
  * Sub-path targets (`trove fetch data/images/cats`) fetch the trees on the path and that subtree only.
  */
-import { existsSync } from 'node:fs';
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
-import type { Cache } from './cache.js';
+import { uploadOrder } from './pushOrder.js';
+import { kindOf, type ObjectKind as CacheKind, type ObjectStore } from './store/objectStore.js';
 import { TroveError, isTroveError } from './errors.js';
 import { hexOf, type Oid } from './oid.js';
 import { isWithin } from './paths.js';
@@ -128,9 +128,9 @@ interface Node {
   children?: Oid[];
 }
 
-async function readLocalTree(cache: Cache, oid: Oid, where: string): Promise<TreeEntry[] | null> {
+async function readLocalTree(cache: ObjectStore, oid: Oid, where: string): Promise<TreeEntry[] | null> {
   try {
-    return parseTree(await cache.readBytes(oid, where), where).entries;
+    return parseTree(cache.readSmall(oid, 'tree', where), where).entries;
   } catch (err) {
     if (isTroveError(err, 'MISSING_OBJECT')) return null;
     throw err;
@@ -141,7 +141,7 @@ async function readLocalTree(cache: Cache, oid: Oid, where: string): Promise<Tre
  * Distinct file objects below a root that are not in `seen` yet (added to it), from the local
  * trees; a root whose trees are not local counts as its pointer says.
  */
-async function countFiles(cache: Cache, r: Root, seen: Set<Oid>): Promise<{ files: number; bytes: number }> {
+async function countFiles(cache: ObjectStore, r: Root, seen: Set<Oid>): Promise<{ files: number; bytes: number }> {
   if (r.type === 'file') {
     if (seen.has(r.oid)) return { files: 0, bytes: 0 };
     seen.add(r.oid);
@@ -206,7 +206,7 @@ export interface PushPlan {
  * Steps 2–4 of push: what the remote lacks. Reads trees from the local cache only.
  * @example const plan = await planPush(repo.cache, new RemoteStore(remote, { jobs: 16 }), roots, {})
  */
-export async function planPush(cache: Cache, store: RemoteStore, rootsIn: Root[], o: { headMax?: number } = {}): Promise<PushPlan> {
+export async function planPush(cache: ObjectStore, store: RemoteStore, rootsIn: Root[], o: { headMax?: number } = {}): Promise<PushPlan> {
   const plan: PushPlan = { nodes: new Map(), upload: new Set(), missing: new Map(), presentRoots: [], roots: [], strategy: 'none', checks: 0, failed: [] };
 
   // sub-paths → the entries they name
@@ -257,7 +257,7 @@ export async function planPush(cache: Cache, store: RemoteStore, rootsIn: Root[]
     }));
   }
   // a tree's own size is its bytes, not the folder's total
-  await Promise.all([...plan.nodes].filter(([, n]) => n.tree).map(async ([oid, n]) => { n.size = (await cache.size(oid)) ?? 0; }));
+  await Promise.all([...plan.nodes].filter(([, n]) => n.tree).map(async ([oid, n]) => { n.size = (await cache.stat(oid, 'tree'))?.size ?? 0; }));
 
   // 4. what the remote has
   const found = await store.present(plan.nodes, todo.map((r) => r.oid), { headMax: o.headMax, knownAbsent: new Set(todo.map((r) => r.oid)) });
@@ -270,7 +270,7 @@ export async function planPush(cache: Cache, store: RemoteStore, rootsIn: Root[]
   // ~300 MB of requests at once and made a push of 100k objects peak at 500 MB.
   for (const [oid, n] of plan.nodes) {
     if (onRemote.has(oid)) continue;
-    if (existsSync(cache.objectPath(oid))) plan.upload.add(oid);
+    if (cache.hasSync(oid, n.tree ? 'tree' : 'blob')) plan.upload.add(oid);
     else plan.missing.set(oid, n.where);
   }
   return plan;
@@ -279,7 +279,7 @@ export async function planPush(cache: Cache, store: RemoteStore, rootsIn: Root[]
 /**
  * Step 5: uploads `plan.upload`, children before parents.
  */
-export async function executePush(cache: Cache, store: RemoteStore, plan: PushPlan, o: { jobs: number; signal?: AbortSignal; onProgress?: OnProgress }): Promise<TransferResult> {
+export async function executePush(cache: ObjectStore, store: RemoteStore, plan: PushPlan, o: { jobs: number; signal?: AbortSignal; onProgress?: OnProgress }): Promise<TransferResult> {
   const res = emptyResult(store.name);
   res.strategy = plan.strategy;
   res.checks = plan.checks;
@@ -308,27 +308,7 @@ export async function executePush(cache: Cache, store: RemoteStore, plan: PushPl
   // 2. `jobs` workers take the next object from that order. Only objects in flight have a promise;
   //    finished ones leave a boolean. (One promise and closure per object, all created at once, made
   //    a push of 100k objects peak at 780 MB.)
-  const order: Oid[] = [];
-  const seen = new Set<Oid>();
-  const isChild = new Set<Oid>();
-  for (const oid of plan.upload) for (const c of plan.nodes.get(oid)?.children ?? []) isChild.add(c);
-  const visit = (root: Oid) => {
-    // iterative DFS: folders can nest deeper than the call stack allows
-    const stack: [Oid, boolean][] = [[root, false]];
-    while (stack.length) {
-      const [oid, expanded] = stack.pop()!;
-      if (expanded) {
-        order.push(oid);
-        continue;
-      }
-      if (seen.has(oid) || !plan.upload.has(oid)) continue;
-      seen.add(oid);
-      stack.push([oid, true]);
-      for (const c of plan.nodes.get(oid)?.children ?? []) if (!seen.has(c)) stack.push([c, false]);
-    }
-  };
-  for (const oid of plan.upload) if (!isChild.has(oid)) visit(oid);
-  for (const oid of plan.upload) visit(oid); // anything reachable only through a cycle-free odd path
+  const order = uploadOrder(plan.upload, (oid) => plan.nodes.get(oid)?.children); // pushOrder.ts
   const finished = new Map<Oid, boolean>();
   const inflight = new Map<Oid, Promise<boolean>>();
   const resultOf = async (oid: Oid): Promise<boolean> => {
@@ -341,6 +321,7 @@ export async function executePush(cache: Cache, store: RemoteStore, plan: PushPl
   };
   const uploadOne = async (oid: Oid): Promise<boolean> => {
     const n = plan.nodes.get(oid)!;
+    const kind: CacheKind = n.tree ? 'tree' : 'blob';
     if (n.tree) {
       if (!n.children) return false;
       const ok = await Promise.all(n.children.map(resultOf));
@@ -350,11 +331,11 @@ export async function executePush(cache: Cache, store: RemoteStore, plan: PushPl
       }
     }
     try {
-      const size = await cache.size(oid);
+      const size = (await cache.stat(oid, kind))?.size ?? null;
       if (size === null) throw new TroveError('MISSING_OBJECT', `${n.where}: object ${oid} is not in the cache`);
       let sent = 0;
-      // verified while read: a corrupt local object fails before the remote sees all of it
-      await store.upload(oid, n.tree ? 'tree' : 'blob', size, () => cache.openRead(oid), { onBytes: (b) => { sent += b; bytes += b; } });
+      // verified while read (cache.open's stream, and the upload's hash): a corrupt local object fails before the remote sees all of it
+      await store.upload(oid, kind, size, () => cache.open(oid, kind, n.where), { onBytes: (b) => { sent += b; bytes += b; } });
       // a retried attempt reports its bytes again: make the total exact
       bytes += size - sent;
       res.transferredBytes += size;
@@ -363,7 +344,7 @@ export async function executePush(cache: Cache, store: RemoteStore, plan: PushPl
       if (isTroveError(err, 'INTEGRITY')) {
         // cache objects are immutable: different bytes mean the local copy is corrupt. Move it
         // aside (never delete) so that nothing uses it again, and say where it went.
-        const moved = await cache.quarantine(oid).catch(() => null);
+        const moved = await cache.quarantine(oid, kind).catch(() => null);
         res.failed.push({ oid, where: n.where, code: 'INTEGRITY',
           error: `the local copy of ${oid} is corrupt and was not uploaded${moved ? `; moved to ${moved}` : ''}` });
         return false;
@@ -405,7 +386,7 @@ function emptyResult(remote: string): TransferResult {
  * retries in `failed`.
  * @example await fetchObjects(repo.cache, remote, [{ oid, type: 'dir', where: 'data', sub: 'images/cats' }], { jobs: 16 })
  */
-export async function fetchObjects(cache: Cache, from: Remote | RemoteStore, roots: Root[], o: { jobs: number; signal?: AbortSignal; onProgress?: OnProgress; treesOnly?: boolean }): Promise<TransferResult> {
+export async function fetchObjects(cache: ObjectStore, from: Remote | RemoteStore, roots: Root[], o: { jobs: number; signal?: AbortSignal; onProgress?: OnProgress; treesOnly?: boolean }): Promise<TransferResult> {
   const limit = pLimit(o.jobs);
   const store = from instanceof RemoteStore ? from : new RemoteStore(from, { jobs: o.jobs, signal: o.signal });
   const res = emptyResult(store.name);
@@ -421,12 +402,12 @@ export async function fetchObjects(cache: Cache, from: Remote | RemoteStore, roo
   const FALSE = Promise.resolve(false);
 
   /** Makes `oid` present in the cache; false when it could not. */
-  const ensure = (oid: Oid, where: string, size?: number, kind: ObjectKind = 'blob'): Promise<boolean> => {
+  const ensure = (oid: Oid, where: string, size?: number, kind: CacheKind = 'blob'): Promise<boolean> => {
     const f = finished.get(oid);
     if (f !== undefined) return f ? TRUE : FALSE;
     let p = inflight.get(oid);
     if (p) return p;
-    if (existsSync(cache.objectPath(oid))) {
+    if (cache.hasSync(oid, kind)) {
       res.skipped++;
       res.skippedBytes += size ?? 0;
       finished.set(oid, true);
@@ -438,7 +419,7 @@ export async function fetchObjects(cache: Cache, from: Remote | RemoteStore, roo
         const n = await limit(() => store.download(oid, kind, async (body) => {
           let got = 0;
           try {
-            return await cache.putStream(oid, body, `${where} (from remote "${store.name}")`, (b) => { got += b; bytes += b; });
+            return await cache.putStream(oid, kind, body, `${where} (from remote "${store.name}")`, (b) => { got += b; bytes += b; });
           } catch (err) {
             bytes -= got; // this attempt's bytes were thrown away
             throw err;
@@ -467,7 +448,7 @@ export async function fetchObjects(cache: Cache, from: Remote | RemoteStore, roo
   const readTree = async (oid: Oid, where: string): Promise<TreeEntry[] | null> => {
     if (!(await ensure(oid, where, undefined, 'tree'))) return null;
     try {
-      return parseTree(await cache.readBytes(oid, where), where).entries;
+      return parseTree(cache.readSmall(oid, 'tree', where), where).entries;
     } catch (err) {
       res.failed.push(failure(oid, where, err));
       return null;
@@ -724,7 +705,7 @@ export async function fetchForPointers(repo: Repo, tracked: { path: string; poin
   if (!defaultRemoteName(repo.config)) return null;
   // nothing to do when every root (and so, by the push order, its subtree) is here already
   const needed = [];
-  for (const t of tracked) if (!(await repo.cache.has(t.pointer.oid)) || t.pointer.type === 'dir') needed.push(t);
+  for (const t of tracked) if (!(await repo.cache.has(t.pointer.oid, kindOf(t.pointer.type))) || t.pointer.type === 'dir') needed.push(t);
   if (!needed.length) return null;
   const { remote, spec } = openRepoRemote(repo);
   try {

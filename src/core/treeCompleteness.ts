@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import type { Cache } from './cache.js';
+import type { ObjectStore } from './store/objectStore.js';
 import { TroveError } from './errors.js';
 import type { Oid } from './oid.js';
 import type { StatusIndex } from './statusIndex.js';
@@ -20,7 +19,7 @@ export interface MissingObjects {
  * seen whole (the status index's memo, valid for one cache generation) is not walked again, so an
  * unchanged folder costs one lookup; every subtree found whole is added to the memo.
  */
-export async function findMissingObjects(cache: Cache, index: StatusIndex, treeOid: Oid, where: string): Promise<MissingObjects> {
+export async function findMissingObjects(cache: ObjectStore, index: StatusIndex, treeOid: Oid, where: string): Promise<MissingObjects> {
   const generation = cache.generation();
   const out: MissingObjects = { paths: [], oids: [], treesRead: 0, filesChecked: 0, treesSkipped: 0 };
   const complete: Oid[] = [];
@@ -48,7 +47,7 @@ export async function findMissingObjects(cache: Cache, index: StatusIndex, treeO
         if (!(await visit(e.oid, p))) whole = false;
       } else {
         out.filesChecked++;
-        if (!existsSync(cache.objectPath(e.oid))) {
+        if (!cache.hasSync(e.oid, 'blob')) {
           out.paths.push(p);
           out.oids.push(e.oid);
           whole = false;

@@ -1,13 +1,15 @@
-import { existsSync, lstatSync, type Stats } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { SYNC_FILE, type Cache } from './cache.js';
+import { SYNC_FILE } from './store/loose.js';
+import type { ObjectStore } from './store/objectStore.js';
 import { TroveError, isErrno } from './errors.js';
 import { hashFile, hashSmallFileSync } from './hash.js';
 import { hashBytes, type Oid } from './oid.js';
 import { rowMatches, statKey, type Row, type StatKey, type StatusIndex } from './statusIndex.js';
 import { parseTree, serializeTree, type TreeEntry } from './tree.js';
-import { IgnoreRules, oidOfCacheLink, walkDir, type DirNode, type FileNode } from './walk.js';
+import { walkVouched } from './statusWalk.js';
+import { IgnoreRules, type DirNode, type FileNode } from './walk.js';
 
 /** Progress events for long work; the CLI draws bars from them. */
 export interface Progress {
@@ -74,7 +76,7 @@ function filesFromRows(idx: StatusIndex, node: ScanNode, nodeRel: string): void 
 }
 
 interface Ctx {
-  cache: Cache;
+  cache: ObjectStore;
   state: StatusIndex;
   rules: IgnoreRules;
 }
@@ -120,22 +122,22 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     // written in batches: memory must not hold a row per file of a 100k-file add until the end
     if (records.length >= 8192) ctx.state.record(records.splice(0));
   };
-  /** Small files: synchronous calls, no promise (see Cache.putSmallFileSync for why). */
+  /** Small files: synchronous calls, no promise (see LooseStore.putFileSync for why). */
   const hashSmallSync = (fileRel: string, fileAbs: string, key: StatKey): { oid: Oid; size: number } => {
     counters.hashed++;
-    const res = o.store ? stored(ctx.cache.putSmallFileSync(fileAbs, key.size)) : hashSmallFileSync(fileAbs);
+    const res = o.store ? stored(ctx.cache.putFileSync(fileAbs, key.size, 'blob')) : hashSmallFileSync(fileAbs);
     remember(fileRel, fileAbs, key, res.oid);
     return res;
   };
   const hashOne = async (fileRel: string, fileAbs: string, key: StatKey, cached: Oid | null): Promise<{ oid: Oid; size: number }> => {
-    if (cached && (!o.store || (await ctx.cache.has(cached)))) return { oid: cached, size: key.size };
+    if (cached && (!o.store || (await ctx.cache.has(cached, 'blob')))) return { oid: cached, size: key.size };
     o.signal?.throwIfAborted();
     if (key.size <= SYNC_FILE) return hashSmallSync(fileRel, fileAbs, key);
     counters.hashed++;
     let read = 0;
     const onBytes = readBytes && ((n: number) => { read += n; readBytes(n); });
     try {
-      const res = o.store ? stored(await ctx.cache.putFile(fileAbs, onBytes)) : await hashFile(fileAbs, onBytes);
+      const res = o.store ? stored(await ctx.cache.putFile(fileAbs, 'blob', { onBytes })) : await hashFile(fileAbs, onBytes);
       remember(fileRel, fileAbs, key, res.oid);
       return res;
     } finally {
@@ -144,9 +146,9 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   };
 
   if (st.isSymbolicLink()) {
-    const linked = oidOfCacheLink(abs, ctx.cache.objectsDir);
+    const linked = ctx.cache.linkedBlob(abs);
     if (!linked) throw new TroveError('SYMLINK', `${rel}: is a symbolic link; trove does not track or follow links`, 'track the file or folder it points to instead');
-    const size = await ctx.cache.size(linked);
+    const size = (await ctx.cache.stat(linked, 'blob'))?.size ?? null;
     if (size === null) throw new TroveError('MISSING_OBJECT', `${rel}: links to ${linked}, which is not in the cache`, 'run `trove pull` or `trove checkout --force`');
     return { type: 'file', oid: linked, size, files: 1, exec: false, hashed: 0, stored: 0, storedBytes: 0 };
   }
@@ -171,18 +173,23 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
    * (listFiles). Nodes that die young cost the garbage collector little; 100,000 of them kept to the
    * end of the scan cost ~300 ms of it.
    */
-  const onFolder = (folderRel: string, n: DirNode) => {
-    if (!idx.rowsMatchExactly(folderRel, n.files)) return;
+  const vouched = (folderRel: string, n: DirNode, count: number, bytes: number) => {
     const node = n as ScanNode;
-    let b = 0;
-    for (const f of n.files.values()) b += f.size;
     node.lazyOids = true;
-    node.lazyCount = n.files.size;
-    node.lazyBytes = b;
+    node.lazyCount = count;
+    node.lazyBytes = bytes;
     node.files = new Map();
     node.listFiles = () => filesFromRows(idx, node, folderRel);
   };
-  const tree = walkDir(abs, rel, ctx.rules, ctx.cache.objectsDir, onFolder) as ScanNode;
+  const onFolder = (folderRel: string, n: DirNode) => {
+    if (!idx.rowsMatchExactly(folderRel, n.files)) return;
+    let b = 0;
+    for (const f of n.files.values()) b += f.size;
+    vouched(folderRel, n, n.files.size, b);
+  };
+  // folders whose rows match are vouched for while they are listed (statusWalk.ts); the others get
+  // the full walk and onFolder, which vouches for a folder whose rows match but were not in order
+  const tree = walkVouched(abs, rel, ctx.rules, idx, (p) => ctx.cache.linkedBlob(p), vouched, onFolder) as ScanNode;
   // read before any object is checked: a delete after this changes it, and the memo is dropped
   const generation = o.store ? ctx.cache.generation() : '';
   // Index hits are settled here, synchronously: no promise or queue entry per unchanged file.
@@ -255,7 +262,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     const check = (node: ScanNode, nodeRel: string) => {
       if (node.known) return;
       for (const [name, f] of node.files) {
-        if (f.oid && !existsSync(ctx.cache.objectPath(f.oid))) {
+        if (f.oid && !ctx.cache.hasSync(f.oid, 'blob')) {
           (f as { oid?: Oid }).oid = undefined;
           prog.done--;
           prog.bytes -= f.size;
@@ -338,7 +345,7 @@ function builtTrees(node: ScanNode, out: Oid[] = []): Oid[] {
 }
 
 /** Computes (and with a cache, stores) the tree objects of a walked folder, bottom-up. */
-async function buildTrees(node: ScanNode, cache: Cache | null): Promise<ScanNode> {
+async function buildTrees(node: ScanNode, cache: ObjectStore | null): Promise<ScanNode> {
   if (node.known) return node; // vouched for by the status index
   const entries: TreeEntry[] = [];
   let size = 0;
@@ -355,7 +362,7 @@ async function buildTrees(node: ScanNode, cache: Cache | null): Promise<ScanNode
     count++;
   }
   const text = serializeTree(entries);
-  node.oid = cache ? await cache.putBytes(text) : hashBytes(text);
+  node.oid = cache ? await cache.putBytes(text, 'tree') : hashBytes(text);
   node.size = size;
   node.count = count;
   return node;
@@ -368,10 +375,10 @@ export interface FlatTree {
 }
 
 /** Reads a tree object from the cache and validates it. */
-export async function readTree(cache: Cache, oid: Oid, where: string): Promise<TreeEntry[]> {
+export async function readTree(cache: ObjectStore, oid: Oid, where: string): Promise<TreeEntry[]> {
   const hit = cache.treeMemo.get(oid) as TreeEntry[] | undefined;
   if (hit) return hit;
-  const entries = parseTree(cache.readBytesSync(oid, where), where).entries;
+  const entries = parseTree(cache.readSmall(oid, 'tree', where), where).entries;
   // Trees are immutable (named by their content): a small memo per cache saves re-reading the
   // subtrees that consecutive versions share while walking history. Bounded, so memory stays flat.
   if (cache.treeMemo.size >= 4096) cache.treeMemo.delete(cache.treeMemo.keys().next().value!);
@@ -380,7 +387,7 @@ export async function readTree(cache: Cache, oid: Oid, where: string): Promise<T
 }
 
 /** Loads a whole stored folder. Throws MISSING_OBJECT naming the first tree that is not cached. */
-export async function loadFlatTree(cache: Cache, oid: Oid, where: string): Promise<FlatTree> {
+export async function loadFlatTree(cache: ObjectStore, oid: Oid, where: string): Promise<FlatTree> {
   const out: FlatTree = { files: new Map(), dirs: new Set() };
   const visit = async (treeOid: Oid, prefix: string) => {
     const entries = await readTree(cache, treeOid, prefix ? `${where}/${prefix}` : where);

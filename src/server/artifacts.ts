@@ -141,18 +141,18 @@ async function put(api: MlflowApi, req: http.IncomingMessage, res: http.ServerRe
 async function get(api: MlflowApi, res: http.ServerResponse, t: Target): Promise<void> {
   const f = (await areaFiles(api, t)).get(t.path);
   if (!f) throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `artifact ${t.path} not found`);
-  if (!(await api.repo.cache.has(f.oid as Oid))) {
+  if (!(await api.repo.cache.has(f.oid as Oid, 'blob'))) {
     // A run pulled from a teammate: its artifacts are on the default remote (pushed with the run);
     // fetch this one object (verified on arrival) before answering.
     const { fetchForPointers } = await import('../core/transfer.js');
     await fetchForPointers(api.repo, [{ path: t.path, pointer: { oid: f.oid as Oid, type: 'file' } }]).catch(() => null);
-    if (!(await api.repo.cache.has(f.oid as Oid))) {
+    if (!(await api.repo.cache.has(f.oid as Oid, 'blob'))) {
       throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `artifact ${t.path} (${f.oid}) is not in this cache, and no default remote has it`);
     }
   }
   const type = /\.(json)$/.test(t.path) ? 'application/json' : /\.(txt|yaml|yml|md|csv|py)$|(^|\/)MLmodel$/.test(t.path) ? 'text/plain' : 'application/octet-stream';
   res.writeHead(200, { 'Content-Type': type, 'Content-Length': f.size });
-  const stream = api.repo.cache.openRead(f.oid as Oid);
+  const stream = await api.repo.cache.open(f.oid as Oid, 'blob', `artifact ${t.path}`);
   await new Promise<void>((resolve, reject) => {
     stream.on('error', reject);
     res.on('close', resolve);

@@ -131,7 +131,7 @@ const ROUTES: Record<string, Api> = {
     if (what === 'diff') {
       const oid = shown.record.git?.diffOid;
       if (!oid) return { diff: null };
-      const bytes = await repo.cache.readBytes(oid as Oid, `the uncommitted diff of run ${shown.record.id}`);
+      const bytes = repo.cache.readSmall(oid as Oid, 'blob', `the uncommitted diff of run ${shown.record.id}`);
       return { diff: bytes.subarray(0, UI_LIMITS.gitDiffBytes).toString('utf8'), truncated: bytes.length > UI_LIMITS.gitDiffBytes };
     }
     if (what !== undefined) throw new TroveError('NOT_FOUND', `no such page: runs/${id}/${what}`);
@@ -220,16 +220,17 @@ const ROUTES: Record<string, Api> = {
     const out = record.outputs.find((o) => o.path === p);
     if (!out || out.oid === null) throw new TroveError('NOT_FOUND', `${p} is not an output of run ${record.id}`);
     if (out.type !== 'file') return { kind: 'folder', files: out.files ?? null, size: out.size ?? null };
-    if (!(await repo.cache.has(out.oid as Oid))) throw new TroveError('MISSING_OBJECT', `${p}: its object is not in the cache`, 'run `trove pull` to get it');
+    if (!(await repo.cache.has(out.oid as Oid, 'blob'))) throw new TroveError('MISSING_OBJECT', `${p}: its object is not in the cache`, 'run `trove pull` to get it');
     if (q.get('raw') === '1') {
-      const type = await imageType(repo.cache.openRead(out.oid as Oid));
+      const type = await imageType(await repo.cache.open(out.oid as Oid, 'blob', p));
       if (!type) throw new TroveError('BAD_ARGS', `${p} is not a PNG, JPEG, GIF or WebP image`);
       secure(res);
       res.writeHead(200, { 'Content-Type': type, 'Content-Length': out.size ?? undefined, 'Content-Disposition': 'inline; filename="image"' });
-      await new Promise<void>((resolve, reject) => repo.cache.openRead(out.oid as Oid).on('error', reject).on('end', resolve).pipe(res));
+      const body = await repo.cache.open(out.oid as Oid, 'blob', p);
+      await new Promise<void>((resolve, reject) => body.on('error', reject).on('end', resolve).pipe(res));
       return undefined;
     }
-    return artifactPreview(repo.cache.openRead(out.oid as Oid), p, out.size ?? 0);
+    return artifactPreview(await repo.cache.open(out.oid as Oid, 'blob', p), p, out.size ?? 0);
   },
 };
 

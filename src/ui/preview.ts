@@ -66,7 +66,7 @@ export function csvCells(line: string): string[] {
 
 /**
  * A preview of an artifact named `name` (used only to pick JSON or CSV for text) of `size` bytes.
- * @example await artifactPreview(cache.openRead(oid), 'metrics.json', 1234)
+ * @example await artifactPreview(await cache.open(oid, 'blob'), 'metrics.json', 1234)
  */
 export async function artifactPreview(stream: Readable, name: string, size: number): Promise<Preview> {
   const head = await readHead(stream);

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Repo } from '../../src/core/repo.js';
 import { TroveError } from '../../src/core/errors.js';
 import { git, newRepo, sha256File, snapshot, tempDir, trove, write } from '../helpers/repo.js';
+import { objectFile } from '../helpers/cacheLayout.js';
 
 async function open(dir: string): Promise<Repo> {
   return Repo.open(dir);
@@ -58,7 +59,7 @@ describe('add', () => {
     const repo = await open(dir);
     for (const f of ['data/a.csv', 'data/sub/b.csv']) {
       const hex = await sha256File(path.join(dir, f));
-      const obj = repo.cache.objectPath(`sha256:${hex}`);
+      const obj = objectFile(repo.cache.dir, `sha256:${hex}`);
       expect(await sha256File(obj)).toBe(hex);
       expect(statSync(obj).mode & 0o777).toBe(0o444);
     }
@@ -260,7 +261,7 @@ describe('status', () => {
     await fsp.rm(path.join(dir, 'data'), { recursive: true });
     expect((await trove(dir, 'checkout')).code).toBe(0);
     const repo = await open(dir);
-    const obj = repo.cache.objectPath((await repo.listTracked())[0].pointer.oid);
+    const obj = objectFile(repo.cache.dir, (await repo.listTracked())[0].pointer.oid, 'tree');
     repo.close();
     // the workspace file is the cache object (same inode), still read-only
     const ws = statSync(path.join(dir, 'data/a'));
@@ -322,8 +323,8 @@ describe('checkout', () => {
     await fsp.rm(path.join(dir, 'b.bin'));
     const repo = await open(dir);
     const b = (await repo.listTracked()).find((t) => t.path === 'b.bin')!;
-    await fsp.chmod(path.dirname(repo.cache.objectPath(b.pointer.oid)), 0o755);
-    await repo.cache.delete(b.pointer.oid);
+    await fsp.chmod(path.dirname(objectFile(repo.cache.dir, b.pointer.oid)), 0o755);
+    await repo.cache.delete([{ oid: b.pointer.oid, kind: 'blob' }]);
     repo.close();
     const r = await trove(dir, 'checkout');
     expect(r.code).toBe(1);
@@ -376,8 +377,8 @@ describe('hostile pointers and trees', () => {
   it.each([['..'], ['a/b'], ['.']])('a tree with an entry named %j is refused (BAD_TREE) and nothing is written', async (name) => {
     const dir = await newRepo('repo');
     const repo = await open(dir);
-    const blob = await repo.cache.putBytes('pwned');
-    const tree = await repo.cache.putBytes(JSON.stringify({ version: 1, entries: [{ name, type: 'file', oid: blob, size: 5 }] }));
+    const blob = await repo.cache.putBytes('pwned', 'blob');
+    const tree = await repo.cache.putBytes(JSON.stringify({ version: 1, entries: [{ name, type: 'file', oid: blob, size: 5 }] }), 'tree');
     repo.close();
     await write(dir, 'data.trove', `version: 1\npath: data\ntype: dir\noid: ${tree}\nsize: 5\nfiles: 1\n`);
     const skip = (p: string) => p === 'repo/.git' || p === 'repo/.trove/lock' || p.startsWith('repo/.trove/state.db');
@@ -491,7 +492,7 @@ describe('fsck', () => {
     expect((await trove(dir, 'fsck')).code).toBe(0);
     const repo = await open(dir);
     const hex = await sha256File(path.join(dir, 'data/a'));
-    const obj = repo.cache.objectPath(`sha256:${hex}`);
+    const obj = objectFile(repo.cache.dir, `sha256:${hex}`);
     repo.close();
     await fsp.chmod(obj, 0o644);
     await fsp.writeFile(obj, 'rot');

@@ -7,13 +7,16 @@ import { ROOT, newRepo, sha256File, spawnTrove, trove, write } from '../helpers/
 
 /** Every object in the cache hashes to its name: nothing partial is visible. */
 async function assertCacheSound(dir: string): Promise<number> {
-  const objects = path.join(dir, '.trove/cache/objects/sha256');
-  if (!existsSync(objects)) return 0;
   let n = 0;
-  for (const fan of await fsp.readdir(objects)) {
-    for (const name of await fsp.readdir(path.join(objects, fan))) {
-      expect(await sha256File(path.join(objects, fan, name))).toBe(fan + name);
-      n++;
+  // blobs and trees (layout version 2: src/core/store/layout.ts)
+  for (const kindDir of ['objects', 'trees']) {
+    const objects = path.join(dir, '.trove/cache', kindDir, 'sha256');
+    if (!existsSync(objects)) continue;
+    for (const fan of await fsp.readdir(objects)) {
+      for (const name of await fsp.readdir(path.join(objects, fan))) {
+        expect(await sha256File(path.join(objects, fan, name))).toBe(fan + name);
+        n++;
+      }
     }
   }
   return n;

@@ -10,13 +10,14 @@ import { Repo } from '../../src/index.js';
 import { ROOT, TROVE, git, newRepo, sh, snapshot, tempDir, trove, write } from '../helpers/repo.js';
 import { startS3, type TestS3 } from '../helpers/s3server.js';
 import { cloneOf, commitAll, objectNames, ok, okJson } from './remoteHelpers.js';
+import { repoObjectFile } from '../helpers/cacheLayout.js';
 
 const sha = (s: string | Buffer) => 'sha256:' + createHash('sha256').update(s).digest('hex');
-const objectFile = (dir: string, oid: string) => path.join(dir, '.trove/cache/objects/sha256', oid.slice(7, 9), oid.slice(9));
+const objectFile = (dir: string, oid: string, kind: 'blob' | 'tree' = 'blob') => repoObjectFile(dir, oid, kind);
 
 /** Replaces a cache object's bytes (same size) as bit rot would. */
-async function corrupt(dir: string, oid: string): Promise<void> {
-  const f = objectFile(dir, oid);
+async function corrupt(dir: string, oid: string, kind: 'blob' | 'tree' = 'blob'): Promise<void> {
+  const f = objectFile(dir, oid, kind);
   const buf = await fsp.readFile(f);
   buf[0] ^= 0xff;
   chmodSync(f, 0o644);
@@ -223,10 +224,10 @@ describe('gc fails safe', () => {
     const repo = await Repo.open(dir);
     const root = (await repo.listTracked()).find((t) => t.path === 'data')!.pointer.oid;
     const { parseTree } = await import('../../src/index.js');
-    const subOid = parseTree(await fsp.readFile(objectFile(dir, root)), 'root').entries.find((e) => e.name === 'sub')!.oid;
+    const subOid = parseTree(await fsp.readFile(objectFile(dir, root, 'tree')), 'root').entries.find((e) => e.name === 'sub')!.oid;
     repo.close();
-    if (how === 'missing') await fsp.rm(objectFile(dir, subOid), { force: true });
-    else await corrupt(dir, subOid);
+    if (how === 'missing') await fsp.rm(objectFile(dir, subOid, 'tree'), { force: true });
+    else await corrupt(dir, subOid, 'tree');
     const cacheBefore = await snapshot(path.join(dir, '.trove/cache'));
     const r = await trove(dir, 'gc', '--force', '--grace', '0');
     expect(r.code).toBe(1);

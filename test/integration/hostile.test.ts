@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, promises as fsp } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsp, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,36 +20,50 @@ type Spec = { [name: string]: string | Spec };
 
 const hex = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
-/** Writes bytes as an object under `objectsRoot` (a cache's or a folder remote's `objects/sha256`). */
-async function putObject(objectsRoot: string, bytes: Buffer | string): Promise<string> {
+/**
+ * Where hand-written objects go: a folder remote keeps every object in `objects/sha256` (wave 1's
+ * remote layout); a cache keeps blobs there and trees in `trees/sha256`, with its layout file (v2,
+ * src/core/store/layout.ts), so that the case tests the hostile input and not a layout migration.
+ */
+interface Roots { blobs: string; trees: string }
+
+/** Writes bytes as an object under `root`. */
+async function putObject(root: string | Roots, bytes: Buffer | string, kind: 'blob' | 'tree' = 'blob'): Promise<string> {
   const h = hex(bytes);
-  const p = path.join(objectsRoot, h.slice(0, 2), h.slice(2));
+  const dir = typeof root === 'string' ? root : kind === 'tree' ? root.trees : root.blobs;
+  const p = path.join(dir, h.slice(0, 2), h.slice(2));
   await fsp.mkdir(path.dirname(p), { recursive: true });
   await fsp.writeFile(p, bytes, { mode: 0o444 }).catch((e) => { if (e.code !== 'EACCES') throw e; });
   return 'sha256:' + h;
 }
 
 /** Builds a folder as tree objects (any names, hostile ones included); returns the root tree. */
-async function putTree(objectsRoot: string, spec: Spec): Promise<{ oid: string; size: number; files: number }> {
+async function putTree(root: string | Roots, spec: Spec): Promise<{ oid: string; size: number; files: number }> {
   const entries: TreeEntry[] = [];
   let size = 0;
   let files = 0;
   for (const [name, v] of Object.entries(spec)) {
     if (typeof v === 'string') {
-      entries.push({ name, type: 'file', oid: (await putObject(objectsRoot, v)) as TreeEntry['oid'], size: v.length });
+      entries.push({ name, type: 'file', oid: (await putObject(root, v)) as TreeEntry['oid'], size: v.length });
       size += v.length;
       files++;
     } else {
-      const t = await putTree(objectsRoot, v);
+      const t = await putTree(root, v);
       entries.push({ name, type: 'dir', oid: t.oid as TreeEntry['oid'], size: t.size, files: t.files });
       size += t.size;
       files += t.files;
     }
   }
-  return { oid: await putObject(objectsRoot, serializeTree(entries)), size, files };
+  return { oid: await putObject(root, serializeTree(entries), 'tree'), size, files };
 }
 
-const cacheObjects = (repo: string) => path.join(repo, '.trove/cache/objects/sha256');
+/** A repo's cache, in the current layout (the layout file is written here, before the snapshot). */
+const cacheObjects = (repo: string): Roots => {
+  const cache = path.join(repo, '.trove/cache');
+  mkdirSync(cache, { recursive: true });
+  writeFileSync(path.join(cache, 'layout'), '{"format":"trove-cache","version":2}\n');
+  return { blobs: path.join(cache, 'objects/sha256'), trees: path.join(cache, 'trees/sha256') };
+};
 
 function filePointer(p: string, oid: string, size: number): string {
   return `version: 1\npath: ${JSON.stringify(p)}\ntype: file\noid: ${oid}\nsize: ${size}\n`;
@@ -303,7 +317,7 @@ describe('hostile: never through a symlink', () => {
     // neither the sentinel's bytes nor the linked model became a cache object
     for (const f of [path.join(w.sentinel, 'keep.txt'), path.join(repo, 'real/model.bin')]) {
       const oid = hex(await fsp.readFile(f));
-      expect(existsSync(path.join(cacheObjects(repo), oid.slice(0, 2), oid.slice(2)))).toBe(false);
+      expect(existsSync(path.join(cacheObjects(repo).blobs, oid.slice(0, 2), oid.slice(2)))).toBe(false);
     }
   });
 });
@@ -370,7 +384,7 @@ describe('hostile: FIFOs, sockets and devices never block', () => {
     expect((await trove(repo, 'add', 'f.bin')).code).toBe(0);
     await commitAll(repo, 'f');
     const h = hex('content\n');
-    const obj = path.join(cacheObjects(repo), h.slice(0, 2), h.slice(2));
+    const obj = path.join(cacheObjects(repo).blobs, h.slice(0, 2), h.slice(2));
     await fsp.rm(obj, { force: true });
     mkfifo(obj);
     await fsp.rm(path.join(repo, 'f.bin'));

@@ -49,10 +49,13 @@ export async function verifyObjectDir(root: string): Promise<number> {
 
 /** Objects (hex names) in an object dir. */
 export async function objectNames(root: string): Promise<Set<string>> {
-  const objs = path.join(root, 'objects', 'sha256');
   const out = new Set<string>();
-  for (const fan of await fsp.readdir(objs).catch(() => [] as string[])) {
-    for (const name of await fsp.readdir(path.join(objs, fan))) out.add(fan + name);
+  // a remote keeps every object in objects/; a cache (layout 2) keeps trees in trees/
+  for (const kindDir of ['objects', 'trees']) {
+    const objs = path.join(root, kindDir, 'sha256');
+    for (const fan of await fsp.readdir(objs).catch(() => [] as string[])) {
+      for (const name of await fsp.readdir(path.join(objs, fan))) out.add(fan + name);
+    }
   }
   return out;
 }

@@ -113,7 +113,7 @@ describe('the code version of a run', () => {
     expect(rec.git).toMatchObject({ dirty: true });
     expect(rec.git!.diffOid).toMatch(/^sha256:[0-9a-f]{64}$/);
     const repo = await Repo.open(dir);
-    const diff = await fsp.readFile(repo.cache.objectPath(rec.git!.diffOid as `sha256:${string}`), 'utf8');
+    const diff = repo.cache.readSmall(rec.git!.diffOid as `sha256:${string}`, 'blob').toString('utf8');
     repo.close();
     expect(diff).toContain('+print("v1")');
     expect(diff).toContain('b/lib/helper.py');
@@ -151,7 +151,7 @@ describe('the code version of a run', () => {
     expect(r.stderr).toContain('trove: warning: b-huge.bin: untracked file not in the stored diff');
     expect(rec.problems).toEqual([{ source: 'b-huge.bin', message: expect.stringContaining('untracked file not in the stored diff') }]);
     const repo = await Repo.open(dir);
-    const diff = await fsp.readFile(repo.cache.objectPath(rec.git!.diffOid as `sha256:${string}`), 'utf8');
+    const diff = repo.cache.readSmall(rec.git!.diffOid as `sha256:${string}`, 'blob').toString('utf8');
     repo.close();
     expect(diff).toContain('b/a-small.py');
     expect(diff).toContain('+glob');
@@ -171,7 +171,7 @@ it('before the first commit, the staged and the untracked files are both in the 
   const rec = await lastRecord(dir);
   expect(rec.git).toMatchObject({ commit: null, branch: 'main', dirty: true });
   const repo = await Repo.open(dir);
-  const diff = await fsp.readFile(repo.cache.objectPath(rec.git!.diffOid as `sha256:${string}`), 'utf8');
+  const diff = repo.cache.readSmall(rec.git!.diffOid as `sha256:${string}`, 'blob').toString('utf8');
   repo.close();
   expect(diff).toContain('+print("staged")');
   expect(diff).toContain('+print("loose")');

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Repo } from '../../src/core/repo.js';
 import { git, newRepo, trove, write } from '../helpers/repo.js';
 import { lastRecord } from '../helpers/runs.js';
+import { objectFile } from '../helpers/cacheLayout.js';
 
 const hex = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -185,7 +186,7 @@ describe('checkout --run', () => {
     await write(dir, 'data/raw.csv', 'raw v3\n');
     await trove(dir, 'add', 'data/raw.csv');
     const repo = await Repo.open(dir);
-    const obj = repo.cache.objectPath(`sha256:${hex('raw v1\n')}`);
+    const obj = objectFile(repo.cache.dir, `sha256:${hex('raw v1\n')}`);
     repo.close();
     await fsp.rm(obj, { force: true });
     const missing = await trove(dir, 'checkout', '--run', featurize, '--inputs');

@@ -179,7 +179,7 @@ describe('data versions', () => {
     const rec = await lastRecord(dir);
     expect(rec.inputs[0]).toMatchObject({ path: 'data/x.csv', oid: sha('edited\n'), modified: true });
     const repo = await Repo.open(dir);
-    expect(await repo.cache.has(sha('edited\n') as `sha256:${string}`)).toBe(true);
+    expect(await repo.cache.has(sha('edited\n') as `sha256:${string}`, 'blob')).toBe(true);
     repo.close();
   });
 
@@ -194,7 +194,7 @@ describe('data versions', () => {
     ]);
     expect(await fsp.readFile(path.join(dir, 'models/m.bin.trove'), 'utf8')).toContain(sha('m\n'));
     const repo = await Repo.open(dir);
-    expect(await repo.cache.has(sha('m\n') as `sha256:${string}`)).toBe(true);
+    expect(await repo.cache.has(sha('m\n') as `sha256:${string}`, 'blob')).toBe(true);
     repo.close();
 
     const bad = await trove(dir, 'run', '-o', 'models/other.bin', '--', 'sh', '-c', 'echo x > models/other.bin; exit 2');
@@ -224,7 +224,7 @@ describe('data versions', () => {
     expect(rec.git!.dirty).toBe(true);
     expect(rec.git!.diffOid).toMatch(/^sha256:[0-9a-f]{64}$/);
     const repo = await Repo.open(dir);
-    const diff = await fsp.readFile(repo.cache.objectPath(rec.git!.diffOid as `sha256:${string}`));
+    const diff = repo.cache.readSmall(rec.git!.diffOid as `sha256:${string}`, 'blob');
     repo.close();
     expect(diff.toString()).toContain('+print(2)');
     expect(diff.toString()).toContain('GIT binary patch');

@@ -7,6 +7,7 @@ import { RACY_MS, StatusIndex, statKey } from '../../src/core/statusIndex.js';
 import { findMissingObjects } from '../../src/core/treeCompleteness.js';
 import { hashBytes, type Oid } from '../../src/core/oid.js';
 import { git, newRepo, trove, write } from '../helpers/repo.js';
+import { objectFile } from '../helpers/cacheLayout.js';
 
 /** A repo with data/ (two levels of folders) added and committed, its mtimes in the past (no racy rows). */
 async function repoWithData(): Promise<string> {
@@ -173,7 +174,7 @@ describe('status names objects missing from the cache at file level', () => {
     expect(m).toMatchObject({ paths: [], treesRead: 0, filesChecked: 0, treesSkipped: 1 });
 
     const deep = (await repo.ls('data')).find((e) => e.path === 'data/sub/deep/c.txt')!;
-    await repo.cache.delete(deep.oid); // a delete through the cache changes its generation
+    await repo.cache.delete([{ oid: deep.oid, kind: 'blob' }]); // a delete through the cache changes its generation
     m = await findMissingObjects(repo.cache, repo.state, ptrOid, 'data');
     expect(m.paths).toEqual(['data/sub/deep/c.txt']);
     expect(m.oids).toEqual([deep.oid]);
@@ -210,10 +211,10 @@ describe('status names objects missing from the cache at file level', () => {
     const ptrOid = (await repo.listTracked())[0].pointer.oid;
     const files = await repo.ls('data');
     const b = files.find((e) => e.path === 'data/sub/b.txt')!;
-    rmSync(repo.cache.objectPath(b.oid), { force: true }); // behind trove's back
+    rmSync(objectFile(repo.cache.dir, b.oid), { force: true }); // behind trove's back
     expect((await findMissingObjects(repo.cache, repo.state, ptrOid, 'data')).paths).toEqual([]); // memo: not re-checked
     // any delete through the cache (gc, fsck's quarantine) drops the memo
-    await repo.cache.delete(files.find((e) => e.path === 'data/other/d.txt')!.oid);
+    await repo.cache.delete([{ oid: files.find((e) => e.path === 'data/other/d.txt')!.oid, kind: 'blob' }]);
     expect((await findMissingObjects(repo.cache, repo.state, ptrOid, 'data')).paths).toEqual(['data/other/d.txt', 'data/sub/b.txt']);
     repo.close();
   });
@@ -222,11 +223,11 @@ describe('status names objects missing from the cache at file level', () => {
     const dir = await repoWithData();
     const repo = await Repo.open(dir);
     const a = (await repo.ls('data')).find((e) => e.path === 'data/a.txt')!;
-    await repo.cache.delete(a.oid);
+    await repo.cache.delete([{ oid: a.oid, kind: 'blob' }]);
     repo.close();
     expect((await trove(dir, 'add', 'data')).code).toBe(0);
     const again = await Repo.open(dir);
-    expect(existsSync(again.cache.objectPath(a.oid))).toBe(true);
+    expect(existsSync(objectFile(again.cache.dir, a.oid))).toBe(true);
     again.close();
   });
 });

@@ -144,7 +144,7 @@ describe('git edge cases', () => {
     // drop v1's version of f1.csv from the cache
     const { createHash } = await import('node:crypto');
     const gone = `sha256:${createHash('sha256').update('row 1\n').digest('hex')}` as const;
-    await repo.cache.delete(gone);
+    await repo.cache.delete([{ oid: gone, kind: 'blob' }]);
     repo.close();
     const before = await snapshot(dir, (p) => p === '.git' || p.startsWith('.trove'));
     const r = await trove(dir, 'checkout', 'v1', '--', 'data');
@@ -244,7 +244,7 @@ describe('git edge cases', () => {
     const repo = await Repo.open(dir);
     const { readTree } = await import('../../src/core/workspace.js');
     const root = (await repo.listTracked())[0].pointer.oid;
-    for (const e of await readTree(repo.cache, root, 'data')) if (e.name !== 'd7') await repo.cache.delete(e.oid);
+    for (const e of await readTree(repo.cache, root, 'data')) if (e.name !== 'd7') await repo.cache.delete([{ oid: e.oid, kind: e.type === 'dir' ? 'tree' : 'blob' }]);
     repo.close();
     const d = JSON.parse((await trove(dir, 'diff', 'HEAD~1', 'HEAD', '--json')).stdout);
     expect(d[0].files).toMatchObject({ added: [], deleted: [], modified: [{ path: 'data/d7/f1', oldSize: 3, newSize: 7 }], renamed: [] });

@@ -2,10 +2,11 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Cache } from '../../src/core/cache.js';
+import { LooseStore } from '../../src/core/store/loose.js';
 import { git, newRepo, tempDir, write } from '../helpers/repo.js';
 import { lastRecord, records } from '../helpers/runs.js';
 import { expectNoExtraWorktree, irisRepo, ok, trainIris, workTree } from '../helpers/reproRepo.js';
+import { objectFile } from '../helpers/cacheLayout.js';
 
 const leftovers = async () => (await fsp.readdir(os.tmpdir())).filter((n) => n.startsWith('trove-reproduce-'));
 
@@ -86,7 +87,7 @@ writeFileSync('stable.txt', 'stable\\n');
     // the diff was applied: fixed.txt (made by the edited code) is the same object as the original's
     const fixedOid = async (rec: typeof orig) => {
       const { loadFlatTree } = await import('../../src/core/workspace.js');
-      const cache = new Cache(cacheDir, path.join(cacheDir, 'tmp'));
+      const cache = new LooseStore(cacheDir, path.join(cacheDir, 'tmp'));
       return (await loadFlatTree(cache, rec.outputs.find((o) => o.path === 'out')!.oid as never, 'out')).files.get('fixed.txt')!.oid;
     };
     expect(await fixedOid(again)).toBe(await fixedOid(orig));
@@ -109,8 +110,8 @@ writeFileSync('stable.txt', 'stable\\n');
     await ok(dir, 0, 'run', '-i', 'data', '-o', 'o.txt', '--', 'node', 'make.mjs');
     const dirty = await lastRecord(dir);
     await git(dir, 'checkout', '--', 'make.mjs');
-    const cache = new Cache(path.join(dir, '.trove/cache'), path.join(dir, '.trove/tmp'));
-    const badDiff = await cache.putBytes('diff --git a/nope.txt b/nope.txt\n--- a/nope.txt\n+++ b/nope.txt\n@@ -1 +1 @@\n-old\n+new\n');
+    const cache = new LooseStore(path.join(dir, '.trove/cache'), path.join(dir, '.trove/tmp'));
+    const badDiff = await cache.putBytes('diff --git a/nope.txt b/nope.txt\n--- a/nope.txt\n+++ b/nope.txt\n@@ -1 +1 @@\n-old\n+new\n', 'blob');
     const recFile = path.join(dir, '.trove/runs', `${dirty.id}.json`);
     await fsp.writeFile(recFile, (await fsp.readFile(recFile, 'utf8')).replace(dirty.git!.diffOid!, badDiff));
     // 4. a run at a commit that is then dropped from history
@@ -136,7 +137,7 @@ writeFileSync('stable.txt', 'stable\\n');
       expect(r.stderr).toMatch(/hint: /);
     }
     // inputs missing everywhere: remove the input's object from the cache
-    const inputObj = cache.objectPath(good.inputs[0]!.oid as never);
+    const inputObj = objectFile(cache.dir, good.inputs[0]!.oid as never, 'tree');
     await fsp.chmod(path.dirname(inputObj), 0o755);
     await fsp.rm(inputObj, { force: true });
     const r = await ok(dir, 1, 'reproduce', good.id);
@@ -161,8 +162,8 @@ writeFileSync('stable.txt', 'stable\\n');
     await fsp.rm(path.join(dir, '.trove/cache'), { recursive: true, force: true });
     const r = await ok(dir, 0, 'reproduce', run.id, '--verify');
     expect(r.stdout).toContain('verify passed: 1 output identical');
-    const cache = new Cache(path.join(dir, '.trove/cache'), path.join(dir, '.trove/tmp'));
-    expect(await cache.verify(run.inputs[0]!.oid as never)).toBe(true);
+    const cache = new LooseStore(path.join(dir, '.trove/cache'), path.join(dir, '.trove/tmp'));
+    expect(await cache.verify(run.inputs[0]!.oid as never, 'tree')).toBe(true);
   }, 30_000);
 
   it('removes a worktree a killed reproduce left behind (dead pid), never one still in use; --keep keeps it', async () => {

@@ -1,10 +1,11 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Cache } from '../../src/core/cache.js';
+import { LooseStore } from '../../src/core/store/loose.js';
 import { git, newRepo, tempDir, write } from '../helpers/repo.js';
 import { lastRecord } from '../helpers/runs.js';
 import { ok } from '../helpers/reproRepo.js';
+import { objectFile } from '../helpers/cacheLayout.js';
 
 async function twoRuns() {
   const dir = await newRepo();
@@ -56,11 +57,11 @@ describe('trove verify', () => {
   it('passes when all is there, names missing and corrupt files inside folders, and finds what the cache lacks on the remote', async () => {
     const { dir, onData } = await twoRuns();
     expect((await ok(dir, 0, 'verify', onData.id)).stdout).toMatch(/0 problems/);
-    const cache = new Cache(path.join(dir, '.trove/cache'), path.join(dir, '.trove/tmp'));
+    const cache = new LooseStore(path.join(dir, '.trove/cache'), path.join(dir, '.trove/tmp'));
     const { loadFlatTree } = await import('../../src/core/workspace.js');
     const tree = await loadFlatTree(cache, onData.inputs[0]!.oid as never, 'data');
-    const a = cache.objectPath(tree.files.get('a.txt')!.oid);
-    const b = cache.objectPath(tree.files.get('sub/b.txt')!.oid);
+    const a = objectFile(cache.dir, tree.files.get('a.txt')!.oid);
+    const b = objectFile(cache.dir, tree.files.get('sub/b.txt')!.oid);
     // push first, so the remote has everything, then damage the cache
     const remote = tempDir('trove-remote-');
     await ok(dir, 0, 'remote', 'add', 'origin', remote);

@@ -91,7 +91,7 @@ describe('trove runs import <mlruns>', () => {
       const { Registry } = await import('../../src/core/runs/registry.js');
       const reg = await new Registry(path.join(repo.troveDir, 'runs/registry')).get('iris-classifier');
       expect(reg.versions[0]!.oid).toMatch(/^sha256:[0-9a-f]{64}$/);
-      expect(await repo.cache.has(reg.versions[0]!.oid as never)).toBe(true);
+      expect(await repo.cache.has(reg.versions[0]!.oid as never, 'tree')).toBe(true);
     } finally {
       repo.close();
     }

@@ -9,7 +9,7 @@ import { isWithin, pointerPathFor, validateRelPath } from '../paths.js';
 import { writePointer, type Pointer } from '../pointer.js';
 import { assertNoLinkedParent, assertSafeDataPath, unsafePathReason } from '../safePath.js';
 import { shellQuote } from '../shellQuote.js';
-import type { LinkMode } from '../cache.js';
+import type { LinkMode } from '../store/objectStore.js';
 import type { OnProgress } from '../workspace.js';
 import { applyCheckout } from './checkoutApply.js';
 import { planCheckout } from './checkoutPlan.js';
@@ -86,7 +86,7 @@ export async function checkoutTracked(ctx: RepoContext, tracked: Tracked[], o: C
       // every object to be written must be here before anything changes
       for (const p of plans) {
         for (const w of p.writes) {
-          if (!existsSync(ctx.cache.objectPath(w.oid))) {
+          if (!ctx.cache.hasSync(w.oid, 'blob')) {
             p.missing.push(w.oid);
             p.missingFiles.push(w.rel);
           }

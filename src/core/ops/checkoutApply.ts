@@ -1,10 +1,11 @@
 /** Carries out a checkout plan (checkoutPlan.ts): deletes, folders, chmods, then the files out of the cache. */
-import { existsSync, lstatSync, statSync, promises as fsp } from 'node:fs';
+import { lstatSync, statSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { SYNC_FILE, type LinkMode } from '../cache.js';
+import { SYNC_FILE } from '../store/loose.js';
+import type { LinkMode } from '../store/objectStore.js';
 import type { RepoContext } from '../context.js';
-import { isErrno } from '../errors.js';
+import { isErrno, isTroveError } from '../errors.js';
 import type { Oid } from '../oid.js';
 import { statKey } from '../statusIndex.js';
 import type { OnProgress } from '../workspace.js';
@@ -44,12 +45,13 @@ export async function applyCheckout(ctx: RepoContext, plan: CheckoutPlan, o: { o
     if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: 'checkout', done, total });
   };
   const notCached = (w: (typeof plan.writes)[number], err: unknown) => {
-    if (!isErrno(err, 'ENOENT') || existsSync(ctx.cache.objectPath(w.oid))) throw err;
+    const gone = isTroveError(err, 'MISSING_OBJECT') || (isErrno(err, 'ENOENT') && !ctx.cache.hasSync(w.oid, 'blob'));
+    if (!gone) throw err;
     missing.add(w.oid);
     missingFiles.push(w.rel);
   };
   // Large files stream through the thread pool, several at a time; small ones are written here in
-  // a plain loop, with no promise per file (see Cache.materializeSync), yielding now and then so
+  // a plain loop, with no promise per file (see LooseStore.materializeSync), yielding now and then so
   // that progress is drawn and the large copies' callbacks run.
   const large = Promise.all(
     plan.writes.filter((w) => w.size > SYNC_FILE).map((w) =>

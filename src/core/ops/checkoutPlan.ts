@@ -37,10 +37,10 @@ export async function planCheckout(ctx: RepoContext, scan: ScanContext, t: Track
     if (!(err instanceof TroveError && err.code === 'SYMLINK') || !force) throw err;
     await fsp.rm(abs, { recursive: true, force: true });
   }
-  const safeToDrop = async (oid: Oid | undefined) => force || (oid !== undefined && (await ctx.cache.has(oid)));
+  const safeToDrop = async (oid: Oid | undefined) => force || (oid !== undefined && (await ctx.cache.has(oid, 'blob')));
 
   if (ptr.type === 'file') {
-    if (!(await ctx.cache.has(ptr.oid))) {
+    if (!(await ctx.cache.has(ptr.oid, 'blob'))) {
       plan.missing.push(ptr.oid);
       plan.missingFiles.push(t.path);
       return plan;

@@ -63,7 +63,7 @@ export async function statusOf(ctx: RepoContext, scan: ScanContext, t: Tracked, 
     missingObjects = (await findMissingObjects(ctx.cache, ctx.state, ptr.oid, t.path)).paths;
     inCache = missingObjects.length === 0;
     if (inCache) missingObjects = undefined;
-  } else inCache = await ctx.cache.has(ptr.oid);
+  } else inCache = await ctx.cache.has(ptr.oid, 'blob');
   let scanned: Scanned | null;
   try {
     scanned = await scanPath(scan, ctx.root, t.path, { store: false, jobs: ctx.jobs, onProgress, lazyOids: true });
@@ -76,7 +76,7 @@ export async function statusOf(ctx: RepoContext, scan: ScanContext, t: Tracked, 
   const same = scanned.oid === ptr.oid && scanned.type === ptr.type && (ptr.type === 'dir' || !!ptr.exec === scanned.exec);
   if (same) return { ...base, workspace: 'unchanged', cache: inCache ? 'present' : 'missing', workspaceOid: scanned.oid };
   const e: StatusEntry = { ...base, workspace: 'modified', cache: inCache ? 'present' : 'missing', workspaceOid: scanned.oid };
-  if (ptr.type === 'dir' && scanned.type === 'dir' && (inCache || (await ctx.cache.has(ptr.oid)))) {
+  if (ptr.type === 'dir' && scanned.type === 'dir' && (inCache || (await ctx.cache.has(ptr.oid, 'tree')))) {
     try {
       // the same tree walk as `trove diff` (equal subtrees skipped by oid); status lists a move as delete + add
       // folders vouched for by the status index list their files only if the diff descends into them

@@ -107,7 +107,7 @@ export async function storeFilesAsTree(repo: Repo, files: Record<string, { oid: 
       size += f.size;
       count++;
     }
-    return { oid: await repo.cache.putBytes(serializeTree(entries)), size, files: count };
+    return { oid: await repo.cache.putBytes(serializeTree(entries), 'tree'), size, files: count };
   };
   return store(root);
 }

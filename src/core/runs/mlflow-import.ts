@@ -220,7 +220,7 @@ export async function importMlruns(repo: Repo, folder: string): Promise<ImportRe
       const outputs: RunOutput[] = [];
       const adir = resolveInside(root, rm.artifact_uri, path.join(rdir, 'artifacts'));
       for (const rel of await walkFiles(adir)) {
-        const put = await repo.cache.putFile(path.join(adir, rel));
+        const put = await repo.cache.putFile(path.join(adir, rel), 'blob');
         outputs.push({ path: artifactOutputPath(id, rel), oid: put.oid, type: 'file', size: put.size });
       }
       const status = STATUS[Number(rm.status)] ?? 'FINISHED';
@@ -259,7 +259,7 @@ export async function importMlruns(repo: Repo, folder: string): Promise<ImportRe
       const adir = resolveInside(root, mm.artifact_location, path.join(mdir, 'artifacts'));
       const files: LoggedModel['files'] = Object.create(null);
       for (const rel of await walkFiles(adir)) {
-        const put = await repo.cache.putFile(path.join(adir, rel));
+        const put = await repo.cache.putFile(path.join(adir, rel), 'blob');
         files[rel] = { oid: put.oid, size: put.size };
       }
       const tree = Object.keys(files).length ? await storeFilesAsTree(repo, files) : null;

@@ -224,7 +224,7 @@ async function storeGitOutput(repo: Repo, cwd: string, args: string[], extraEnv:
     });
     if (code !== 0) throw new TroveError('GIT', `git ${args[0]} failed: ${Buffer.concat(stderr).toString().trim().split('\n')[0]}`);
     closeSync(fd);
-    return (await repo.cache.putFile(tmp)).oid;
+    return (await repo.cache.putFile(tmp, 'blob')).oid;
   } finally {
     try {
       closeSync(fd);

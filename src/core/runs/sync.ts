@@ -3,6 +3,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../atomicWrite.js';
 import { TroveError, isErrno } from '../errors.js';
 import type { Repo } from '../repo.js';
+import { kindOf } from '../store/objectStore.js';
 import type { RecordSync, Root } from '../transfer.js';
 import type { Remote } from '../../remotes/index.js';
 import { syncMlflowFiles } from './mlflow-sync.js';
@@ -117,10 +118,10 @@ export async function runRoots(repo: Repo, o: { onlyCached?: boolean } = {}): Pr
   for (const { record } of await localRecords(repo)) {
     for (const x of [...record.inputs, ...record.outputs]) {
       if (!x.oid || !x.type) continue;
-      if (o.onlyCached && !(await repo.cache.has(x.oid as Root['oid']))) continue;
+      if (o.onlyCached && !(await repo.cache.has(x.oid as Root['oid'], kindOf(x.type)))) continue;
       roots.push({ oid: x.oid as Root['oid'], type: x.type, where: `${x.path} (run ${record.id})`, size: x.size, files: x.files });
     }
-    if (record.git?.diffOid && (!o.onlyCached || (await repo.cache.has(record.git.diffOid as Root['oid'])))) {
+    if (record.git?.diffOid && (!o.onlyCached || (await repo.cache.has(record.git.diffOid as Root['oid'], 'blob')))) {
       roots.push({ oid: record.git.diffOid as Root['oid'], type: 'file', where: `uncommitted diff of run ${record.id}` });
     }
   }

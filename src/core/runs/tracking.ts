@@ -229,7 +229,7 @@ export async function putStreamToCache(repo: Repo, body: Readable, maxBytes: num
       await fh.write(chunk);
     }
     await fh.close();
-    const { oid, size } = await repo.cache.putFile(tmp);
+    const { oid, size } = await repo.cache.putFile(tmp, 'blob');
     return { oid, size };
   } finally {
     await fh.close().catch(() => {});

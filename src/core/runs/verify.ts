@@ -10,6 +10,7 @@ import type { Remote } from '../../remotes/index.js';
 import { TroveError, isTroveError } from '../errors.js';
 import type { Oid } from '../oid.js';
 import type { Repo } from '../repo.js';
+import { kindOf, type ObjectKind } from '../store/objectStore.js';
 import { parseTree, type TreeEntry } from '../tree.js';
 import { remoteStoreOf } from '../remoteStore.js';
 
@@ -61,10 +62,10 @@ async function hashRemote(remote: Remote, oid: Oid): Promise<Buffer | 'missing' 
 }
 
 /** Checks one object; returns where it was found whole, or the problem. Trees come back with their bytes. */
-async function checkOne(c: Ctx, oid: Oid, wantBytes: boolean): Promise<{ at: 'cache' | 'remote'; bytes?: Buffer } | ObjectProblem['problem']> {
+async function checkOne(c: Ctx, oid: Oid, kind: ObjectKind, wantBytes: boolean): Promise<{ at: 'cache' | 'remote'; bytes?: Buffer } | ObjectProblem['problem']> {
   const { cache } = c.repo;
-  if (await cache.has(oid)) {
-    if (c.rehash === false || (await cache.verify(oid))) return { at: 'cache', bytes: wantBytes ? await cache.readBytes(oid) : undefined };
+  if (await cache.has(oid, kind)) {
+    if (c.rehash === false || (await cache.verify(oid, kind))) return { at: 'cache', bytes: wantBytes ? cache.readSmall(oid, kind) : undefined };
     if (!c.remote) return 'corrupt';
     const r = await hashRemote(c.remote, oid);
     return Buffer.isBuffer(r) ? { at: 'remote', bytes: r } : 'corrupt';
@@ -87,7 +88,7 @@ export async function checkObjects(repo: Repo, oid: Oid, type: 'file' | 'dir', w
     const before = c.seen.get(x);
     if (before === 'missing' || before === 'corrupt') return void problems.push({ path: p, oid: x, problem: before, looked });
     if (before && t === 'file') return;
-    const r = before && t === 'dir' ? await checkOne(c, x, true) : await checkOne(c, x, t === 'dir');
+    const r = before && t === 'dir' ? await checkOne(c, x, 'tree', true) : await checkOne(c, x, kindOf(t), t === 'dir');
     if (!before) c.counts.checked++;
     if (typeof r === 'string') {
       c.seen.set(x, r);
