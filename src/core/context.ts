@@ -16,6 +16,7 @@ import path from 'node:path';
 import { writeFileAtomic } from './atomicWrite.js';
 import { ensureLayout } from './store/layout.js';
 import { LooseStore } from './store/loose.js';
+import { PackedStore } from './store/packed.js'; // small objects in packs, large ones loose
 import type { LinkMode, ObjectStore } from './store/objectStore.js';
 import { getKey, mergeConfig, parseBool, parseLinkModes, readConfigFile, writeConfigFile, type ConfigTree } from './config.js';
 import { TroveError } from './errors.js';
@@ -108,11 +109,11 @@ export class RepoContext {
     const cacheDir = getKey(config, 'cache.dir');
     if (typeof cacheDir === 'string' && cacheDir) {
       const dir = path.resolve(root, cacheDir);
-      this.cache = new LooseStore(dir, path.join(dir, 'tmp'));
+      this.cache = new PackedStore(new LooseStore(dir, path.join(dir, 'tmp')));
     } else {
       // A linked worktree (`git worktree add`) shares the main checkout's cache.
       const home = mainWorktreeTrove(root) ?? this.troveDir;
-      this.cache = new LooseStore(path.join(home, 'cache'), path.join(home, 'tmp'));
+      this.cache = new PackedStore(new LooseStore(path.join(home, 'cache'), path.join(home, 'tmp')));
     }
     this.settings = parseSettings(config);
     assertSafeCacheDir(root, this.cache.dir, getKey(config, 'cache.dir'));

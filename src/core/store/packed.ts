@@ -69,9 +69,12 @@ type Found = { pack: LoadedPack; entry: PackIndexEntry } | { pending: PackWriter
 export interface PackCheck {
   packs: number;
   objects: number;
-  /** per problem: the file (relative to the store dir), what was wrong, what was done */
-  problems: { file: string; problem: string; action: string }[];
-  /** corrupt objects moved to quarantine (oid, kind, where) */
+  /**
+   * per problem: the file (relative to the store dir), what was wrong, what was done, and whether
+   * objects were lost here (a pack gone or unreadable: `trove pull` fetches them again)
+   */
+  problems: { file: string; problem: string; action: string; lost: boolean }[];
+  /** corrupt objects moved to quarantine (oid, kind, where: relative to the store dir) */
   quarantined: { oid: Oid; kind: PackKind; to: string }[];
 }
 
@@ -472,7 +475,7 @@ export class PackedObjects {
         } catch (err) {
           if (!isTroveError(err, 'INTEGRITY')) throw err;
           const to = this.quarantineBytes(r, e);
-          quarantined?.push({ oid: e.oid, kind: e.kind, to });
+          quarantined?.push({ oid: e.oid, kind: e.kind, to: path.relative(this.dir, to) });
           continue;
         }
         this.ensureDirs();
@@ -568,7 +571,7 @@ export class PackedObjects {
       const hasPack = names.includes(`${id}.pack`);
       const hasIdx = names.includes(`${id}.idx`);
       if (!hasPack) {
-        out.problems.push({ file: rel(idxFile), problem: 'index without its pack', action: `moved to ${rel(this.toQuarantine(idxFile))}` });
+        out.problems.push({ file: rel(idxFile), problem: 'index without its pack', action: `moved to ${rel(this.toQuarantine(idxFile))}`, lost: true });
         continue;
       }
       out.packs++;
@@ -592,7 +595,7 @@ export class PackedObjects {
       } catch (err) {
         if (!isTroveError(err, 'INTEGRITY')) throw err;
         // not a pack at all (wrong magic or version): nothing in it can be trusted or read
-        out.problems.push({ file: rel(packFile), problem: err.message, action: `moved to ${rel(this.toQuarantine(packFile))}` });
+        out.problems.push({ file: rel(packFile), problem: err.message, action: `moved to ${rel(this.toQuarantine(packFile))}`, lost: true });
         if (hasIdx) this.toQuarantine(idxFile);
         continue;
       }
@@ -603,7 +606,7 @@ export class PackedObjects {
       if (intact) {
         // the pack is sound: its index is rebuilt from it (the same bytes a sealer would write)
         this.writeIndex(id, statSync(packFile).size, scan.entries);
-        out.problems.push({ file: rel(hasIdx ? idxFile : packFile), problem: indexProblem!, action: 'index rebuilt from the pack' });
+        out.problems.push({ file: rel(hasIdx ? idxFile : packFile), problem: indexProblem!, action: 'index rebuilt from the pack', lost: false });
         continue;
       }
       // damaged pack: salvage the good objects into a new pack, quarantine the bad ones and the rest
@@ -640,7 +643,7 @@ export class PackedObjects {
       }
       if (hasIdx) rmSync(idxFile, { force: true });
       const q = this.toQuarantine(packFile);
-      out.problems.push({ file: rel(packFile), problem, action: `${good.length} good object(s) kept in a new pack, ${scan.entries.length - good.length} corrupt quarantined, the damaged pack moved to ${rel(q)}` });
+      out.problems.push({ file: rel(packFile), problem, action: `${good.length} good object(s) kept in a new pack, ${scan.entries.length - good.length} corrupt quarantined, the damaged pack moved to ${rel(q)}`, lost: scan.entries.length > good.length || scan.problem !== null });
     }
     this.refresh();
     return out;
