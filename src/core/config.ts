@@ -19,6 +19,7 @@ const KNOWN: Record<string, (v: string) => unknown> = {
   'cache.dir': (v) => v,
   'cache.link': parseLinkModes,
   'cache.jobs': parsePositiveInt,
+  'cache.packs': parseBool,
   'gc.grace': (v) => v,
   'runs.experiment': (v) => v,
 };

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { writeFileAtomic } from './atomicWrite.js';
 import { ensureLayout } from './store/layout.js';
 import { LooseStore } from './store/loose.js';
-import { PackedStore } from './store/packed.js'; // small objects in packs, large ones loose
+import { PACK_MAX_OBJECT, PackedStore } from './store/packed.js'; // small objects in packs, large ones loose
 import type { LinkMode, ObjectStore } from './store/objectStore.js';
 import { getKey, mergeConfig, parseBool, parseLinkModes, readConfigFile, writeConfigFile, type ConfigTree } from './config.js';
 import { TroveError } from './errors.js';
@@ -109,11 +109,11 @@ export class RepoContext {
     const cacheDir = getKey(config, 'cache.dir');
     if (typeof cacheDir === 'string' && cacheDir) {
       const dir = path.resolve(root, cacheDir);
-      this.cache = new PackedStore(new LooseStore(dir, path.join(dir, 'tmp')));
+      this.cache = new PackedStore(new LooseStore(dir, path.join(dir, 'tmp')), packLimit(config));
     } else {
       // A linked worktree (`git worktree add`) shares the main checkout's cache.
       const home = mainWorktreeTrove(root) ?? this.troveDir;
-      this.cache = new PackedStore(new LooseStore(path.join(home, 'cache'), path.join(home, 'tmp')));
+      this.cache = new PackedStore(new LooseStore(path.join(home, 'cache'), path.join(home, 'tmp')), packLimit(config));
     }
     this.settings = parseSettings(config);
     assertSafeCacheDir(root, this.cache.dir, getKey(config, 'cache.dir'));
@@ -189,6 +189,16 @@ export class RepoContext {
   scanContext(): ScanContext {
     return { cache: this.cache, state: this.state, rules: IgnoreRules.load(this.root) };
   }
+}
+
+/**
+ * `cache.packs` (default true): small objects go into packs. `false` stores every new object loose
+ * (packs already there stay readable), for setups that want hardlink/symlink checkouts of every file.
+ */
+function packLimit(config: ConfigTree): number {
+  const v = getKey(config, 'cache.packs');
+  const on = v === undefined || v === true || (typeof v === 'string' && parseBool(v));
+  return on ? PACK_MAX_OBJECT : -1;
 }
 
 function parseSettings(config: ConfigTree): RepoSettings {

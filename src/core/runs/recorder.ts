@@ -214,6 +214,9 @@ function runGit(cwd: string, args: string[], o: { env?: Record<string, string>; 
 async function storeGitOutput(repo: Repo, cwd: string, args: string[], extraEnv: Record<string, string> = {}): Promise<Oid> {
   const tmp = await repo.cache.tempPath();
   const fd = openSync(tmp, 'wx', 0o600);
+  // closed exactly once: a second close after putFile could hit a descriptor the store opened
+  // meanwhile under the same number (the pack writer's, which then failed with EBADF)
+  let open = true;
   try {
     const stderr: Buffer[] = [];
     const code = await new Promise<number>((resolve, reject) => {
@@ -224,13 +227,10 @@ async function storeGitOutput(repo: Repo, cwd: string, args: string[], extraEnv:
     });
     if (code !== 0) throw new TroveError('GIT', `git ${args[0]} failed: ${Buffer.concat(stderr).toString().trim().split('\n')[0]}`);
     closeSync(fd);
+    open = false;
     return (await repo.cache.putFile(tmp, 'blob')).oid;
   } finally {
-    try {
-      closeSync(fd);
-    } catch {
-      /* closed above */
-    }
+    if (open) closeSync(fd);
     await fsp.rm(tmp, { force: true });
   }
 }

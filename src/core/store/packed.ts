@@ -669,7 +669,8 @@ function readSyncAt(fd: number, buf: Buffer, off: number, at: number): number {
 
 /**
  * The local store with packs in front of the loose store: objects up to `maxPacked` bytes go to packs,
- * larger ones stay loose; every read looks in packs first (in memory), then loose.
+ * larger ones stay loose (`maxPacked` -1: nothing new is packed); every read looks in packs first (in
+ * memory), then loose.
  *
  * ```ts
  * const store = new PackedStore(new LooseStore(dir, tmp));
@@ -760,6 +761,7 @@ export class PackedStore implements ObjectStore {
    * packed, a longer one goes to the loose store (the bytes already read are replayed in front).
    */
   async putStream(expected: Oid, kind: ObjectKind, body: Readable | NodeJS.ReadableStream, what: string, onBytes?: (n: number) => void): Promise<number> {
+    if (this.maxPacked < 0) return this.loose.putStream(expected, kind, body, what, onBytes);
     const it = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     const head: Buffer[] = [];
     let n = 0;
