@@ -219,3 +219,35 @@ describe('kill -9 with packs', () => {
     expect(JSON.parse((await ok(dir, 'fsck', '--json')).stdout).corrupt).toEqual([]);
   });
 });
+
+describe('a loose cache and packs side by side', () => {
+  it('objects stored loose (cache.packs false, like a wave-1 cache) stay readable once packing is on; gc and fsck handle both', async () => {
+    const dir = await newRepo();
+    await ok(dir, 'config', 'cache.packs', 'false');
+    const v1 = await smallDataset(dir, 30);
+    await ok(dir, 'add', 'data');
+    expect(packFiles(dir, 'pack')).toEqual([]);
+    const looseCount = filesBelow(path.join(dir, '.trove/cache/objects')).length;
+    expect(looseCount).toBe(31);
+    await git(dir, 'add', '-A');
+    await git(dir, 'commit', '-qm', 'v1 loose');
+    await ok(dir, 'config', 'cache.packs', 'true');
+    await write(dir, 'data/extra/n.txt', 'packed now\n');
+    await ok(dir, 'add', 'data');
+    expect(packFiles(dir, 'pack')).toHaveLength(1);
+    await git(dir, 'add', '-A');
+    await git(dir, 'commit', '-qm', 'v2 packed');
+    // v1 (all loose) and v2 (loose + packed) both check out
+    await ok(dir, 'checkout', 'HEAD~1', '--', 'data');
+    await expectData(dir, v1);
+    await ok(dir, 'checkout', 'HEAD', '--', 'data');
+    expect(readFileSync(path.join(dir, 'data/extra/n.txt'), 'utf8')).toBe('packed now\n');
+    const f = JSON.parse((await ok(dir, 'fsck', '--json')).stdout);
+    expect(f.corrupt).toEqual([]);
+    expect(f.checked).toBeGreaterThan(looseCount);
+    await ok(dir, 'gc', '--grace', '0', '--force', '--all-commits');
+    await fsp.rm(path.join(dir, 'data'), { recursive: true });
+    await ok(dir, 'checkout');
+    expect(readFileSync(path.join(dir, 'data/extra/n.txt'), 'utf8')).toBe('packed now\n');
+  });
+});
