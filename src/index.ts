@@ -19,7 +19,7 @@ export { RepoContext, type RepoSettings } from './core/context.js';
 export { add } from './core/ops/add.js';
 export { status } from './core/ops/status.js';
 export { checkout, checkoutTracked, checkoutVersions } from './core/ops/checkout.js';
-export { planCheckout, type CheckoutPlan } from './core/ops/checkoutPlan.js';
+export { planCheckout, checkoutActions, workspaceStateOf, type CheckoutPlan, type DesiredState, type WorkspaceState } from './core/ops/checkoutPlan.js';
 export { applyCheckout } from './core/ops/checkoutApply.js';
 export { fsck } from './core/ops/fsck.js';
 export { ls } from './core/ops/ls.js';

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { TroveError, USAGE_CODES, isErrno } from '../core/errors.js';
 import { err } from './render.js';
+import { UsageError } from './usage.js';
 
 /**
  * The CLI: wiring only. Each command lives in its own file and is imported when it runs, so that
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   status: () => import('./commands/status.js'),
   checkout: () => import('./commands/checkout.js'),
   fsck: () => import('./commands/fsck.js'),
+  du: () => import('./commands/du.js'),
   ls: () => import('./commands/ls.js'),
   remove: () => import('./commands/remove.js'),
   move: () => import('./commands/move.js'),
@@ -49,7 +51,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   'log-input': async () => ({ register: (await import('./commands/log-event.js')).registerFor('input') }),
 };
 
-export class UsageError extends Error {}
+export { UsageError };
 
 export async function main(argv: string[]): Promise<number> {
   // `trove ls data | head -3`: the reader went away. End quietly, as git does, instead of an

@@ -1,13 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import path from 'node:path';
+import { tempBeside } from './tempName.js';
 
 /**
  * Writes a small file that must never be seen half-written (pointer, config, run record):
  * temp file beside it, fsync, rename. The temp file is removed if anything fails.
  */
 export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempBeside(file);
   let fh: fsp.FileHandle | undefined;
   try {
     fh = await fsp.open(tmp, 'wx', mode);

@@ -2,6 +2,7 @@ import { writeFileAtomic } from './atomicWrite.js';
 import { yaml } from './lazyYaml.js';
 import { parseBoundedYaml, readSmallRegularFile } from './boundedYaml.js';
 import { TroveError } from './errors.js';
+import { parseChunkSetting } from './store/chunked.js';
 import type { LinkMode } from './store/objectStore.js';
 
 /**
@@ -20,6 +21,7 @@ const KNOWN: Record<string, (v: string) => unknown> = {
   'cache.link': parseLinkModes,
   'cache.jobs': parsePositiveInt,
   'cache.packs': parseBool,
+  'cache.chunk': parseChunkSetting,
   'gc.grace': (v) => v,
   'runs.experiment': (v) => v,
 };

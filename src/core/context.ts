@@ -5,7 +5,7 @@
  * - `config` and `settings`: the merged `.trove/config` + `.trove/config.local`, and the typed settings parsed
  *   from it once at open (a bad value is a CONFIG error before anything is written)
  * - `cache`: the object store; `state`: the status index (loaded on first use); `git`: the git adapter
- * - `lock(what)`: the repository lock, held by every operation that writes
+ * - `lock(what)`: the repository lock, held by every operation that writes; `runStore()`: the run records
  *
  * Operations are free functions `op(ctx, args, opts)` (see `src/core/README.md`); `Repo` (repo.ts) is a façade
  * over them and is itself a RepoContext, so `op(repo, …)` works too.
@@ -15,18 +15,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from './atomicWrite.js';
 import { ensureLayout } from './store/layout.js';
+import { ChunkedStore, chunkThreshold } from './store/chunked.js';
 import { LooseStore } from './store/loose.js';
 import { PACK_MAX_OBJECT, PackedStore } from './store/packed.js'; // small objects in packs, large ones loose
 import type { LinkMode, ObjectStore } from './store/objectStore.js';
 import { getKey, mergeConfig, parseBool, parseLinkModes, readConfigFile, writeConfigFile, type ConfigTree } from './config.js';
 import { TroveError } from './errors.js';
-import { Git } from './git.js';
+import { Git } from './git/git.js';
 import { acquireLock } from './lock.js';
 import { repoRelative } from './paths.js';
 import { isDotGit, isInsideOrSame } from './safePath.js';
 import { LEGACY_STATE_FILE, migrateStateDb } from './state.js';
 import { STATUS_INDEX_FILE, StatusIndex } from './statusIndex.js';
 import { IgnoreRules } from './walk.js';
+import type { RunStore } from './runs/store.js';
 import type { scanPath } from './workspace.js';
 
 export const TROVE_DIR = '.trove';
@@ -107,15 +109,19 @@ export class RepoContext {
   constructor(readonly root: string, readonly cwd: string, readonly config: ConfigTree) {
     this.troveDir = path.join(root, TROVE_DIR);
     const cacheDir = getKey(config, 'cache.dir');
+    this.settings = parseSettings(config);
+    let loose: LooseStore;
     if (typeof cacheDir === 'string' && cacheDir) {
       const dir = path.resolve(root, cacheDir);
-      this.cache = new PackedStore(new LooseStore(dir, path.join(dir, 'tmp')), packLimit(config));
+      loose = new LooseStore(dir, path.join(dir, 'tmp'));
     } else {
       // A linked worktree (`git worktree add`) shares the main checkout's cache.
       const home = mainWorktreeTrove(root) ?? this.troveDir;
-      this.cache = new PackedStore(new LooseStore(path.join(home, 'cache'), path.join(home, 'tmp')), packLimit(config));
+      loose = new LooseStore(path.join(home, 'cache'), path.join(home, 'tmp'));
     }
-    this.settings = parseSettings(config);
+    // large files as content-defined chunks (store/chunked.ts); `cache.chunk`, off by default with link modes
+    // small objects (and chunks) in packs (store/packed.ts); `cache.packs`, on by default
+    this.cache = new ChunkedStore(new PackedStore(loose, packLimit(config)), { threshold: configError(() => chunkThreshold(getKey(config, 'cache.chunk'), this.settings.linkModes)) });
     assertSafeCacheDir(root, this.cache.dir, getKey(config, 'cache.dir'));
   }
 
@@ -183,6 +189,13 @@ export class RepoContext {
   lock(what: string): Promise<() => Promise<void>> {
     mkdirSyncSafe(this.troveDir);
     return acquireLock(path.join(this.troveDir, 'lock'), what);
+  }
+
+  /** The run records under `.trove/runs/` and their index. */
+  async runStore(): Promise<RunStore> {
+    // loaded on use: the runs modules bring zod and yaml, which status and add never need
+    const { RunStore } = await import('./runs/store.js');
+    return new RunStore(path.join(this.troveDir, 'runs'), path.join(this.troveDir, 'index.db'));
   }
 
   /** What a workspace scan needs; the ignore rules are read afresh each time. */
@@ -265,4 +278,14 @@ function assertSafeCacheDir(root: string, cacheDir: string, setting: unknown): v
 function mkdirSyncSafe(dir: string): void {
   // sync: called from getters; the folder almost always exists already
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+}
+
+/** A CONFIG error from a setting, named as coming from .trove/config. */
+function configError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof TroveError && err.code === 'CONFIG') throw new TroveError('CONFIG', `.trove/config: ${err.message}`, err.hint);
+    throw err;
+  }
 }

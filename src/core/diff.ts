@@ -1,6 +1,7 @@
 import type { ObjectStore } from './store/objectStore.js';
 import { TroveError } from './errors.js';
 import type { Oid } from './oid.js';
+import type { TreeReader } from './walkTrees.js';
 import { readTree, type ScanNode } from './workspace.js';
 
 /**
@@ -8,6 +9,9 @@ import { readTree, type ScanNode } from './workspace.js';
  * or a scanned workspace folder (oids computed through the stat cache). Sub-folders with the same
  * oid on both sides are skipped without reading their trees, so two versions of a 100,000-file
  * folder that differ in 3 files cost only the trees on those 3 paths.
+ *
+ * Trees come from the cache, or from any `TreeReader` (walkTrees.ts): test/unit/diff.test.ts passes one over
+ * an in-memory map. A reader's null (cannot read) is MISSING_OBJECT, as from the cache.
  */
 export type Side = { kind: 'tree'; oid: Oid } | { kind: 'scan'; node: ScanNode };
 
@@ -32,10 +36,20 @@ export interface FilesDiff {
   renamed: { from: string; to: string; size: number; oid: Oid }[];
 }
 
-async function entriesOf(cache: ObjectStore, side: Side, where: string): Promise<Map<string, Entry>> {
+/** Where stored trees are read from: the cache, or a reader. */
+export type TreeSource = ObjectStore | TreeReader;
+
+async function treeEntries(trees: TreeSource, oid: Oid, where: string) {
+  if (typeof trees !== 'function') return readTree(trees, oid, where);
+  const entries = await trees(oid, where);
+  if (!entries) throw new TroveError('MISSING_OBJECT', `${where}: tree ${oid} is not in the cache`, undefined, { data: { oids: [oid] } });
+  return entries;
+}
+
+async function entriesOf(cache: TreeSource, side: Side, where: string): Promise<Map<string, Entry>> {
   const m = new Map<string, Entry>();
   if (side.kind === 'tree') {
-    for (const e of await readTree(cache, side.oid, where)) m.set(e.name, { type: e.type, oid: e.oid, size: e.size, exec: e.exec });
+    for (const e of await treeEntries(cache, side.oid, where)) m.set(e.name, { type: e.type, oid: e.oid, size: e.size, exec: e.exec });
   } else {
     side.node.listFiles?.(); // a folder the status index vouched for lists its files only when asked
     for (const [name, f] of side.node.files) m.set(name, { type: 'file', oid: f.oid, size: f.size, exec: f.exec });
@@ -46,7 +60,7 @@ async function entriesOf(cache: ObjectStore, side: Side, where: string): Promise
 
 const sideOf = (e: Entry): Side => (e.node ? { kind: 'scan', node: e.node } : { kind: 'tree', oid: e.oid });
 
-async function allFiles(cache: ObjectStore, side: Side, prefix: string, into: FileChange[]): Promise<void> {
+async function allFiles(cache: TreeSource, side: Side, prefix: string, into: FileChange[]): Promise<void> {
   for (const [name, e] of await entriesOf(cache, side, prefix)) {
     const p = `${prefix}/${name}`;
     if (e.type === 'dir') await allFiles(cache, sideOf(e), p, into);
@@ -55,7 +69,7 @@ async function allFiles(cache: ObjectStore, side: Side, prefix: string, into: Fi
 }
 
 /** File-level differences between two folder versions; `prefix` is the tracked path. */
-export async function diffFolders(cache: ObjectStore, a: Side | null, b: Side | null, prefix: string): Promise<FilesDiff> {
+export async function diffFolders(cache: TreeSource, a: Side | null, b: Side | null, prefix: string): Promise<FilesDiff> {
   const d: FilesDiff = { added: [], deleted: [], modified: [], renamed: [] };
   const visit = async (x: Side | null, y: Side | null, p: string) => {
     const ex = x ? await entriesOf(cache, x, p) : new Map<string, Entry>();

@@ -13,6 +13,10 @@
  * 4. The caller shows the plan (count and bytes) and asks; only then applyGc deletes: trees first, so a
  *    crash midway never leaves a tree whose children are gone.
  *
+ * On a remote, packed objects are candidates like loose ones, but a pack goes in two phases across
+ * runs (repack its kept objects, mark it doomed; delete it a grace period later, rescuing what the
+ * mark then keeps): remoteGc.ts, so that a push running meanwhile never loses an object.
+ *
  * Core never asks or prints: planGc returns the plan, the CLI confirms, applyGc sweeps.
  */
 import { promises as fsp } from 'node:fs';
@@ -25,9 +29,11 @@ import type { Oid } from './oid.js';
 import { GcMarker, gcCandidates, sortTreesFirst, storedKey, youngUnmarked, type StoredObject } from './gcMark.js';
 import type { ObjectKind } from './store/objectStore.js';
 import { openRepoRemote, transferJobs } from './remoteConfig.js';
-import type { Repo } from './repo.js';
+import type { RepoContext } from './context.js';
+import { listTracked } from './ops/tracked.js';
 import { listRevs, pointersAtRevs, pointersInIndex, resolveRev, type BadRevPointer } from './revs.js';
 import { RemoteStore } from './remoteStore.js';
+import { sweepRemote } from './remoteGc.js';
 import { smallFilesRemote } from '../remotes/retry.js';
 import type { Root } from './transfer.js';
 import { parseTree } from './tree.js';
@@ -58,14 +64,16 @@ export interface GcPlan {
   stored: number;
   storedBytes: number;
   /** unreachable and older than the grace period: what applyGc deletes */
-  /** `kind`: as the cache holds it (on a remote, 'blob' for every key); `tree`: delete it first */
-  candidates: { oid: Oid; kind: ObjectKind; size: number; tree: boolean }[];
+  /** `kind`: as the cache holds it (on a remote, 'blob' for every key); `tree`: delete it first; `pack`: the remote pack that holds it */
+  candidates: { oid: Oid; kind: ObjectKind; size: number; tree: boolean; pack?: string }[];
   bytes: number;
   /** unreachable but younger than the grace period (kept) */
   keptYoung: number;
   keptYoungBytes: number;
   /** trees that could not be read anywhere (pointer, revision, tree oid, why): what is below them could not be marked */
   unreadableTrees: string[];
+  /** remote: packs an earlier gc doomed, past the grace period now: applyGc deletes them (rescuing what is in use) */
+  packsDue?: number;
   /** with unreadable trees: how many objects would have been candidates; gc deletes none of them */
   blocked?: number;
   badPointers: BadRevPointer[];
@@ -85,10 +93,10 @@ export function parseDuration(v: string | number): number {
 }
 
 /** Step 1: the roots of a scope. */
-export async function gcRoots(repo: Repo, o: GcOptions): Promise<{ roots: Root[]; bad: BadRevPointer[] }> {
+export async function gcRoots(repo: RepoContext, o: GcOptions): Promise<{ roots: Root[]; bad: BadRevPointer[] }> {
   const roots: Root[] = [];
   const bad: BadRevPointer[] = [];
-  for (const t of await repo.listTracked()) roots.push({ oid: t.pointer.oid, type: t.pointer.type, where: t.path });
+  for (const t of await listTracked(repo)) roots.push({ oid: t.pointer.oid, type: t.pointer.type, where: t.path });
   const revs = await listRevs(repo.git, { allBranches: true, allTags: true, allCommits: o.allCommits });
   try {
     revs.push(await resolveRev(repo.git, 'HEAD')); // a detached HEAD is no branch
@@ -112,7 +120,7 @@ export async function gcRoots(repo: Repo, o: GcOptions): Promise<{ roots: Root[]
  * Steps 1–3: what gc would delete. Deletes nothing.
  * @example const plan = await planGc(repo, { grace: '24h' }); if (await ask(plan)) await applyGc(repo, plan)
  */
-export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
+export async function planGc(repo: RepoContext, o: GcOptions = {}): Promise<GcPlan> {
   const graceCfg = getKey(repo.config, 'gc.grace');
   const graceMs = parseDuration(o.grace ?? (typeof graceCfg === 'string' || typeof graceCfg === 'number' ? graceCfg : '24h'));
   const now = o.now ?? Date.now();
@@ -140,9 +148,23 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
     // keys do not (wave 1's layout), so there every object is listed as a blob and `kind` is 'unknown'
     // until the mark names it (see the young-tree step).
     const stored = new Map<string, StoredObject>();
+    const packOf = new Map<Oid, string>();
+    let packsDue: number | undefined;
     if (store) {
       // no mtime from the backend: treat it as young, never delete what we cannot date
-      for await (const e of store.list()) stored.set(storedKey(e.oid, 'blob'), { oid: e.oid, kind: 'unknown', size: e.size, mtimeMs: e.mtimeMs ?? now });
+      for await (const e of store.listLoose()) stored.set(storedKey(e.oid, 'blob'), { oid: e.oid, kind: 'unknown', size: e.size, mtimeMs: e.mtimeMs ?? now });
+      // packed objects (their kind is in the index) carry their pack's upload time; doomed packs past
+      // the grace period are read too (remoteGc.ts deletes them, rescuing what the mark keeps)
+      const due = await store.duePacks(graceMs, now);
+      if (due.length) packsDue = due.length;
+      for (const p of [...(await store.view()).packs.values(), ...due]) {
+        for (const e of p.idx.entries()) {
+          const k = storedKey(e.oid, 'blob');
+          if (stored.has(k)) continue;
+          stored.set(k, { oid: e.oid, kind: e.kind === 'tree' ? 'tree' : 'unknown', size: e.length, mtimeMs: p.mtimeMs ?? now });
+          packOf.set(e.oid, p.id);
+        }
+      }
     } else {
       for await (const e of repo.cache.list()) stored.set(storedKey(e.oid, e.kind), { oid: e.oid, kind: e.kind, size: e.size, mtimeMs: e.mtimeMs });
     }
@@ -192,7 +214,18 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
       target: remote ? remote.name : 'cache', scope: o.allCommits ? 'all-commits' : 'branches-and-tags', graceMs,
       roots: roots.length, stored: stored.size, unreadableTrees: marker.unreadable.sort(), badPointers: bad, options: o,
       ...gcCandidates(stored, marker, now, graceMs),
+      ...(packsDue && { packsDue }),
     };
+    if (store) {
+      for (const c of plan.candidates) {
+        const id = packOf.get(c.oid);
+        if (id) c.pack = id;
+      }
+      // what the mark keeps, for the remote sweep's rescue from doomed packs (not part of the shown plan)
+      const keep = new Set<Oid>();
+      for (const [k, st] of stored) if (marker.marked.has(k) || now - st.mtimeMs < graceMs) keep.add(st.oid);
+      Object.defineProperty(plan, 'keep', { value: keep, enumerable: false });
+    }
     const limit = pLimit(jobs);
     // a remote's candidates that are trees (known from the cache, where they usually are) go first
     if (remote) await Promise.all(plan.candidates.map((c) => limit(async () => {
@@ -206,7 +239,7 @@ export async function planGc(repo: Repo, o: GcOptions = {}): Promise<GcPlan> {
 }
 
 /** A cached tree's bytes, or null when absent or unreadable (never blocks on a FIFO). */
-function readTreeOrNull(repo: Repo, oid: Oid): Buffer | null {
+function readTreeOrNull(repo: RepoContext, oid: Oid): Buffer | null {
   try {
     return repo.cache.readSmall(oid, 'tree');
   } catch (err) {
@@ -235,8 +268,8 @@ async function readRemoteSmall(store: RemoteStore, oid: Oid): Promise<Buffer | n
  * lock for the cache) and only objects that are candidates in both go: the user may have taken minutes
  * to answer, and an `add` or `git commit` meanwhile may have made an old object reachable again.
  */
-export async function applyGc(repo: Repo, shown: GcPlan): Promise<{ deleted: number; bytes: number }> {
-  if (!shown.candidates.length) return { deleted: 0, bytes: 0 };
+export async function applyGc(repo: RepoContext, shown: GcPlan): Promise<{ deleted: number; bytes: number }> {
+  if (!shown.candidates.length && !shown.packsDue) return { deleted: 0, bytes: 0 };
   const unlockCache = shown.target === 'cache' ? await (async () => {
     await fsp.mkdir(repo.troveDir, { recursive: true });
     return acquireLock(path.join(repo.troveDir, 'lock'), 'gc');
@@ -246,6 +279,7 @@ export async function applyGc(repo: Repo, shown: GcPlan): Promise<{ deleted: num
     if (fresh.unreadableTrees.length) throw unreadableError(fresh);
     const ok = new Set(shown.candidates.map((c) => c.oid));
     const plan = { ...fresh, candidates: fresh.candidates.filter((c) => ok.has(c.oid)) };
+    Object.defineProperty(plan, 'keep', { value: (fresh as GcPlan & { keep?: Set<Oid> }).keep, enumerable: false });
     return await sweep(repo, plan);
   } finally {
     await unlockCache?.();
@@ -262,24 +296,14 @@ export function unreadableError(p: GcPlan): TroveError {
 
 const plural = (n: number, w: string) => `${n} ${n === 1 ? w : w + 's'}`;
 
-async function sweep(repo: Repo, plan: GcPlan): Promise<{ deleted: number; bytes: number }> {
+async function sweep(repo: RepoContext, plan: GcPlan): Promise<{ deleted: number; bytes: number }> {
   if (plan.target !== 'cache') {
     const { remote } = openRepoRemote(repo, plan.target);
     const store = new RemoteStore(remote);
     try {
-      let deleted = 0;
-      let bytes = 0;
-      const trees = plan.candidates.filter((c) => c.tree);
-      const rest = plan.candidates.filter((c) => !c.tree);
-      for (const group of [trees, rest]) {
-        for (let i = 0; i < group.length; i += 1000) {
-          const batch = group.slice(i, i + 1000);
-          await store.delete(batch.map((c) => c.oid));
-          deleted += batch.length;
-          bytes += batch.reduce((s, c) => s + c.size, 0);
-        }
-      }
-      return { deleted, bytes };
+      const keep = (plan as GcPlan & { keep?: Set<Oid> }).keep ?? new Set<Oid>();
+      const r = await sweepRemote(repo.cache, store, plan.candidates, keep, { graceMs: plan.graceMs, now: Date.now() });
+      return { deleted: r.deleted, bytes: r.bytes };
     } finally {
       await remote.close();
     }

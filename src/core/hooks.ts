@@ -2,7 +2,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from './atomicWrite.js';
 import { TroveError } from './errors.js';
-import type { Git } from './git.js';
+import type { Git } from './git/git.js';
 
 /**
  * git hooks that keep data and code together. Hooks live where git looks for them

@@ -22,12 +22,15 @@ import { readConfigFile } from './config.js';
 import { diffFolders, type FilesDiff } from './diff.js';
 import { TroveError, isTroveError } from './errors.js';
 import { execFile } from 'node:child_process';
-import { Git, gitEnv } from './git.js';
+import { gitEnv } from './git/env.js';
+import { Git } from './git/git.js';
 import type { Oid } from './oid.js';
 import { parsePointer, type Pointer } from './pointer.js';
 import { sourceOf, sourceRepoProblem, type PointerSource } from './pointerSource.js';
 import { isWithin, pointerPathFor, validateRelPath } from './paths.js';
-import type { Repo, Tracked } from './repo.js';
+import type { RepoContext } from './context.js';
+import { checkoutTracked } from './ops/checkout.js';
+import { listTracked, type Tracked } from './ops/tracked.js';
 import type { OnProgress } from './workspace.js';
 import { listRemotes } from './remoteConfig.js';
 
@@ -135,7 +138,7 @@ async function openSource(url: string, srcPath: string, rev: string | undefined,
 }
 
 /** Step 3: fetch the pointer's objects (or only its trees) from the source's default remote. */
-async function fetchFromSource(repo: Repo, src: Source, where: string, o: { treesOnly?: boolean; onProgress?: OnProgress; allowEndpoint?: string } = {}): Promise<void> {
+async function fetchFromSource(repo: RepoContext, src: Source, where: string, o: { treesOnly?: boolean; onProgress?: OnProgress; allowEndpoint?: string } = {}): Promise<void> {
   const { resolveRemote, effectiveUrl, transferJobs } = await import('./remoteConfig.js');
   const { openRemote } = await import('../remotes/index.js');
   const { fetchObjects } = await import('./transfer.js');
@@ -169,7 +172,7 @@ async function fetchFromSource(repo: Repo, src: Source, where: string, o: { tree
  * source repository chose; so it is used only when this repository already has a remote with that
  * endpoint, or the user names it with --allow-endpoint. AWS's own endpoints need no such consent.
  */
-function assertTrustedEndpoint(repo: Repo, src: Source, spec: { url: string; options: Record<string, unknown> }, allowed?: string): void {
+function assertTrustedEndpoint(repo: RepoContext, src: Source, spec: { url: string; options: Record<string, unknown> }, allowed?: string): void {
   if (!spec.url.startsWith('s3://')) return;
   const endpoint = typeof spec.options.endpoint === 'string' ? spec.options.endpoint : undefined;
   if (!endpoint) return;
@@ -196,10 +199,10 @@ function importedPointer(src: Source, destRel: string, srcPath: string): { point
   return { pointer, source };
 }
 
-async function writeImported(repo: Repo, destRel: string, pointer: Pointer, force: boolean): Promise<string[]> {
+async function writeImported(repo: RepoContext, destRel: string, pointer: Pointer, force: boolean): Promise<string[]> {
   const t: Tracked = { path: destRel, pointerFile: pointerPathFor(destRel), pointer };
   await fsp.mkdir(path.dirname(repo.abs(destRel)), { recursive: true });
-  await repo.checkoutTracked([t], { writePointers: true, requireObjects: true, force });
+  await checkoutTracked(repo, [t], { writePointers: true, requireObjects: true, force });
   const dir = path.posix.dirname(destRel);
   return [t.pointerFile, dir === '.' ? '.gitignore' : `${dir}/.gitignore`].filter((f) => existsSync(repo.abs(f)));
 }
@@ -208,12 +211,12 @@ async function writeImported(repo: Repo, destRel: string, pointer: Pointer, forc
  * Imports `srcPath` of the trove repository at `url` into this repository (see the module comment).
  * @example await importData(repo, '../registry', 'data/iris.csv', { rev: 'v1', dest: 'data/iris.csv' })
  */
-export async function importData(repo: Repo, url: string, srcPath: string, o: { rev?: string; dest?: string; force?: boolean; onProgress?: OnProgress; allowEndpoint?: string } = {}): Promise<ImportResult> {
+export async function importData(repo: RepoContext, url: string, srcPath: string, o: { rev?: string; dest?: string; force?: boolean; onProgress?: OnProgress; allowEndpoint?: string } = {}): Promise<ImportResult> {
   const source = normalizeUrl(url, repo.cwd);
   const destRel = repo.rel(o.dest ?? path.posix.basename(srcPath.replace(/\/+$/, '').replace(/\.trove$/, '')));
   if (destRel === '' || destRel.split('/')[0] === '.trove' || destRel.split('/').includes('.git')) throw new TroveError('BAD_ARGS', `${o.dest ?? srcPath}: not a place for imported data`);
   // Everything that can refuse does so before the clone and before anything is written.
-  const tracked = await repo.listTracked();
+  const tracked = await listTracked(repo);
   const clash = tracked.find((t) => t.path === destRel || isWithin(destRel, t.path) || isWithin(t.path, destRel));
   if (clash) {
     throw new TroveError('PATH_ALREADY_TRACKED', `${destRel}: ${clash.path === destRel ? 'is already tracked' : `overlaps ${clash.path}, which trove tracks`}`,
@@ -236,9 +239,9 @@ export async function importData(repo: Repo, url: string, srcPath: string, o: { 
  * `dryRun`) the new pointer and data. A workspace with changes not in the cache is not overwritten.
  * @example const u = await updateImport(repo, 'data/iris.csv', { dryRun: true }); u.diff
  */
-export async function updateImport(repo: Repo, userPath: string, o: { rev?: string; dryRun?: boolean; force?: boolean; onProgress?: OnProgress; allowEndpoint?: string } = {}): Promise<UpdateResult> {
+export async function updateImport(repo: RepoContext, userPath: string, o: { rev?: string; dryRun?: boolean; force?: boolean; onProgress?: OnProgress; allowEndpoint?: string } = {}): Promise<UpdateResult> {
   const rel = repo.rel(userPath).replace(/\.trove$/, '');
-  const t = (await repo.listTracked()).find((x) => x.path === rel);
+  const t = (await listTracked(repo)).find((x) => x.path === rel);
   if (!t) throw new TroveError('PATH_NOT_TRACKED', `${rel}: not tracked by trove`, 'bring data from another repository with `trove import <git-url> <path>`');
   const old = sourceOf(t.pointer);
   if (!old) throw new TroveError('BAD_ARGS', `${rel} was not imported (its pointer has no source)`, 'only paths brought in with `trove import` can be updated');

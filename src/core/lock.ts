@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import { TroveError, isErrno } from './errors.js';
+import { pidIsAlive } from './pidAlive.js';
 
 /**
  * A repository lock (`.trove/lock`) for commands that change the workspace, pointers or cache
@@ -41,10 +42,5 @@ function isStale(holder: string): boolean {
   const m = /^(\d+)@(.*)$/.exec(holder.split('\n')[0] ?? '');
   if (!m) return holder === '' ? false : true;
   if (m[2] !== os.hostname()) return false;
-  try {
-    process.kill(Number(m[1]), 0);
-    return false;
-  } catch (err) {
-    return isErrno(err, 'ESRCH');
-  }
+  return !pidIsAlive(Number(m[1]));
 }

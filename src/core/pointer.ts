@@ -20,6 +20,24 @@ export interface Pointer {
   extra?: Record<string, unknown>;
 }
 
+/**
+ * A tracked pointer: the pointer and where it is (both repo-relative). The one type for it, whether read from
+ * the work tree (ops/tracked.ts), at a git revision (revs.ts adds `rev` and `blob`) or from a merge stage.
+ */
+export interface Tracked {
+  /** data path, e.g. `data/images` */
+  path: string;
+  /** pointer file, e.g. `data/images.trove` */
+  pointerFile: string;
+  pointer: Pointer;
+}
+
+/** A pointer file's Tracked: its data path is the pointer's `path`, beside the pointer file. */
+export function trackedFrom(pointerFile: string, pointer: Pointer): Tracked {
+  const slash = pointerFile.lastIndexOf('/');
+  return { path: slash < 0 ? pointer.path : `${pointerFile.slice(0, slash)}/${pointer.path}`, pointerFile, pointer };
+}
+
 const HEADER = '# trove pointer: commit this file; the data itself is in the trove cache and remotes\n';
 const KNOWN = new Set(['version', 'path', 'type', 'oid', 'size', 'files', 'exec']);
 /** A pointer is a few hundred bytes; anything much larger is not one. */

@@ -20,7 +20,6 @@
  * `parsePointer` calls it, so a pointer with a bad `source` is a BAD_POINTER like any other.
  */
 import { TroveError } from './errors.js';
-import type { Pointer } from './pointer.js';
 import { validateRelPath } from './paths.js';
 
 export interface PointerSource {
@@ -70,7 +69,7 @@ export function validatePointerSource(v: unknown, file: string): PointerSource {
 }
 
 /** The source of an imported pointer (already validated when the pointer was parsed), or null. */
-export function sourceOf(ptr: Pointer): PointerSource | null {
+export function sourceOf(ptr: { path: string; extra?: Record<string, unknown> }): PointerSource | null {
   const v = ptr.extra?.source;
   return v === undefined ? null : validatePointerSource(v, ptr.path);
 }

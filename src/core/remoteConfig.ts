@@ -24,7 +24,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getKey, readConfigFile, setKey, unsetKey, validateSetting, writeConfigFile, type ConfigTree } from './config.js';
 import { TroveError } from './errors.js';
-import type { Repo } from './repo.js';
+import type { RepoContext } from './context.js';
 import { isDotGit, isDotTrove, isInsideOrSame } from './safePath.js';
 import { openRemote, type Remote } from '../remotes/index.js';
 
@@ -163,7 +163,7 @@ export function assertSafeFolderRemote(root: string, name: string, effective: st
  * Opens the named (or default) remote of a repository. The caller closes it.
  * @example const { remote, spec } = openRepoRemote(repo, 'origin'); try { … } finally { await remote.close() }
  */
-export function openRepoRemote(repo: Repo, name?: string): { remote: Remote; spec: RemoteSpec } {
+export function openRepoRemote(repo: RepoContext, name?: string): { remote: Remote; spec: RemoteSpec } {
   const spec = resolveRemote(repo.config, name);
   const url = effectiveUrl(repo.root, spec.url);
   assertSafeFolderRemote(repo.root, spec.name, url);
@@ -179,14 +179,14 @@ export function transferJobs(spec: RemoteSpec, jobs?: number): number {
 
 // ------------------------------------------------------------------ editing
 
-async function edit(repo: Repo, local: boolean, fn: (tree: ConfigTree) => void): Promise<void> {
+async function edit(repo: RepoContext, local: boolean, fn: (tree: ConfigTree) => void): Promise<void> {
   const file = path.join(repo.troveDir, local ? 'config.local' : 'config');
   const tree = await readConfigFile(file, local ? '.trove/config.local' : '.trove/config');
   fn(tree);
   await writeConfigFile(file, tree, local ? LOCAL_HEADER : CONFIG_HEADER);
 }
 
-async function readBoth(repo: Repo): Promise<{ committed: ConfigTree; local: ConfigTree }> {
+async function readBoth(repo: RepoContext): Promise<{ committed: ConfigTree; local: ConfigTree }> {
   return {
     committed: await readConfigFile(path.join(repo.troveDir, 'config'), '.trove/config'),
     local: await readConfigFile(path.join(repo.troveDir, 'config.local'), '.trove/config.local'),
@@ -218,7 +218,7 @@ function typed(v: string): unknown {
  * options; the first remote becomes the default.
  * @example await addRemote(repo, 'origin', 's3://bkt/data', { options: { region: 'eu-west-1' } })
  */
-export async function addRemote(repo: Repo, name: string, url: string, o: { local?: boolean; force?: boolean; options?: Record<string, string>; makeDefault?: boolean } = {}): Promise<RemoteSpec> {
+export async function addRemote(repo: RepoContext, name: string, url: string, o: { local?: boolean; force?: boolean; options?: Record<string, string>; makeDefault?: boolean } = {}): Promise<RemoteSpec> {
   validateRemoteName(name);
   let stored = url;
   if (!url.startsWith('s3://') && !/^[a-z][a-z0-9+.-]*:/i.test(url) && !path.isAbsolute(url)) {
@@ -248,7 +248,7 @@ export async function addRemote(repo: Repo, name: string, url: string, o: { loca
 }
 
 /** Removes a remote from config and config.local; unsets the default if it was this one. */
-export async function removeRemote(repo: Repo, name: string): Promise<void> {
+export async function removeRemote(repo: RepoContext, name: string): Promise<void> {
   const { committed, local } = await readBoth(repo);
   if (getKey(committed, `remotes.${name}`) === undefined && getKey(local, `remotes.${name}`) === undefined) {
     throw new TroveError('CONFIG', `no remote named "${name}"`);
@@ -265,7 +265,7 @@ export async function removeRemote(repo: Repo, name: string): Promise<void> {
 }
 
 /** Sets `core.remote`. */
-export async function setDefaultRemote(repo: Repo, name: string, o: { local?: boolean } = {}): Promise<void> {
+export async function setDefaultRemote(repo: RepoContext, name: string, o: { local?: boolean } = {}): Promise<void> {
   resolveRemote(repo.config, name);
   await edit(repo, !!o.local, (t) => setKey(t, 'core.remote', name));
   await reload(repo);
@@ -275,7 +275,7 @@ export async function setDefaultRemote(repo: Repo, name: string, o: { local?: bo
  * `trove remote modify <name> <key> <value>`: one option (or `url`), validated like `remote add`.
  * With `value` undefined the option is removed.
  */
-export async function modifyRemote(repo: Repo, name: string, key: string, value: string | undefined, o: { local?: boolean } = {}): Promise<RemoteSpec> {
+export async function modifyRemote(repo: RepoContext, name: string, key: string, value: string | undefined, o: { local?: boolean } = {}): Promise<RemoteSpec> {
   const spec = resolveRemote(repo.config, name);
   if (!/^[a-z][a-z0-9_]*$/.test(key)) throw new TroveError('CONFIG', `bad remote option name ${JSON.stringify(key)}`);
   if (key === 'url' && value === undefined) throw new TroveError('CONFIG', 'a remote needs a url', `remove the remote instead: \`trove remote remove ${name}\``);
@@ -298,8 +298,8 @@ export async function modifyRemote(repo: Repo, name: string, key: string, value:
   return resolveRemote(repo.config, name);
 }
 
-/** Re-reads config into the Repo object (its `config` is the merged view). */
-async function reload(repo: Repo): Promise<void> {
+/** Re-reads config into the RepoContext object (its `config` is the merged view). */
+async function reload(repo: RepoContext): Promise<void> {
   const { committed, local } = await readBoth(repo);
   const { mergeConfig } = await import('./config.js');
   const merged = mergeConfig(committed, local);
@@ -308,7 +308,7 @@ async function reload(repo: Repo): Promise<void> {
 }
 
 /** For `remote list`: the remotes and where each is set. */
-export async function describeRemotes(repo: Repo): Promise<RemoteSpec[]> {
+export async function describeRemotes(repo: RepoContext): Promise<RemoteSpec[]> {
   const { local } = await readBoth(repo);
   return listRemotes(repo.config, local);
 }

@@ -3,8 +3,21 @@
  * remote, which of a set of oids a remote lacks, and how one is uploaded or downloaded. Push, fetch,
  * gc --remote and `trove verify` go through it; nobody else builds a remote key for an object.
  *
- * Layout (wave 1, still read and written for large objects):
- *   objects/sha256/<2 hex>/<62 hex>     one object, its bytes exactly (the cache's own layout)
+ * Layout (version 2; a wave-1 remote is the first line only, and stays readable):
+ *   objects/sha256/<2 hex>/<62 hex>     one object, its bytes exactly (large objects; all of wave 1's)
+ *   packs/<id>.pack                     small objects packed (store/pack.ts format), id = its checksum
+ *   packs/<id>.idx                      its index (store/packIndex.ts), put after the pack: an index
+ *                                       names a complete pack, a pack without one is invisible
+ *   packs/<id>.doomed                   gc's mark: the pack is on its way out (see gc.ts); readers
+ *                                       treat it as gone at once, gc deletes it a grace period later
+ *   inventory.json                      what the remote holds (inventory.ts): advisory, re-checked
+ *
+ * What the remote holds (`view()`, once per operation): GET the inventory, LIST `packs/` (one request
+ * per 1,000 keys), GET the index of any live pack the inventory lacks; without an inventory (a
+ * wave-1 remote), LIST `objects/` once. A pack counts only while its .idx and .pack are listed and it
+ * is not doomed; a loose object the inventory claims is re-checked (HEAD, or a prefix listing when
+ * many) before anything is skipped because of it; an object the inventory does not name is missing
+ * (sending it again is safe), except a large one, which gets a HEAD first (re-sending it is not cheap).
  *
  * Every request goes through the one retry policy (src/remotes/retry.ts) with the remote's
  * `attempts`: the backend marks what is worth retrying (`retryable`), this module re-sends it. A
@@ -12,6 +25,9 @@
  * whole but does not hash to its oid is INTEGRITY and is not retried (the remote's copy is bad).
  */
 import pLimit from 'p-limit';
+import { INVENTORY_KEY, encodeInventory, parseInventory } from './inventory.js';
+import { entryRange, verifyEntryBytes } from './store/pack.js';
+import { parsePackIndex, type PackIndex, type PackIndexEntry } from './store/packIndex.js';
 import { TroveError, isTroveError } from './errors.js';
 import { hashBytes, hexOf, type Oid } from './oid.js';
 import { type OpenBody, type Remote, withRetry } from '../remotes/index.js';
@@ -49,6 +65,38 @@ export const HEAD_MAX = 256;
 /** The shape `present()` walks: for a tree, its children (undefined when not known locally). */
 export interface GraphNode {
   children?: Oid[];
+  /** bytes, when known: an object above PACK_OBJECT_MAX that no inventory names gets a HEAD before it is sent again */
+  size?: number;
+}
+
+/** Objects up to this size are sent in packs; larger ones loose (multipart when big). */
+export const PACK_OBJECT_MAX = 1 << 20;
+
+export const PACKS_PREFIX = 'packs/';
+export const packKey = (id: string, ext: 'pack' | 'idx' | 'doomed') => `${PACKS_PREFIX}${id}.${ext}`;
+
+/** One pack on the remote, as listed. */
+export interface RemotePack {
+  id: string;
+  idx: PackIndex;
+  size: number;
+  mtimeMs?: number;
+}
+
+/** What the remote holds, read once per operation (see the header). */
+export interface RemoteView {
+  /** live packs: .pack and .idx listed, not doomed */
+  packs: Map<string, RemotePack>;
+  /** doomed packs (gc): id → the marker's time */
+  doomed: Map<string, { mtimeMs?: number; pack?: { size: number; mtimeMs?: number } }>;
+  /** .pack files without an .idx (a push that died before its index; gc removes old ones) */
+  orphans: { id: string; size: number; mtimeMs?: number }[];
+  /** loose objects: seen in a listing made now (true) or claimed by the inventory (false, re-checked before use) */
+  loose: Map<Oid, boolean>;
+  /** an inventory was found */
+  inventory: boolean;
+  /** the inventory differs from what was found (packs it lacks or names wrongly): rewrite it */
+  stale: boolean;
 }
 
 export interface RemoteObject {
@@ -82,8 +130,193 @@ export class RemoteStore {
     return withRetry(fn, { attempts: this.remote.attempts, signal: this.o.signal });
   }
 
-  /** Whether the remote holds `oid` (one HEAD). */
-  async has(oid: Oid, _kind: ObjectKind = 'blob'): Promise<boolean> {
+  private viewing?: Promise<RemoteView>;
+
+  /** What the remote holds (memoized for this store's life: one operation). */
+  view(): Promise<RemoteView> {
+    return (this.viewing ??= this.readView());
+  }
+
+  /** Forget the view (after a write that changed the remote, or between gc's phases). */
+  refresh(): void {
+    this.viewing = undefined;
+    this.due = undefined;
+    this.doomedRead = undefined;
+    this.readOnly = [];
+  }
+
+  private due?: Promise<RemotePack[]>;
+  private doomedRead?: Promise<RemotePack[]>;
+
+  /**
+   * A doomed pack that still holds `oid`, for reads only (never for "the remote has it"): between
+   * gc's doom and its delete, a tree pushed by someone who read the remote before the doom may name
+   * an object only that pack holds, and a fetch must still find it. Indexes are read on the first miss.
+   */
+  private async locateDoomed(oid: Oid): Promise<{ pack: RemotePack; entry: PackIndexEntry } | null> {
+    const v = await this.view();
+    if (!v.doomed.size && !this.readOnly.length) return null;
+    const packs = await (this.doomedRead ??= (async () => {
+      const out: RemotePack[] = [...this.readOnly];
+      for (const [id, d] of v.doomed) {
+        if (!d.pack || out.some((p) => p.id === id)) continue;
+        this.checks++;
+        const buf = await this.readKey(packKey(id, 'idx'));
+        if (!buf) continue;
+        try {
+          const idx = parsePackIndex(buf, `remote "${this.name}": ${packKey(id, 'idx')}`);
+          if (idx.packId === id && idx.packSize === d.pack.size) out.push({ id, idx, ...d.pack });
+        } catch (err) {
+          if (!isTroveError(err, 'INTEGRITY')) throw err;
+        }
+      }
+      return out;
+    })());
+    for (const pack of packs) {
+      const entry = pack.idx.find(oid);
+      if (entry) return { pack, entry };
+    }
+    return null;
+  }
+  /** packs that reads (not presence checks) may use too: gc reads trees out of doomed packs */
+  private readOnly: RemotePack[] = [];
+
+  /**
+   * Doomed packs whose marker is older than `graceMs` (gc deletes them), with their indexes. A
+   * marker without a time is never due.
+   */
+  duePacks(graceMs: number, now: number): Promise<RemotePack[]> {
+    return (this.due ??= (async () => {
+      const v = await this.view();
+      const out: RemotePack[] = [];
+      for (const [id, d] of v.doomed) {
+        if (d.mtimeMs === undefined || now - d.mtimeMs < graceMs || !d.pack) continue;
+        this.checks++;
+        const buf = await this.readKey(packKey(id, 'idx'));
+        if (!buf) continue;
+        const idx = parsePackIndex(buf, `remote "${this.name}": ${packKey(id, 'idx')}`);
+        if (idx.packId !== id || idx.packSize !== d.pack.size) continue;
+        out.push({ id, idx, ...d.pack });
+      }
+      this.readOnly = out;
+      this.doomedRead = undefined;
+      return out;
+    })());
+  }
+
+  private async readView(): Promise<RemoteView> {
+    const v: RemoteView = { packs: new Map(), doomed: new Map(), orphans: [], loose: new Map(), inventory: false, stale: false };
+    // 1. the inventory (advisory)
+    let inv: ReturnType<typeof parseInventory> | null = null;
+    this.checks++;
+    const raw = await this.readKey(INVENTORY_KEY);
+    if (raw) {
+      try {
+        inv = parseInventory(raw, `remote "${this.name}": ${INVENTORY_KEY}`);
+        v.inventory = true;
+      } catch (err) {
+        // a newer trove's inventory means a layout this one may not know: stop. A damaged one is
+        // only a lost summary: read the truth instead, and the push rewrites it.
+        if (!(isTroveError(err, 'REMOTE') || isTroveError(err, 'INTEGRITY')) || err.data?.unknownVersion) throw err;
+      }
+    }
+    // 2. the truth about packs: one listing
+    const files = new Map<string, { pack?: { size: number; mtimeMs?: number }; idx?: boolean; doomed?: { mtimeMs?: number } }>();
+    let n = 0;
+    for await (const e of this.remote.list(PACKS_PREFIX, { signal: this.o.signal })) {
+      n++;
+      const m = /^packs\/([0-9a-f]{64})\.(pack|idx|doomed)$/.exec(e.key);
+      if (!m) continue;
+      const f = files.get(m[1]) ?? {};
+      if (m[2] === 'pack') f.pack = { size: e.size, mtimeMs: e.mtimeMs };
+      else if (m[2] === 'idx') f.idx = true;
+      else f.doomed = { mtimeMs: e.mtimeMs };
+      files.set(m[1], f);
+    }
+    this.checks += 1 + Math.floor(n / 1000);
+    const fromInv = new Map((inv?.packs ?? []).map((p) => [p.packId, p]));
+    const fetchIdx: string[] = [];
+    for (const [id, f] of files) {
+      if (f.doomed) v.doomed.set(id, { mtimeMs: f.doomed.mtimeMs, pack: f.pack });
+      else if (f.pack && !f.idx) v.orphans.push({ id, ...f.pack });
+      if (f.doomed || !f.pack || !f.idx) continue;
+      const known = fromInv.get(id);
+      if (known && known.packSize === f.pack.size) v.packs.set(id, { id, idx: known, ...f.pack });
+      else fetchIdx.push(id);
+    }
+    // a pack the inventory lacks (a push whose inventory write was lost or is yet to come)
+    await Promise.all(fetchIdx.map((id) => this.limit(async () => {
+      this.checks++;
+      const f = files.get(id)!;
+      const buf = await this.readKey(packKey(id, 'idx'));
+      if (!buf) return;
+      let idx: PackIndex;
+      try {
+        idx = parsePackIndex(buf, `remote "${this.name}": ${packKey(id, 'idx')}`);
+      } catch (err) {
+        if (isTroveError(err, 'INTEGRITY')) return; // a bad index hides its pack: what it holds is sent again
+        throw err;
+      }
+      if (idx.packId !== id || idx.packSize !== f.pack!.size) return;
+      v.packs.set(id, { id, idx, ...f.pack! });
+    })));
+    if (fetchIdx.length || [...fromInv.keys()].some((id) => !v.packs.has(id))) v.stale = true;
+    // 3. loose objects: claimed by the inventory, or listed now when there is none
+    if (inv) {
+      for (const oid of inv.loose) v.loose.set(oid, false);
+    } else {
+      let pages = 0;
+      let k = 0;
+      for await (const e of this.remote.list(LOOSE_PREFIX, { signal: this.o.signal })) {
+        const oid = oidFromLooseKey(e.key);
+        if (oid) v.loose.set(oid, true);
+        if (++k % 1000 === 0) pages++;
+      }
+      this.checks += 1 + pages;
+      v.stale = true;
+    }
+    return v;
+  }
+
+  /** A small key's bytes, or null when there is none (retried). */
+  private async readKey(key: string): Promise<Buffer | null> {
+    try {
+      return await this.retry(async () => {
+        const body = await this.remote.get(key, { signal: this.o.signal });
+        return readAll(body, key, this.name);
+      });
+    } catch (err) {
+      if (isTroveError(err, 'NOT_FOUND')) return null;
+      throw err;
+    }
+  }
+
+  /** The live pack that holds `oid`, and where in it. */
+  async locate(oid: Oid, kind?: ObjectKind): Promise<{ pack: RemotePack; entry: PackIndexEntry } | null> {
+    const v = await this.view();
+    for (const pack of v.packs.values()) {
+      const entry = pack.idx.find(oid, kind);
+      if (entry) return { pack, entry };
+    }
+    if (kind) {
+      // the same bytes under another kind serve as well (a file whose content is a tree's)
+      for (const pack of v.packs.values()) {
+        const entry = pack.idx.find(oid);
+        if (entry) return { pack, entry };
+      }
+    }
+    return null;
+  }
+
+  /** Whether the remote holds `oid`: in a live pack, or loose (HEAD unless listed just now). */
+  async has(oid: Oid, kind: ObjectKind = 'blob'): Promise<boolean> {
+    if (await this.locate(oid, kind)) return true;
+    const v = await this.view();
+    if (v.loose.get(oid) === true) return true;
+    return this.headLoose(oid);
+  }
+
+  private headLoose(oid: Oid): Promise<boolean> {
     return this.limit(() => this.retry(async () => {
       this.checks++;
       return (await this.remote.stat(looseKey(oid), { signal: this.o.signal })) !== null;
@@ -98,30 +331,34 @@ export class RemoteStore {
    * 2. above it: list the remote by the 2-hex fan-out prefixes the set touches (in parallel), and
    *    keep only the keys asked about.
    */
-  async present(nodes: Map<Oid, GraphNode>, roots: Oid[], o: { headMax?: number; knownAbsent?: Set<Oid> } = {}): Promise<{ present: Set<Oid>; strategy: 'head' | 'list' }> {
+  async present(nodes: Map<Oid, GraphNode>, roots: Oid[], o: { headMax?: number; knownAbsent?: Set<Oid> } = {}): Promise<{ present: Set<Oid>; strategy: 'inventory' | 'head' | 'list' }> {
+    const v = await this.view();
     const present = new Set<Oid>();
-    if ((o.headMax ?? HEAD_MAX) >= nodes.size) {
-      const visited = new Set<Oid>();
-      const visit = async (oid: Oid): Promise<void> => {
-        if (visited.has(oid)) return;
-        visited.add(oid);
-        if (!o.knownAbsent?.has(oid) && (await this.has(oid))) {
-          markSubtree(nodes, oid, present);
-          return;
-        }
-        const kids = nodes.get(oid)?.children;
-        if (kids) await Promise.all(kids.map(visit));
-      };
-      await Promise.all(roots.map(visit));
-      return { present, strategy: 'head' };
+    const recheck: Oid[] = [];
+    for (const [oid, n] of nodes) {
+      if (await this.locate(oid)) present.add(oid);
+      else if (v.loose.get(oid) === true) present.add(oid);
+      // a loose claim of the inventory; or, with an inventory, a large object it does not name.
+      // (without one, the loose objects were listed just now: what is not listed is not there)
+      else if (v.loose.has(oid) || (v.inventory && (n.size ?? 0) > PACK_OBJECT_MAX)) recheck.push(oid);
     }
+    void roots;
+    void o.knownAbsent;
+    if (!recheck.length) return { present, strategy: v.inventory ? 'inventory' : 'list' };
+    // loose claims and large objects: HEAD each, or list their prefixes when they are many
+    if (recheck.length <= (o.headMax ?? HEAD_MAX)) {
+      const got = await Promise.all(recheck.map((oid) => this.headLoose(oid)));
+      recheck.forEach((oid, i) => got[i] && present.add(oid));
+      return { present, strategy: v.inventory ? 'inventory' : 'head' };
+    }
+    const want = new Set(recheck);
     const prefixes = new Set<string>();
-    for (const oid of nodes.keys()) prefixes.add(hexOf(oid).slice(0, 2));
+    for (const oid of recheck) prefixes.add(hexOf(oid).slice(0, 2));
     await Promise.all([...prefixes].map((p) => this.limit(() => this.retry(async () => {
       this.checks++;
       for await (const e of this.remote.list(`${LOOSE_PREFIX}${p}/`, { signal: this.o.signal })) {
         const oid = oidFromLooseKey(e.key);
-        if (oid && nodes.has(oid)) present.add(oid);
+        if (oid && want.has(oid)) present.add(oid);
       }
     }))));
     return { present, strategy: 'list' };
@@ -142,7 +379,14 @@ export class RemoteStore {
    * retried whole when the request or the body fails transiently. NOT_FOUND when the remote lacks it.
    * @example const n = await store.download(oid, 'blob', (body) => cache.putStream(oid, body, where))
    */
-  async download<T>(oid: Oid, _kind: ObjectKind, consume: (body: NodeJS.ReadableStream) => Promise<T>): Promise<T> {
+  async download<T>(oid: Oid, kind: ObjectKind, consume: (body: NodeJS.ReadableStream) => Promise<T>): Promise<T> {
+    const at = (await this.locate(oid, kind)) ?? (await this.locateDoomed(oid));
+    if (at) {
+      // one object out of a pack: a ranged GET of its entry, checked against the index and its hash
+      const body = await this.readEntry(at.pack, at.entry);
+      const { Readable } = await import('node:stream');
+      return consume(Readable.from([body]));
+    }
     const key = looseKey(oid);
     return this.retry(async () => {
       const body = await this.remote.get(key, { signal: this.o.signal });
@@ -161,6 +405,73 @@ export class RemoteStore {
         throw err;
       }
     });
+  }
+
+  /** One packed object's body, by HTTP Range, verified (INTEGRITY names the pack). */
+  async readEntry(pack: RemotePack, e: PackIndexEntry): Promise<Buffer> {
+    const got = await this.readRun(pack, [e]);
+    return got.get(e)!;
+  }
+
+  /**
+   * Several objects of one pack in one ranged GET (from the first entry's header to the last one's
+   * end; the caller coalesces entries that are close), each verified. Retried whole when the request
+   * or the body fails transiently.
+   */
+  async readRun(pack: RemotePack, entries: PackIndexEntry[], onEntry?: (e: PackIndexEntry, body: Buffer) => Promise<void>): Promise<Map<PackIndexEntry, Buffer>> {
+    const sorted = [...entries].sort((a, b) => a.offset - b.offset);
+    const done = new Map<PackIndexEntry, Buffer>();
+    const key = packKey(pack.id, 'pack');
+    await this.retry(async () => {
+      const todo = sorted.filter((e) => !done.has(e));
+      if (!todo.length) return;
+      const start = entryRange(todo[0]).start;
+      const end = entryRange(todo[todo.length - 1]).end;
+      const body = await this.remote.get(key, { signal: this.o.signal, range: { start, end: end - 1 } });
+      const reader = new ByteReader(body as AsyncIterable<Buffer>);
+      try {
+        let pos = start;
+        for (const e of todo) {
+          const r = entryRange(e);
+          await reader.skip(r.start - pos);
+          const bytes = await reader.read(r.end - r.start);
+          pos = r.end;
+          let b: Buffer;
+          try {
+            b = Buffer.from(verifyEntryBytes(bytes, e, `remote "${this.name}": ${key}`));
+          } catch (err) {
+            if (!isTroveError(err, 'INTEGRITY')) throw err;
+            throw new TroveError('INTEGRITY', `object ${e.oid} from remote "${this.name}" does not match its name (${err.message})`,
+              'the copy on the remote is corrupt; nothing was inserted into the cache. Push a good copy from a clone that has it', { cause: err });
+          }
+          if (onEntry) await onEntry(e, b);
+          done.set(e, onEntry ? Buffer.alloc(0) : b);
+        }
+      } catch (err) {
+        (body as { destroy?: () => void }).destroy?.();
+        if (isTroveError(err)) throw err;
+        throw new TroveError('REMOTE', `remote "${this.name}": read of ${key} failed midway: ${(err as Error)?.message ?? String(err)}`, undefined, { cause: err, retryable: true });
+      }
+      (body as { destroy?: () => void }).destroy?.();
+    });
+    return done;
+  }
+
+  /**
+   * Puts a finished local pack and then its index (index last: a reader never sees an index
+   * without its pack). The pack file is read again for each attempt.
+   */
+  async putPack(file: string, idx: PackIndex, o: { onBytes?: (n: number) => void } = {}): Promise<RemotePack> {
+    const { createReadStream } = await import('node:fs');
+    await this.retry(() => this.remote.put(packKey(idx.packId, 'pack'), () => createReadStream(file), idx.packSize, { signal: this.o.signal, onBytes: o.onBytes }));
+    await this.retry(() => this.remote.putBytes(packKey(idx.packId, 'idx'), idx.bytes(), { signal: this.o.signal }));
+    return { id: idx.packId, idx, size: idx.packSize, mtimeMs: Date.now() };
+  }
+
+  /** Writes the inventory: these packs and loose objects (one atomic put). */
+  async writeInventory(packs: Iterable<PackIndex>, loose: Iterable<Oid>): Promise<void> {
+    const body = encodeInventory({ packs: [...packs], loose: new Set(loose) });
+    await this.retry(() => this.remote.putBytes(INVENTORY_KEY, body, { signal: this.o.signal }));
   }
 
   /**
@@ -187,21 +498,31 @@ export class RemoteStore {
     }
   }
 
-  /** Every object the remote holds, with its size and upload time. */
-  async *list(): AsyncIterable<RemoteObject> {
-    // a listing is not retried midway (it would repeat keys); the pages are requests of their own
+  /** Every loose object the remote holds, with its size and upload time (packed ones: `view().packs`). */
+  async *listLoose(): AsyncIterable<RemoteObject> {
+    // a listing is not retried midway (it would repeat keys); backends retry each page
     for await (const e of this.remote.list(LOOSE_PREFIX, { signal: this.o.signal })) {
       const oid = oidFromLooseKey(e.key);
       if (oid) yield { oid, size: e.size, mtimeMs: e.mtimeMs };
     }
   }
 
-  /** Deletes objects (missing ones are fine), 1,000 per request. */
+  /** Deletes loose objects (missing ones are fine), 1,000 per request. */
   async delete(oids: Oid[]): Promise<void> {
-    for (let i = 0; i < oids.length; i += 1000) {
-      const keys = oids.slice(i, i + 1000).map(looseKey);
-      await this.retry(() => this.remote.delete(keys));
+    await this.deleteKeys(oids.map(looseKey));
+  }
+
+  /** Deletes keys 1,000 per request (packs, markers). */
+  async deleteKeys(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      await this.retry(() => this.remote.delete(batch));
     }
+  }
+
+  /** Marks a pack doomed (gc's first phase): readers treat it as gone from now on. */
+  async doom(id: string): Promise<void> {
+    await this.retry(() => this.remote.putBytes(packKey(id, 'doomed'), `${new Date().toISOString()}\n`, { signal: this.o.signal }));
   }
 }
 
@@ -224,4 +545,60 @@ export function remoteStoreOf(remote: Remote): RemoteStore {
   let s = stores.get(remote);
   if (!s) stores.set(remote, (s = new RemoteStore(remote)));
   return s;
+}
+
+/** Reads a whole small body (an index, the inventory). */
+async function readAll(body: NodeJS.ReadableStream, key: string, remote: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const c of body as AsyncIterable<Buffer>) {
+      n += c.length;
+      if (n > 1 << 30) throw new TroveError('REMOTE', `remote "${remote}": ${key} is larger than 1 GiB; it is not an index`);
+      parts.push(c);
+    }
+  } catch (err) {
+    (body as { destroy?: () => void }).destroy?.();
+    if (isTroveError(err)) throw err;
+    throw new TroveError('REMOTE', `remote "${remote}": read of ${key} failed midway: ${(err as Error)?.message ?? String(err)}`, undefined, { cause: err, retryable: true });
+  }
+  return Buffer.concat(parts);
+}
+
+/** Exact-length reads and skips over a stream of chunks (memory: what one read asks for, plus one chunk). */
+class ByteReader {
+  private chunks: Buffer[] = [];
+  private have = 0;
+  private readonly it: AsyncIterator<Buffer>;
+  constructor(src: AsyncIterable<Buffer>) {
+    this.it = src[Symbol.asyncIterator]();
+  }
+  private async more(): Promise<boolean> {
+    const r = await this.it.next();
+    if (r.done) return false;
+    this.chunks.push(r.value);
+    this.have += r.value.length;
+    return true;
+  }
+  /** Up to `n` bytes (fewer only at the end of the stream). */
+  async read(n: number): Promise<Buffer> {
+    while (this.have < n) if (!(await this.more())) break;
+    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    const out = all.subarray(0, Math.min(n, all.length));
+    const rest = all.subarray(out.length);
+    this.chunks = rest.length ? [rest] : [];
+    this.have = rest.length;
+    return out;
+  }
+  async skip(n: number): Promise<void> {
+    while (n > 0) {
+      if (!this.have && !(await this.more())) return;
+      const head = this.chunks[0];
+      const k = Math.min(n, head.length);
+      if (k === head.length) this.chunks.shift();
+      else this.chunks[0] = head.subarray(k);
+      this.have -= k;
+      n -= k;
+    }
+  }
 }

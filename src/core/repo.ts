@@ -3,10 +3,8 @@
  * the operations under `ops/`, one module each; the operations are also exported as free functions
  * `op(ctx, args, opts)` from `src/index.ts`. Nothing is implemented here.
  */
-import path from 'node:path';
 import { RepoContext, initRepo, locateRepo } from './context.js';
 import type { ActiveRun, StartRunOptions } from './runs/recorder.js';
-import type { RunStore } from './runs/store.js';
 import type { OnProgress, Scanned } from './workspace.js';
 import { add, type AddResult } from './ops/add.js';
 import { checkout, checkoutTracked, checkoutVersions, type CheckoutOptions, type CheckoutResult } from './ops/checkout.js';
@@ -45,13 +43,6 @@ export class Repo extends RepoContext {
   }
 
   // ---------------------------------------------------------------- runs
-
-  /** The run records under `.trove/runs/` and their index. */
-  async runStore(): Promise<RunStore> {
-    // loaded on use: the runs modules bring zod and yaml, which status and add never need
-    const { RunStore } = await import('./runs/store.js');
-    return new RunStore(path.join(this.troveDir, 'runs'), path.join(this.troveDir, 'index.db'));
-  }
 
   /**
    * Starts recording a run: code version and input versions now, then log calls, then `end()`.

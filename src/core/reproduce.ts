@@ -28,7 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { diffFolders, type FilesDiff } from './diff.js';
 import { TroveError, isTroveError } from './errors.js';
-import { Git } from './git.js';
+import { Git } from './git/git.js';
 import type { Oid } from './oid.js';
 import { Repo } from './repo.js';
 import type { ActiveRun } from './runs/recorder.js';

@@ -1,30 +1,26 @@
 /**
  * Pointers at any git revision, read without touching HEAD, the index or the work tree.
  *
- * 1. `git ls-tree -r -z --full-tree <rev>` lists the revision's files; keep blobs named `*.trove`
- *    (not under `.trove/`).
- * 2. One `git cat-file --batch` process reads every distinct pointer blob (a pointer that did not change
- *    between commits is the same blob, so it is read and parsed once per process, not once per commit).
+ * 1. `git ls-tree -r -z --full-tree <rev>` (git/lsTree.ts) lists the revision's files; keep blobs named
+ *    `*.trove` (not under `.trove/`).
+ * 2. One `git cat-file --batch` process (git/catFile.ts) reads every distinct pointer blob (a pointer that
+ *    did not change between commits is the same blob, so it is read and parsed once per call, not once per commit).
  * 3. Each blob goes through parsePointer; a bad pointer at an old revision is reported (rev + path) and
  *    skipped, never fatal: gc and `push --all-commits` must not stop at one broken commit.
  *
- * Used by push/fetch (`--all-branches`, `--all-tags`, `--all-commits`), gc's roots, and later by
- * `trove checkout <rev> -- path` and `trove diff`.
+ * Used by push/fetch (`--all-branches`, `--all-tags`, `--all-commits`), gc's roots, `trove checkout <rev> -- path`,
+ * `trove diff` and stale runs (those three with `strict`: a bad pointer there is an error, not a gap).
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { TroveError } from './errors.js';
-import { gitEnv, type Git } from './git.js';
-import { parsePointer, type Pointer } from './pointer.js';
+import { catFileBatch } from './git/catFile.js';
+import type { Git } from './git/git.js';
+import { lsIndex, lsTree } from './git/lsTree.js';
+import { parsePointer, trackedFrom, type Pointer, type Tracked } from './pointer.js';
 
 /** A pointer as committed at `rev` (or staged in the index, rev `:index`). Paths are repo-relative. */
-export interface RevTracked {
+export interface RevTracked extends Tracked {
   rev: string;
-  /** data path, e.g. `data/images` */
-  path: string;
-  /** pointer file, e.g. `data/images.trove` */
-  pointerFile: string;
-  pointer: Pointer;
   /** the pointer file's git blob id */
   blob: string;
 }
@@ -97,34 +93,25 @@ export async function pointersAtRevs(git: Git, revs: string[]): Promise<{ tracke
   const listed: { rev: string; pointerFile: string; blob: string }[] = [];
   for (const rev of revs) {
     const id = await resolveRev(git, rev);
-    const txt = await git.raw(['ls-tree', '-r', '-z', '--full-tree', id]);
-    for (const rec of txt.split('\0')) {
-      if (!rec) continue;
-      const tab = rec.indexOf('\t');
-      const [, type, blob] = rec.slice(0, tab).split(' ');
-      const file = rec.slice(tab + 1);
-      if (type === 'blob' && isPointerFile(file)) listed.push({ rev, pointerFile: file, blob });
-    }
+    for (const e of await lsTree(git, id)) if (e.type === 'blob' && isPointerFile(e.path)) listed.push({ rev, pointerFile: e.path, blob: e.id });
   }
   return parseListed(git, listed);
 }
 
-/** Pointers at one revision. */
-export async function pointersAt(git: Git, rev: string): Promise<{ tracked: RevTracked[]; bad: BadRevPointer[] }> {
-  return pointersAtRevs(git, [rev]);
+/**
+ * Pointers at one revision. By default a bad pointer is reported in `bad` and skipped (gc, push); with
+ * `strict` it is a BAD_POINTER error: a checkout or diff of that revision must not silently leave one out.
+ */
+export async function pointersAt(git: Git, rev: string, o: { strict?: boolean } = {}): Promise<{ tracked: RevTracked[]; bad: BadRevPointer[] }> {
+  const res = await pointersAtRevs(git, [rev]);
+  if (o.strict && res.bad.length) throw new TroveError('BAD_POINTER', res.bad[0].message, 'that revision holds a pointer trove cannot read; name the paths you want instead');
+  return res;
 }
 
 /** Pointers staged in git's index (`git ls-files -s`), which gc must keep even before a commit. */
 export async function pointersInIndex(git: Git): Promise<{ tracked: RevTracked[]; bad: BadRevPointer[] }> {
-  const txt = await git.raw(['ls-files', '-s', '-z', '--full-name']);
   const listed: { rev: string; pointerFile: string; blob: string }[] = [];
-  for (const rec of txt.split('\0')) {
-    if (!rec) continue;
-    const tab = rec.indexOf('\t');
-    const [mode, blob] = rec.slice(0, tab).split(' ');
-    const file = rec.slice(tab + 1);
-    if (mode !== '160000' && isPointerFile(file)) listed.push({ rev: INDEX_REV, pointerFile: file, blob });
-  }
+  for (const e of await lsIndex(git)) if (e.mode !== '160000' && isPointerFile(e.path)) listed.push({ rev: INDEX_REV, pointerFile: e.path, blob: e.id });
   return parseListed(git, listed);
 }
 
@@ -133,7 +120,10 @@ function isPointerFile(file: string): boolean {
 }
 
 async function parseListed(git: Git, listed: { rev: string; pointerFile: string; blob: string }[]): Promise<{ tracked: RevTracked[]; bad: BadRevPointer[] }> {
-  const blobs = await catFileBatch(git.dir, [...new Set(listed.map((l) => l.blob))]);
+  const ids = [...new Set(listed.map((l) => l.blob))];
+  const bodies = await catFileBatch(git.dir, ids, { maxSize: MAX_BLOB });
+  const blobs = new Map<string, Buffer>();
+  ids.forEach((id, i) => bodies[i] && blobs.set(id, bodies[i]!));
   const tracked: RevTracked[] = [];
   const bad: BadRevPointer[] = [];
   const parsed = new Map<string, Pointer | Error>();
@@ -154,55 +144,10 @@ async function parseListed(git: Git, listed: { rev: string; pointerFile: string;
       bad.push({ rev: l.rev, pointerFile: l.pointerFile, message: `${where}: ${ptr.message}` });
       continue;
     }
-    const dir = path.posix.dirname(l.pointerFile);
-    tracked.push({ rev: l.rev, pointerFile: l.pointerFile, path: dir === '.' ? ptr.path : `${dir}/${ptr.path}`, pointer: ptr, blob: l.blob });
+    tracked.push({ rev: l.rev, ...trackedFrom(l.pointerFile, ptr), blob: l.blob });
   }
   return { tracked, bad };
 }
 
 /** Pointers are small; a blob larger than this is not one (and is not read into memory). */
 const MAX_BLOB = 64 * 1024;
-
-/**
- * `git cat-file --batch` for many blobs in one process: writes the ids to stdin, parses
- * `<oid> <type> <size>\n<bytes>\n` records (or `<oid> missing`) from stdout.
- */
-export function catFileBatch(cwd: string, ids: string[]): Promise<Map<string, Buffer>> {
-  const result = new Map<string, Buffer>();
-  if (!ids.length) return Promise.resolve(result);
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', ['cat-file', '--batch'], { cwd, env: gitEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
-    let buf: Buffer = Buffer.alloc(0);
-    let stderr = '';
-    let pending: { id: string; size: number } | null = null;
-    const drain = () => {
-      for (;;) {
-        if (!pending) {
-          const nl = buf.indexOf(10);
-          if (nl < 0) return;
-          const header = buf.subarray(0, nl).toString('utf8');
-          buf = buf.subarray(nl + 1);
-          const [id, type, size] = header.split(' ');
-          if (type === 'missing' || size === undefined) continue;
-          pending = { id, size: Number(size) };
-        }
-        if (buf.length < pending.size + 1) return;
-        if (pending.size <= MAX_BLOB) result.set(pending.id, Buffer.from(buf.subarray(0, pending.size)));
-        buf = buf.subarray(pending.size + 1);
-        pending = null;
-      }
-    };
-    child.stdout.on('data', (chunk: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-      drain();
-    });
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', (err) => reject(new TroveError('GIT', `git cat-file failed: ${err.message}`, undefined, { cause: err })));
-    child.on('close', (code) => {
-      if (code !== 0) return reject(new TroveError('GIT', `git cat-file failed (exit ${code}): ${stderr.trim().split('\n')[0]}`));
-      resolve(result);
-    });
-    child.stdin.on('error', () => {}); // EPIPE if git died: reported by 'close'
-    child.stdin.end(ids.join('\n') + '\n');
-  });
-}

@@ -1,9 +1,8 @@
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { isErrno } from './errors.js';
 import { hexOf, oidFromHex, type Oid } from './oid.js';
+import { tempBeside } from './tempName.js';
 
 /**
  * The status index (`.trove/status-index`): what `status`, `add` and `ls` know about the workspace
@@ -409,7 +408,7 @@ export class StatusIndex {
   save(): void {
     if (!this.dirty) return;
     const buf = this.encode();
-    const tmp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.${randomBytes(6).toString('hex')}.tmp`);
+    const tmp = tempBeside(this.file);
     try {
       let fd: number;
       try {

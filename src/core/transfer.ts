@@ -32,12 +32,19 @@ import { TroveError, isTroveError } from './errors.js';
 import { hexOf, type Oid } from './oid.js';
 import { isWithin } from './paths.js';
 import { openRepoRemote, transferJobs } from './remoteConfig.js';
-import type { Repo } from './repo.js';
+import type { RepoContext } from './context.js';
+import { checkout as checkoutPaths, type CheckoutResult } from './ops/checkout.js';
+import { resolveTargets } from './ops/tracked.js';
 import { listRevs, pointersAtRevs, type BadRevPointer, type RevScope } from './revs.js';
 import { parseTree, type TreeEntry } from './tree.js';
+import { walkTrees } from './walkTrees.js';
 import type { OnProgress } from './workspace.js';
 import type { Remote } from '../remotes/index.js';
 import { RemoteStore, looseKey, oidFromLooseKey, type ObjectKind } from './remoteStore.js';
+import { sendObjects } from './remotePush.js';
+import type { RemotePack } from './remoteStore.js';
+import { ENTRY_HEADER_SIZE } from './store/pack.js';
+import type { PackIndexEntry } from './store/packIndex.js';
 
 export { HEAD_MAX } from './remoteStore.js';
 import { smallFilesRemote } from '../remotes/retry.js';
@@ -47,17 +54,8 @@ export const objectKey = looseKey;
 /** @deprecated see objectKey */
 export const oidFromKey = oidFromLooseKey;
 
-/** Something to transfer: a pointer's object, or a part of a tracked folder. */
-export interface Root {
-  oid: Oid;
-  type: 'file' | 'dir';
-  /** for messages: `data/images` or `data/images at 1a2b3c4d5e6f` */
-  where: string;
-  /** only this path inside the folder (relative to it, e.g. `images/cats`) */
-  sub?: string;
-  size?: number;
-  files?: number;
-}
+import type { RecordSync, Root } from './transferRoot.js';
+export type { RecordSync, Root };
 
 export interface TransferFailure {
   oid: Oid;
@@ -77,8 +75,8 @@ export interface TransferResult {
   /** push: not in the local cache (and not on the remote); fetch: not on the remote */
   missing: { oid: Oid; where: string }[];
   failed: TransferFailure[];
-  /** how push found what the remote lacks */
-  strategy: 'none' | 'head' | 'list';
+  /** how push found what the remote lacks: the remote's inventory (re-checked), HEADs, or listings */
+  strategy: 'none' | 'inventory' | 'head' | 'list';
   /** requests spent finding what the remote lacks */
   checks: number;
   /** pointers at old revisions that could not be read (skipped) */
@@ -87,15 +85,6 @@ export interface TransferResult {
   records?: { transferred: number; skipped: number };
   /** push without --all-*: data that other branches or tags name and the remote lacks (not pushed) */
   elsewhere?: { where: string; oid: Oid }[];
-}
-
-/**
- * Extension point for run records (`runs/<id>.json` on the remote), filled in by the runs module.
- * Called after the objects, so that a record on a remote never names objects that are not there.
- */
-export interface RecordSync {
-  push?(remote: Remote, o: { signal?: AbortSignal }): Promise<{ transferred: number; skipped: number }>;
-  fetch?(remote: Remote, o: { signal?: AbortSignal }): Promise<{ transferred: number; skipped: number }>;
 }
 
 export interface SyncOptions extends RevScope {
@@ -149,23 +138,20 @@ async function countFiles(cache: ObjectStore, r: Root, seen: Set<Oid>): Promise<
   }
   let files = 0;
   let bytes = 0;
-  const trees = new Set<Oid>();
-  const stack: [Oid, string][] = [[r.oid, r.where]];
-  while (stack.length) {
-    const [oid, where] = stack.pop()!;
-    if (trees.has(oid)) continue;
-    trees.add(oid);
-    const entries = await readLocalTree(cache, oid, where);
-    if (!entries) return { files: r.files ?? 0, bytes: r.size ?? 0 };
-    for (const e of entries) {
-      if (e.type === 'dir') stack.push([e.oid, `${where}/${e.name}`]);
-      else if (!seen.has(e.oid)) {
-        seen.add(e.oid);
-        files++;
-        bytes += e.size;
-      }
+  let whole = true;
+  const read = async (oid: Oid, where: string) => {
+    const entries = whole ? await readLocalTree(cache, oid, where) : null;
+    if (!entries) whole = false;
+    return entries;
+  };
+  await walkTrees(read, r.oid, (e) => {
+    if (e.type === 'file' && !seen.has(e.oid)) {
+      seen.add(e.oid);
+      files++;
+      bytes += e.size;
     }
-  }
+  }, { where: r.where, memo: new Set() });
+  if (!whole) return { files: r.files ?? 0, bytes: r.size ?? 0 };
   return { files, bytes };
 }
 
@@ -231,6 +217,7 @@ export async function planPush(cache: ObjectStore, store: RemoteStore, rootsIn: 
   const todo: Root[] = [];
   roots.forEach((r, i) => (present[i] ? plan.presentRoots.push(r) : todo.push(r)));
   plan.checks = store.checks;
+  if ((await store.view()).inventory) plan.strategy = 'inventory';
   if (!todo.length) return plan;
 
   // 3. closure from the local cache
@@ -305,70 +292,22 @@ export async function executePush(cache: ObjectStore, store: RemoteStore, plan: 
   const tick = () => o.onProgress?.({ phase: 'push', done, total, bytes });
   // 1. Order: children before parents (post-order over the trees), so that a tree is sent only
   //    after everything below it is on the remote.
-  // 2. `jobs` workers take the next object from that order. Only objects in flight have a promise;
-  //    finished ones leave a boolean. (One promise and closure per object, all created at once, made
-  //    a push of 100k objects peak at 780 MB.)
+  // 2. No promise per object: one promise and closure per object, all created at once, made a push
+  //    of 100k objects peak at 780 MB.
   const order = uploadOrder(plan.upload, (oid) => plan.nodes.get(oid)?.children); // pushOrder.ts
-  const finished = new Map<Oid, boolean>();
-  const inflight = new Map<Oid, Promise<boolean>>();
-  const resultOf = async (oid: Oid): Promise<boolean> => {
-    if (!plan.upload.has(oid)) return !plan.missing.has(oid);
-    const f = finished.get(oid);
-    if (f !== undefined) return f;
-    const p = inflight.get(oid);
-    if (p) return p;
-    throw new Error(`push order: ${oid} needed before it was scheduled`); // a bug, not a user error
-  };
-  const uploadOne = async (oid: Oid): Promise<boolean> => {
-    const n = plan.nodes.get(oid)!;
-    const kind: CacheKind = n.tree ? 'tree' : 'blob';
-    if (n.tree) {
-      if (!n.children) return false;
-      const ok = await Promise.all(n.children.map(resultOf));
-      if (ok.includes(false)) {
-        res.failed.push({ oid, where: n.where, code: 'INCOMPLETE', error: 'not uploaded because objects below it are missing or failed' });
-        return false;
-      }
-    }
-    try {
-      const size = (await cache.stat(oid, kind))?.size ?? null;
-      if (size === null) throw new TroveError('MISSING_OBJECT', `${n.where}: object ${oid} is not in the cache`);
-      let sent = 0;
-      // verified while read (cache.open's stream, and the upload's hash): a corrupt local object fails before the remote sees all of it
-      await store.upload(oid, kind, size, () => cache.open(oid, kind, n.where), { onBytes: (b) => { sent += b; bytes += b; } });
-      // a retried attempt reports its bytes again: make the total exact
-      bytes += size - sent;
-      res.transferredBytes += size;
-    } catch (err) {
-      if (isTroveError(err, 'ABORTED')) throw err;
-      if (isTroveError(err, 'INTEGRITY')) {
-        // cache objects are immutable: different bytes mean the local copy is corrupt. Move it
-        // aside (never delete) so that nothing uses it again, and say where it went.
-        const moved = await cache.quarantine(oid, kind).catch(() => null);
-        res.failed.push({ oid, where: n.where, code: 'INTEGRITY',
-          error: `the local copy of ${oid} is corrupt and was not uploaded${moved ? `; moved to ${moved}` : ''}` });
-        return false;
-      }
-      res.failed.push(failure(oid, n.where, err));
-      return false;
-    }
-    res.transferred++;
-    done++;
-    if ((done & 15) === 0) tick();
-    return true;
-  };
-  let next = 0;
-  const worker = async () => {
-    while (next < order.length) {
-      const oid = order[next++];
-      const p = uploadOne(oid);
-      inflight.set(oid, p);
-      const ok = await p;
-      finished.set(oid, ok);
-      inflight.delete(oid);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, worker));
+  // 3. Send: small objects in packs, large ones loose, then the inventory (remotePush.ts).
+  const sent = await sendObjects(cache, store, plan.nodes, order, plan.missing, {
+    jobs: o.jobs, signal: o.signal,
+    onObject: (size) => {
+      done++;
+      bytes += size;
+      if ((done & 15) === 0) tick();
+    },
+  });
+  res.transferred += sent.sent;
+  res.transferredBytes += sent.sentBytes;
+  res.failed.push(...sent.failed);
+  res.checks = store.checks;
   tick();
   res.failed.sort((a, b) => (a.where < b.where ? -1 : 1));
   return res;
@@ -461,25 +400,17 @@ export async function fetchObjects(cache: ObjectStore, from: Remote | RemoteStor
   const walked = new Set<Oid>();
   const files: [Oid, string, number | undefined][] = [];
   const listed = new Set<Oid>();
+  const list = (oid: Oid, where: string, size: number | undefined) => {
+    if (!o.treesOnly && !listed.has(oid)) {
+      listed.add(oid);
+      files.push([oid, where, size]);
+    }
+  };
   const walk = async (r: Root): Promise<void> => {
-    if (r.type === 'file') {
-      if (!o.treesOnly && !listed.has(r.oid)) {
-        listed.add(r.oid);
-        files.push([r.oid, r.where, r.size]);
-      }
-      return;
-    }
-    if (walked.has(r.oid)) return;
-    walked.add(r.oid);
-    const entries = await readTree(r.oid, r.where);
-    if (!entries) return;
-    const dirs: Promise<void>[] = [];
-    for (const e of entries) {
-      const child: Root = { oid: e.oid, type: e.type, where: `${r.where}/${e.name}`, size: e.size };
-      if (e.type === 'dir') dirs.push(walk(child));
-      else void walk(child);
-    }
-    await Promise.all(dirs);
+    if (r.type === 'file') return list(r.oid, r.where, r.size);
+    await walkTrees(readTree, r.oid, (e, where) => {
+      if (e.type === 'file') list(e.oid, where, e.size);
+    }, { where: r.where, memo: walked });
   };
 
   await Promise.all(roots.map(async (r) => {
@@ -487,6 +418,36 @@ export async function fetchObjects(cache: ObjectStore, from: Remote | RemoteStor
     if (d === null || d === 'missing-tree') return;
     await walk(d);
   }));
+  // 3. Files in remote packs: coalesced into ranged GETs per pack (a whole pack when most of it is
+  //    wanted), each object verified against the index and its hash before it enters the cache.
+  const runs = await packRuns(store, files.filter(([oid]) => !cache.hasSync(oid, 'blob')));
+  const runLimit = pLimit(Math.max(1, Math.min(o.jobs, 8)));
+  await Promise.all(runs.map((run) => runLimit(async () => {
+    const pending = new Map(run.items.map((it) => [it.entry, it]));
+    total += pending.size;
+    try {
+      await store.readRun(run.pack, run.items.map((it) => it.entry), async (e, body) => {
+        const it = pending.get(e)!;
+        if (!finished.has(it.oid)) {
+          await cache.putBytes(body, 'blob'); // verified against the oid in readRun already
+          res.transferred++;
+          res.transferredBytes += body.length;
+          bytes += body.length;
+          finished.set(it.oid, true);
+        }
+        pending.delete(e);
+        done++;
+        if ((done & 15) === 0) tick();
+      });
+    } catch (err) {
+      if (isTroveError(err, 'ABORTED') || o.signal?.aborted) throw err;
+      for (const it of pending.values()) {
+        res.failed.push(failure(it.oid, it.where, err));
+        finished.set(it.oid, false);
+      }
+    }
+  })));
+  // 4. The rest (loose objects, a wave-1 remote's all): `jobs` workers, one GET each.
   let next = 0;
   const worker = async () => {
     while (next < files.length) {
@@ -503,6 +464,49 @@ export async function fetchObjects(cache: ObjectStore, from: Remote | RemoteStor
   return res;
 }
 
+/** Entries closer than this are fetched in one ranged GET (the gap is read and dropped). */
+const RUN_GAP = 1 << 20;
+/** A ranged GET covers at most this many bytes (so one failure repeats at most this much). */
+const RUN_MAX = 64 << 20;
+
+interface PackRun {
+  pack: RemotePack;
+  items: { oid: Oid; where: string; entry: PackIndexEntry }[];
+}
+
+/** Groups the files that live in remote packs into runs of nearby entries, one ranged GET each. */
+async function packRuns(store: RemoteStore, files: [Oid, string, number | undefined][]): Promise<PackRun[]> {
+  const byPack = new Map<string, PackRun>();
+  for (const [oid, where] of files) {
+    const at = await store.locate(oid, 'blob');
+    if (!at) continue;
+    let r = byPack.get(at.pack.id);
+    if (!r) byPack.set(at.pack.id, (r = { pack: at.pack, items: [] }));
+    r.items.push({ oid, where, entry: at.entry });
+  }
+  const runs: PackRun[] = [];
+  for (const r of byPack.values()) {
+    const items = r.items.sort((a, b) => a.entry.offset - b.entry.offset);
+    let cur: PackRun | null = null;
+    let start = 0;
+    let end = 0;
+    for (const it of items) {
+      const s0 = it.entry.offset - ENTRY_HEADER_SIZE;
+      const e0 = it.entry.offset + it.entry.length;
+      if (cur && s0 - end <= RUN_GAP && e0 - start <= RUN_MAX) {
+        cur.items.push(it);
+        end = e0;
+      } else {
+        cur = { pack: r.pack, items: [it] };
+        runs.push(cur);
+        start = s0;
+        end = e0;
+      }
+    }
+  }
+  return runs;
+}
+
 // ------------------------------------------------------------------ repo-level operations
 
 /**
@@ -510,10 +514,10 @@ export async function fetchObjects(cache: ObjectStore, from: Remote | RemoteStor
  * plus, with --all-branches / --all-tags / --all-commits, the pointers at those revisions (only the
  * same tracked paths when `paths` are given), plus `extraRoots`.
  */
-export async function collectRoots(repo: Repo, o: SyncOptions): Promise<{ roots: Root[]; bad: BadRevPointer[] }> {
+export async function collectRoots(repo: RepoContext, o: SyncOptions): Promise<{ roots: Root[]; bad: BadRevPointer[] }> {
   const roots: Root[] = [];
   const bad: BadRevPointer[] = [];
-  const targets = await repo.resolveTargets(o.paths);
+  const targets = await resolveTargets(repo, o.paths);
   for (const { tracked: t, sub } of targets) {
     roots.push({
       oid: t.pointer.oid, type: t.pointer.type, where: t.path, size: t.pointer.size, files: t.pointer.files,
@@ -540,7 +544,7 @@ export async function collectRoots(repo: Repo, o: SyncOptions): Promise<{ roots:
  * `trove push`: uploads what the remote lacks for the named pointers (default: all in the workspace).
  * @example const r = await push(repo, { remote: 'origin', jobs: 16 }); console.log(r.transferred, r.missing)
  */
-export async function push(repo: Repo, o: SyncOptions = {}): Promise<TransferResult> {
+export async function push(repo: RepoContext, o: SyncOptions = {}): Promise<TransferResult> {
   // one signal is shared by every request in flight (jobs can exceed Node's default of 10 listeners)
   if (o.signal) setMaxListeners(0, o.signal);
   if (o.runs !== false) {
@@ -574,7 +578,7 @@ const ELSEWHERE_MAX = 64;
  * the remote lacks, so that the user hears of them now rather than in a teammate's failed checkout.
  * One HEAD per distinct root (at most ELSEWHERE_MAX); a root on the remote is complete there.
  */
-async function notPushedElsewhere(repo: Repo, store: RemoteStore, pushed: Root[]): Promise<{ where: string; oid: Oid }[]> {
+async function notPushedElsewhere(repo: RepoContext, store: RemoteStore, pushed: Root[]): Promise<{ where: string; oid: Oid }[]> {
   const revs = await listRevs(repo.git, { allBranches: true, allTags: true });
   if (!revs.length) return [];
   const { tracked } = await pointersAtRevs(repo.git, revs);
@@ -593,7 +597,7 @@ async function notPushedElsewhere(repo: Repo, store: RemoteStore, pushed: Root[]
  * `trove fetch`: downloads into the cache what the named pointers need (sub-paths: that subtree only).
  * @example await fetch(repo, { paths: ['data/images/cats'] })
  */
-export async function fetch(repo: Repo, o: SyncOptions & { allTrees?: boolean } = {}): Promise<TransferResult> {
+export async function fetch(repo: RepoContext, o: SyncOptions & { allTrees?: boolean } = {}): Promise<TransferResult> {
   if (o.signal) setMaxListeners(0, o.signal);
   if (o.runs !== false && !o.records) {
     const { runRecordSync } = await import('./runs/sync.js');
@@ -624,7 +628,7 @@ export async function fetch(repo: Repo, o: SyncOptions & { allTrees?: boolean } 
 
 export interface PullResult {
   fetch: TransferResult;
-  checkout: Awaited<ReturnType<Repo['checkout']>>;
+  checkout: CheckoutResult[];
   /** files (repo-relative) within the requested paths that could not be restored */
   missingFiles: string[];
 }
@@ -633,10 +637,10 @@ export interface PullResult {
  * `trove pull` = fetch + checkout. Everything that could be fetched is restored; what could not is
  * named in `missingFiles` (the CLI exits 1 then).
  */
-export async function pull(repo: Repo, o: SyncOptions & { force?: boolean } = {}): Promise<PullResult> {
+export async function pull(repo: RepoContext, o: SyncOptions & { force?: boolean } = {}): Promise<PullResult> {
   const f = await fetch(repo, { ...o, allTrees: true });
-  const targets = await repo.resolveTargets(o.paths);
-  const checkout = await repo.checkout(o.paths, { force: o.force, onProgress: o.onProgress, jobs: o.jobs });
+  const targets = await resolveTargets(repo, o.paths);
+  const checkout = await checkoutPaths(repo, o.paths, { force: o.force, onProgress: o.onProgress, jobs: o.jobs });
   // checkout works on whole pointers; with a sub-path, files outside it were not meant to be fetched
   const scopes = targets.map((t) => t.sub ?? t.tracked.path);
   const missingFiles = checkout.flatMap((c) => c.missingFiles).filter((f) => scopes.some((s) => isWithin(f, s) || isWithin(s, f)));
@@ -660,8 +664,8 @@ export interface RemoteStatusEntry {
  * `trove status --remote`: per pointer, whether the remote has all of it.
  * @example for (const s of await remoteStatus(repo, { remote: 'origin' })) console.log(s.path, s.state)
  */
-export async function remoteStatus(repo: Repo, o: { paths?: string[]; remote?: string; jobs?: number; signal?: AbortSignal } = {}): Promise<{ remote: string; entries: RemoteStatusEntry[] }> {
-  const targets = await repo.resolveTargets(o.paths);
+export async function remoteStatus(repo: RepoContext, o: { paths?: string[]; remote?: string; jobs?: number; signal?: AbortSignal } = {}): Promise<{ remote: string; entries: RemoteStatusEntry[] }> {
+  const targets = await resolveTargets(repo, o.paths);
   const seen = new Set<string>();
   const tracked = targets.map((t) => t.tracked).filter((t) => (seen.has(t.pointerFile) ? false : (seen.add(t.pointerFile), true)));
   const { remote, spec } = openRepoRemote(repo, o.remote);
@@ -700,7 +704,7 @@ export async function remoteStatus(repo: Repo, o: { paths?: string[]; remote?: s
  * (`trove checkout <rev> -- path` of a version this clone never pulled). Returns null without a
  * default remote: the caller then names what is missing.
  */
-export async function fetchForPointers(repo: Repo, tracked: { path: string; pointer: { oid: Oid; type: 'file' | 'dir' } }[], o: { jobs?: number; onProgress?: OnProgress; signal?: AbortSignal } = {}): Promise<TransferResult | null> {
+export async function fetchForPointers(repo: RepoContext, tracked: { path: string; pointer: { oid: Oid; type: 'file' | 'dir' } }[], o: { jobs?: number; onProgress?: OnProgress; signal?: AbortSignal } = {}): Promise<TransferResult | null> {
   const { defaultRemoteName } = await import('./remoteConfig.js');
   if (!defaultRemoteName(repo.config)) return null;
   // nothing to do when every root (and so, by the push order, its subtree) is here already

@@ -1,10 +1,13 @@
 import { diffFolders, type FilesDiff, type Side } from './diff.js';
 import { TroveError } from './errors.js';
-import { hasConflictMarkers, isRev, pointerAt, pointerAtStage, pointerLog, pointersAt, resolveRev, type PointerAtRev } from './history.js';
+import { isRev, pointerAt, pointerAtStage, pointerLog, resolveRev } from './history.js';
+import { pointersAt } from './revs.js';
 import type { Oid } from './oid.js';
 import { isWithin, pointerPathFor } from './paths.js';
-import { parsePointer, type Pointer } from './pointer.js';
-import type { CheckoutResult, Repo, Tracked } from './repo.js';
+import type { Pointer } from './pointer.js';
+import type { RepoContext } from './context.js';
+import { checkoutTracked, type CheckoutResult } from './ops/checkout.js';
+import { listTracked, scanTracked, type Tracked } from './ops/tracked.js';
 import type { OnProgress } from './workspace.js';
 
 /**
@@ -30,11 +33,11 @@ interface Version {
 const summary = (v: Version) => ({ oid: v.pointer.oid, type: v.pointer.type, size: v.pointer.size, ...(v.pointer.type === 'dir' ? { files: v.pointer.files } : {}) });
 
 /** The workspace side: the data itself (edits not yet added count); the pointer where data is absent. */
-async function workspaceVersions(repo: Repo, filter: (p: string) => boolean): Promise<Version[]> {
+async function workspaceVersions(repo: RepoContext, filter: (p: string) => boolean): Promise<Version[]> {
   const out: Version[] = [];
-  for (const t of await repo.listTracked()) {
+  for (const t of await listTracked(repo)) {
     if (!filter(t.path)) continue;
-    const s = await repo.scanTracked(t.path);
+    const s = await scanTracked(repo, t.path);
     if (!s) {
       out.push({ path: t.path, pointer: t.pointer, side: t.pointer.type === 'dir' ? { kind: 'tree', oid: t.pointer.oid } : null });
       continue;
@@ -45,8 +48,8 @@ async function workspaceVersions(repo: Repo, filter: (p: string) => boolean): Pr
   return out;
 }
 
-async function revVersions(repo: Repo, rev: string, filter: (p: string) => boolean): Promise<Version[]> {
-  return (await pointersAt(repo.git, rev)).filter((t) => filter(t.path)).map((t) => ({ path: t.path, pointer: t.pointer, side: t.pointer.type === 'dir' ? { kind: 'tree', oid: t.pointer.oid } : null }));
+async function revVersions(repo: RepoContext, rev: string, filter: (p: string) => boolean): Promise<Version[]> {
+  return (await pointersAt(repo.git, rev, { strict: true })).tracked.filter((t) => filter(t.path)).map((t) => ({ path: t.path, pointer: t.pointer, side: t.pointer.type === 'dir' ? { kind: 'tree', oid: t.pointer.oid } : null }));
 }
 
 /**
@@ -54,7 +57,7 @@ async function revVersions(repo: Repo, rev: string, filter: (p: string) => boole
  * @example await diff(repo, { from: 'v1' })            // v1 → workspace
  * @example await diff(repo, { from: 'v1', to: 'v2', paths: ['data'] })
  */
-export async function diff(repo: Repo, o: { from?: string; to?: string; paths?: string[]; stat?: boolean } = {}): Promise<PathDiff[]> {
+export async function diff(repo: RepoContext, o: { from?: string; to?: string; paths?: string[]; stat?: boolean } = {}): Promise<PathDiff[]> {
   const wanted = (o.paths ?? []).map((p) => repo.rel(p).replace(/\.trove$/, ''));
   const filter = (p: string) => !wanted.length || wanted.some((w) => isWithin(p, w) || isWithin(w, p));
   const from = o.from ?? 'HEAD';
@@ -112,7 +115,7 @@ export interface LogRow {
 }
 
 /** The history of one tracked path: every commit where its pointer changed, newest first. */
-export async function log(repo: Repo, userPath: string, o: { follow?: boolean; max?: number } = {}): Promise<LogRow[]> {
+export async function log(repo: RepoContext, userPath: string, o: { follow?: boolean; max?: number } = {}): Promise<LogRow[]> {
   let rel = repo.rel(userPath);
   if (!rel.endsWith('.trove')) rel = pointerPathFor(rel);
   const entries = await pointerLog(repo.git, rel, o);
@@ -143,10 +146,10 @@ export async function log(repo: Repo, userPath: string, o: { follow?: boolean; m
 }
 
 /** Pointer files for user paths at a revision: a data path or a pointer path; all when none. */
-async function pointersForPaths(repo: Repo, rev: string, userPaths: string[]): Promise<PointerAtRev[]> {
+async function pointersForPaths(repo: RepoContext, rev: string, userPaths: string[]): Promise<Tracked[]> {
   await resolveRev(repo.git, rev);
-  if (!userPaths.length) return pointersAt(repo.git, rev);
-  const out: PointerAtRev[] = [];
+  if (!userPaths.length) return (await pointersAt(repo.git, rev, { strict: true })).tracked;
+  const out: Tracked[] = [];
   for (const up of userPaths) {
     const rel = repo.rel(up).replace(/\.trove$/, '');
     const exact = await pointerAt(repo.git, rev, pointerPathFor(rel));
@@ -154,7 +157,7 @@ async function pointersForPaths(repo: Repo, rev: string, userPaths: string[]): P
       out.push(exact);
       continue;
     }
-    const all = await pointersAt(repo.git, rev);
+    const all = (await pointersAt(repo.git, rev, { strict: true })).tracked;
     const below = all.filter((t) => isWithin(t.path, rel));
     const parent = all.find((t) => t.pointer.type === 'dir' && isWithin(rel, t.path));
     if (parent) throw new TroveError('BAD_ARGS', `${up}: inside tracked folder ${parent.path}; restore the whole folder: \`trove checkout ${rev} -- ${parent.path}\``);
@@ -171,7 +174,7 @@ async function pointersForPaths(repo: Repo, rev: string, userPaths: string[]): P
  * otherwise named in a MISSING_OBJECT error, and nothing is changed.
  */
 export async function checkoutRev(
-  repo: Repo,
+  repo: RepoContext,
   rev: string,
   userPaths: string[],
   o: { force?: boolean; jobs?: number; onProgress?: OnProgress; fetchMissing?: (t: Tracked[]) => Promise<{ remote: string } | null | void> } = {},
@@ -179,7 +182,7 @@ export async function checkoutRev(
   const targets: Tracked[] = (await pointersForPaths(repo, rev, userPaths)).map((t) => ({ path: t.path, pointerFile: t.pointerFile, pointer: t.pointer }));
   const asked = o.fetchMissing ? await o.fetchMissing(targets) : null;
   try {
-    return await repo.checkoutTracked(targets, { force: o.force, jobs: o.jobs, onProgress: o.onProgress, writePointers: true, requireObjects: true });
+    return await checkoutTracked(repo, targets, { force: o.force, jobs: o.jobs, onProgress: o.onProgress, writePointers: true, requireObjects: true });
   } catch (err) {
     // The remote was asked already and lacks them too: `trove fetch` would not help. Say which
     // remote, what it lacks, and where the data probably still is.
@@ -193,7 +196,7 @@ export async function checkoutRev(
 }
 
 /** Resolves a merge conflict in pointers by taking one side (`git checkout --ours/--theirs`) and its data. */
-export async function checkoutSide(repo: Repo, side: 'ours' | 'theirs', userPaths: string[], o: { force?: boolean } = {}): Promise<CheckoutResult[]> {
+export async function checkoutSide(repo: RepoContext, side: 'ours' | 'theirs', userPaths: string[], o: { force?: boolean } = {}): Promise<CheckoutResult[]> {
   if (!userPaths.length) throw new TroveError('BAD_ARGS', `--${side} needs the conflicted paths`, `e.g. \`trove checkout --${side} data\``);
   const targets: Tracked[] = [];
   for (const up of userPaths) {
@@ -202,34 +205,9 @@ export async function checkoutSide(repo: Repo, side: 'ours' | 'theirs', userPath
     if (!t) throw new TroveError('NOT_FOUND', `${up}: no ${side} version in git's index`, 'only a pointer with a merge conflict has one; see `git status`');
     targets.push(t);
   }
-  return repo.checkoutTracked(targets, { force: o.force, writePointers: true, requireObjects: true });
+  return checkoutTracked(repo, targets, { force: o.force, writePointers: true, requireObjects: true });
 }
 
-/** When a pointer file holds merge-conflict markers: both sides' versions, for the error message. */
-export function conflictSides(text: string, file: string): { ours: Pointer | null; theirs: Pointer | null } | null {
-  if (!hasConflictMarkers(text)) return null;
-  const ours: string[] = [];
-  const theirs: string[] = [];
-  let state: 'both' | 'ours' | 'base' | 'theirs' = 'both';
-  for (const line of text.split('\n')) {
-    if (line.startsWith('<<<<<<< ')) state = 'ours';
-    else if (line.startsWith('||||||| ')) state = 'base';
-    else if (line === '=======') state = 'theirs';
-    else if (line.startsWith('>>>>>>> ')) state = 'both';
-    else if (state === 'both') {
-      ours.push(line);
-      theirs.push(line);
-    } else if (state === 'ours') ours.push(line);
-    else if (state === 'theirs') theirs.push(line);
-  }
-  const parse = (t: string[]) => {
-    try {
-      return parsePointer(t.join('\n'), file);
-    } catch {
-      return null;
-    }
-  };
-  return { ours: parse(ours), theirs: parse(theirs) };
-}
+export { conflictSides } from './pointerConflict.js';
 
 export { isRev };

@@ -133,9 +133,3 @@ export function walkDir(abs: string, rel: string, rules: IgnoreRules, linkedBlob
   onFolder?.(rel, node);
   return node;
 }
-
-/** Visits every file of a walked tree with its path relative to the walk root. */
-export function* eachFile(node: DirNode, prefix = ''): Generator<[string, FileNode]> {
-  for (const [name, f] of node.files) yield [prefix ? `${prefix}/${name}` : name, f];
-  for (const [name, d] of node.dirs) yield* eachFile(d, prefix ? `${prefix}/${name}` : name);
-}

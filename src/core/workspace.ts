@@ -9,6 +9,7 @@ import { hashBytes, type Oid } from './oid.js';
 import { rowMatches, statKey, type Row, type StatKey, type StatusIndex } from './statusIndex.js';
 import { parseTree, serializeTree, type TreeEntry } from './tree.js';
 import { walkVouched } from './statusWalk.js';
+import { walkTrees } from './walkTrees.js';
 import { IgnoreRules, type DirNode, type FileNode } from './walk.js';
 
 /** Progress events for long work; the CLI draws bars from them. */
@@ -389,19 +390,11 @@ export async function readTree(cache: ObjectStore, oid: Oid, where: string): Pro
 /** Loads a whole stored folder. Throws MISSING_OBJECT naming the first tree that is not cached. */
 export async function loadFlatTree(cache: ObjectStore, oid: Oid, where: string): Promise<FlatTree> {
   const out: FlatTree = { files: new Map(), dirs: new Set() };
-  const visit = async (treeOid: Oid, prefix: string) => {
-    const entries = await readTree(cache, treeOid, prefix ? `${where}/${prefix}` : where);
-    await Promise.all(
-      entries.map(async (e) => {
-        const p = prefix ? `${prefix}/${e.name}` : e.name;
-        if (e.type === 'dir') {
-          out.dirs.add(p);
-          await visit(e.oid, p);
-        } else out.files.set(p, e);
-      }),
-    );
-  };
-  await visit(oid, '');
+  const cut = where.length + 1; // entries' `where` is `<where>/<path in the folder>`
+  await walkTrees((t, at) => readTree(cache, t, at), oid, (e, at) => {
+    if (e.type === 'dir') out.dirs.add(at.slice(cut));
+    else out.files.set(at.slice(cut), e);
+  }, { where });
   return out;
 }
 

@@ -17,7 +17,7 @@ import { MODEL_ID_RE, storeFilesAsTree } from '../core/runs/logged-models.js';
 import { ULID_RE } from '../core/runs/record.js';
 import { artifactOutputPath, artifactPathProblem, isDeleted, putStreamToCache } from '../core/runs/tracking.js';
 import type { MlflowApi } from './mlflow-routes.js';
-import { MlflowError, sendJson } from './server.js';
+import { MlflowError, sendJson } from './mlflowError.js';
 
 /** Decodes a raw URL path (no query) into segments, refusing anything that could change the path's meaning. */
 export function safeSegments(rawPath: string): string[] {

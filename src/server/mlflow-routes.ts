@@ -21,7 +21,7 @@ import { RunCache, type WriteState } from './run-cache.js';
 import {
   LIMITS, checkArray, checkBatchSizes, checkInt, checkKey, checkMetricValue, checkObject, checkString, checkValue, invalid, required,
 } from './mlflow-validation.js';
-import { MlflowError, sendJson } from './server.js';
+import { MlflowError, sendJson } from './mlflowError.js';
 
 type Body = Record<string, unknown>;
 type Handler = (q: Body, req: http.IncomingMessage) => Promise<unknown>;

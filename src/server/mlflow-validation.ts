@@ -3,7 +3,7 @@
  * written here from the rules, not copied): key names and lengths, value lengths, log-batch limits,
  * and typed fields. Every failure is `INVALID_PARAMETER_VALUE` (HTTP 400) naming the field.
  */
-import { MlflowError } from './server.js';
+import { MlflowError } from './mlflowError.js';
 
 export const LIMITS = Object.freeze({
   keyLength: 250,

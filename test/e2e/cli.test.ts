@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { newRepo, tempDir, trove, write } from '../helpers/repo.js';
 
-const COMMANDS = ['init', 'add', 'status', 'checkout', 'fsck', 'ls', 'remove', 'move', 'config', 'diff', 'log', 'install-hooks',
+const COMMANDS = ['init', 'add', 'status', 'checkout', 'fsck', 'du', 'ls', 'remove', 'move', 'config', 'diff', 'log', 'install-hooks',
   'remote', 'push', 'fetch', 'pull', 'gc', 'run', 'runs', 'server', 'models', 'lineage', 'ui', 'reproduce', 'verify', 'import', 'update',
   'log-param', 'log-metric', 'log-tag', 'log-artifact', 'log-input'];
 

@@ -45,7 +45,7 @@ describe('the packed package', () => {
     await git(repoDir, 'config', 'user.name', 'Test');
     await fsp.writeFile(path.join(repoDir, 'data', 'a.csv'), 'a\n');
     await fsp.writeFile(path.join(proj, 'main.mjs'), `
-import { Repo, push, fetch, diff, log, TroveError } from 'trove';
+import { Repo, RepoContext, push, fetch, diff, log, status, ls, TroveError } from 'trove';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 const dir = process.argv[2];
@@ -66,12 +66,17 @@ const fetched = await fetch(repo);
 let code = null;
 try { await repo.add(['../outside']); } catch (e) { code = e instanceof TroveError ? e.code : 'not a TroveError'; }
 repo.close();
-console.log(JSON.stringify({ added: results[0].files, diff: changes[0].files.added.map((f) => f.path), history: history.length, pushed: pushed.transferred, fetchedAgain: fetched.transferred, code }));
+// the same operations as free functions over a context (op(ctx, args, opts))
+const ctx = await RepoContext.open(dir);
+const st = (await status(ctx)).map((s) => s.path + ':' + s.workspace);
+const listed = (await ls(ctx, 'data')).map((e) => e.path);
+ctx.close();
+console.log(JSON.stringify({ added: results[0].files, diff: changes[0].files.added.map((f) => f.path), history: history.length, pushed: pushed.transferred, fetchedAgain: fetched.transferred, code, st, listed }));
 `);
     // pushed: v2's tree and its two files
     const r = await sh(process.execPath, ['main.mjs', repoDir, path.join(tmp, 'remote')], proj);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ added: 1, diff: ['data/b.csv'], history: 2, pushed: 3, fetchedAgain: 0, code: 'PATH_OUTSIDE_REPO' });
+    expect(JSON.parse(r.stdout)).toEqual({ added: 1, diff: ['data/b.csv'], history: 2, pushed: 3, fetchedAgain: 0, code: 'PATH_OUTSIDE_REPO', st: ['data:unchanged'], listed: ['data/a.csv', 'data/b.csv'] });
     // deep imports stay private, as the exports map says
     const deep = await sh(process.execPath, ['--input-type=module', '-e', "await import('trove/dist/core/versions.js')"], proj);
     expect(deep.code).not.toBe(0);

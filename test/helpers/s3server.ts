@@ -12,6 +12,8 @@ import { buildApp } from 'fauxqs';
 export interface TestS3 {
   endpoint: string;
   port: number;
+  /** requests the server has answered, by method and in all (tests reset it with `requests.reset()`) */
+  requests: { total: number; byMethod: Record<string, number>; ranged: number; reset(): void };
   createBucket(name: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -23,6 +25,22 @@ export function testClientConfig(endpoint: string) {
 
 export async function startS3(): Promise<TestS3> {
   const app = buildApp({ logger: false });
+  const requests = {
+    total: 0,
+    byMethod: {} as Record<string, number>,
+    /** GETs with a Range header */
+    ranged: 0,
+    reset() {
+      this.total = 0;
+      this.byMethod = {};
+      this.ranged = 0;
+    },
+  };
+  app.addHook('onRequest', async (req) => {
+    requests.total++;
+    requests.byMethod[req.method] = (requests.byMethod[req.method] ?? 0) + 1;
+    if (req.headers.range) requests.ranged++;
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('fauxqs did not report a TCP address');
@@ -31,6 +49,7 @@ export async function startS3(): Promise<TestS3> {
   return {
     endpoint,
     port: addr.port,
+    requests,
     async createBucket(name: string) {
       await admin.send(new CreateBucketCommand({ Bucket: name }));
     },

@@ -6,7 +6,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { newLooseRepo as newRepo, snapshot, spawnTrove, tempDir, trove, write } from '../helpers/repo.js';
-import { cloneOf, commitAll, makeFiles, objectNames, ok, okJson, verifyObjectDir } from './remoteHelpers.js';
+import { cloneOf, commitAll, corruptRemoteObject, makeFiles, objectNames, ok, okJson, verifyObjectDir } from './remoteHelpers.js';
 
 const noTrove = (rel: string) => rel === '.git' || rel === '.trove' || rel.startsWith('.git/') || rel.startsWith('.trove/');
 
@@ -51,7 +51,7 @@ describe('folder remote', () => {
     const st = await okJson<{ entries: { path: string; state: string; objects: number }[] }>(a, 'status', '--remote');
     expect(st.entries.find((e) => e.path === 'data')).toMatchObject({ state: 'not-pushed', objects: 4 });
     const p = await okJson<{ transferred: number; strategy: string }>(a, 'push');
-    expect(p).toMatchObject({ transferred: 4, strategy: 'head' }); // file + e1, d1 and root trees
+    expect(p).toMatchObject({ transferred: 4, strategy: 'inventory' }); // file + e1, d1 and root trees
   });
 
   it('fetch of a sub-path fetches only that subtree (and the trees on the way)', async () => {
@@ -75,9 +75,7 @@ describe('folder remote', () => {
     await ok(a, 'push');
     const ptr = await fsp.readFile(path.join(a, 'models/model.bin.trove'), 'utf8');
     const hex = /oid: sha256:([0-9a-f]{64})/.exec(ptr)![1];
-    const obj = path.join(remote, 'objects/sha256', hex.slice(0, 2), hex.slice(2));
-    await fsp.chmod(obj, 0o644);
-    await fsp.writeFile(obj, Buffer.alloc(300_000, 8));
+    await corruptRemoteObject(remote, hex, Buffer.alloc(300_000, 8));
     const b = await cloneOf(a);
     const r = await trove(b, 'pull');
     expect(r.code).toBe(1);

@@ -1,5 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { corruptRemoteObject } from '../integration/remoteHelpers.js';
 import { describe, expect, it } from 'vitest';
 import { LooseStore } from '../../src/core/store/loose.js';
 import { git, newLooseRepo as newRepo, tempDir, write } from '../helpers/repo.js';
@@ -83,8 +84,8 @@ describe('trove verify', () => {
     expect(withRemote.problems).toEqual([]);
     expect(withRemote.onRemote).toBe(2);
     expect(await fsp.stat(a).catch(() => null)).toBeNull();
-    // and a remote that lost an object too: named, exit 1
-    await fsp.rm(path.join(remote, 'objects/sha256', tree.files.get('a.txt')!.oid.slice(7, 9), tree.files.get('a.txt')!.oid.slice(9)));
+    // and a remote whose copy is bad too (damaged inside its pack): named, exit 1
+    await corruptRemoteObject(remote, tree.files.get('a.txt')!.oid.slice(7), 0x78);
     const both = JSON.parse((await ok(dir, 1, 'verify', onData.id, '--json')).stdout);
     expect(both.problems.map((p: { path: string; looked: string[] }) => [p.path, p.looked])).toEqual([['data/a.txt', ['cache', 'remote']]]);
   }, 30_000);

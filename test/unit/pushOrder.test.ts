@@ -3,6 +3,7 @@
  * children, a tree sent only after everything below it. The pure order first, then a real push from a
  * MemoryStore to a real folder remote whose puts are observed in the order they complete.
  */
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Oid } from '../../src/core/oid.js';
 import { uploadOrder } from '../../src/core/pushOrder.js';
@@ -70,12 +71,18 @@ async function put(store: MemoryStore, spec: Spec, children: Map<Oid, Oid[]>): P
 }
 
 /** A real folder remote whose completed puts are recorded in order. */
-function observed(remote: Remote, log: string[]): Remote {
+/**
+ * Logs the keys of what a push puts, in order; a remote pack is logged as the objects it holds, in
+ * its entry order (read back from the folder remote at `root`), `<fan>/<rest>` like a loose key.
+ */
+function observed(remote: Remote, log: string[], root: string): Remote {
   return new Proxy(remote, {
     get(target, prop, recv) {
       if (prop === 'put') return async (...args: Parameters<Remote['put']>) => {
         await target.put(...args);
-        log.push(args[0]);
+        if (!args[0].endsWith('.pack')) return void log.push(args[0]);
+        const { scanPack } = await import('../../src/core/store/pack.js');
+        for (const e of (await scanPack(path.join(root, args[0]))).entries) log.push(`${e.oid.slice(7, 9)}/${e.oid.slice(9)}`);
       };
       const v = Reflect.get(target, prop, recv);
       return typeof v === 'function' ? v.bind(target) : v;
@@ -90,7 +97,8 @@ describe('push from an ObjectStore', () => {
     const spec: Spec = { 'a.csv': 'a', deep: { l1: { l2: { l3: { 'leaf.bin': 'leaf' } } } }, shared: { 'x.csv': 'x' }, other: { shared: { 'x.csv': 'x' }, 'y.csv': 'y' } };
     const root = await put(cache, spec, children);
     const log: string[] = [];
-    const remote = observed(openRemote('origin', tempDir('trove-remote-')), log);
+    const dir = tempDir('trove-remote-');
+    const remote = observed(openRemote('origin', dir), log, dir);
     try {
       const store = new RemoteStore(remote, { jobs: 8 });
       const roots = [{ oid: root.oid, type: 'dir' as const, where: 'data', size: root.size }];
@@ -123,7 +131,8 @@ describe('push from an ObjectStore', () => {
     const sub = children.get(root.oid)!.find((c) => children.has(c))!;
     await cache.delete([{ oid: children.get(sub)![0]!, kind: 'blob' }]);
     const log: string[] = [];
-    const remote = observed(openRemote('origin', tempDir('trove-remote-')), log);
+    const dir = tempDir('trove-remote-');
+    const remote = observed(openRemote('origin', dir), log, dir);
     try {
       const store = new RemoteStore(remote);
       const plan = await planPush(cache, store, [{ oid: root.oid, type: 'dir', where: 'data' }]);

@@ -63,7 +63,7 @@ function plain(node: DirNode, rel: string, idx: StatusIndex, vouched: Set<string
 /** Both walks of root/data against one index: the fast one's result, the folders it vouched for, the full one's result. */
 function bothWalks(root: string, idx: StatusIndex) {
   const vouched = new Set<string>();
-  const fast = walkVouched(path.join(root, 'data'), 'data', IgnoreRules.load(root), idx, path.join(root, 'objects'), (rel) => vouched.add(rel), () => {});
+  const fast = walkVouched(path.join(root, 'data'), 'data', IgnoreRules.load(root), idx, () => null, (rel) => vouched.add(rel), () => {});
   const full = walkDir(path.join(root, 'data'), 'data', IgnoreRules.load(root));
   return { fast: plain(fast, 'data', idx, vouched), full: plain(full, 'data', idx, new Set()), vouched: [...vouched].sort() };
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { TroveError } from '../../core/errors.js';
 import { Repo, shellQuote, type CheckoutResult } from '../../core/repo.js';
-import { UsageError } from '../main.js';
+import { UsageError } from '../usage.js';
 import { json, out, plural, progressBar } from '../render.js';
 
 /** Operands before `--` on the command line (commander merges both sides into one list). */

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Repo } from '../../core/repo.js';
-import { UsageError } from '../main.js';
+import { UsageError } from '../usage.js';
 import { humanBytes, json, out } from '../render.js';
 import { splitAtDashDash } from './checkout.js';
 

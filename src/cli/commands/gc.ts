@@ -31,9 +31,10 @@ gc never deletes without asking: without a terminal it refuses unless --force is
           if (!o.json) show(plan);
           throw unreadableError(plan);
         }
-        if (o.json && (o.dryRun || !plan.candidates.length)) return json(plan);
+        const work = plan.candidates.length + (plan.packsDue ?? 0); // doomed packs past the grace period go too
+        if (o.json && (o.dryRun || !work)) return json(plan);
         if (!o.json) show(plan);
-        if (o.dryRun || !plan.candidates.length) return;
+        if (o.dryRun || !work) return;
         if (!o.force) {
           if (!process.stdin.isTTY || !process.stderr.isTTY) {
             throw new TroveError('ABORTED', `gc would delete ${plural(plan.candidates.length, 'object')}; refusing without a terminal to ask on`, 'run `trove gc --dry-run` to review, then `trove gc --force`');
@@ -62,6 +63,7 @@ function show(p: GcPlan): void {
   if (p.keptYoung) out(`kept ${plural(p.keptYoung, 'unused object')} (${humanBytes(p.keptYoungBytes)}) younger than the grace period`);
   if (p.blocked) out(`would have deleted ${plural(p.blocked, 'object')}, but some trees cannot be read (below)`);
   else out(p.candidates.length ? `would delete ${plural(p.candidates.length, 'object')} (${humanBytes(p.bytes)})` : 'nothing to delete');
+  if (p.packsDue) out(`would remove ${plural(p.packsDue, 'pack')} that an earlier gc marked (what is still in use in them is copied first)`);
   for (const w of p.unreadableTrees.slice(0, 5)) err(`warning: ${w}; objects below it could not be marked, so gc deletes nothing`);
   for (const b of p.badPointers.slice(0, 5)) err(`warning: skipped a bad pointer: ${b.message}`);
 }

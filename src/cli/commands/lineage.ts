@@ -3,7 +3,7 @@ import { Repo } from '../../core/repo.js';
 import { renderLineage, type LineageFormat } from '../../core/runs/lineage-render.js';
 import { lineageOf } from '../../core/runs/queries.js';
 import { err } from '../render.js';
-import { UsageError } from '../main.js';
+import { UsageError } from '../usage.js';
 
 export function register(program: Command): void {
   program

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { TroveError } from '../../core/errors.js';
 import { Repo } from '../../core/repo.js';
 import { logInputTo, logOutputTo, logParamTo } from '../../core/runs/recorder.js';
-import { UsageError } from '../main.js';
+import { UsageError } from '../usage.js';
 
 /**
  * `trove log-param|log-metric|log-tag|log-artifact|log-input`: one event into the run named by

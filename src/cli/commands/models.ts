@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { Repo } from '../../core/repo.js';
 import { json, out } from '../render.js';
-import { UsageError } from '../main.js';
+import { UsageError } from '../usage.js';
 import { table } from './runs.js';
 
 const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);

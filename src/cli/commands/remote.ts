@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { addRemote, describeRemotes, modifyRemote, removeRemote, setDefaultRemote } from '../../core/remoteConfig.js';
 import { Repo } from '../../core/repo.js';
 import { json, out } from '../render.js';
-import { UsageError } from '../main.js';
+import { UsageError } from '../usage.js';
 
 /** `-o key=value` (repeatable) → options. */
 function collect(v: string, prev: Record<string, string> = {}): Record<string, string> {

@@ -6,7 +6,7 @@ import { Repo } from '../../core/repo.js';
 import type { Executor, ReproduceResult } from '../../core/reproduce.js';
 import { err, json, out, plural } from '../render.js';
 import { execChild, makeShim } from './run.js';
-import { UsageError } from '../main.js';
+import { UsageError } from '../usage.js';
 
 const short = (oid: string | null) => (oid ? oid.replace(/^sha256:/, '').slice(0, 12) : 'not produced');
 

@@ -8,7 +8,7 @@ import { TroveError } from '../../core/errors.js';
 import { Repo, shellQuote } from '../../core/repo.js';
 import { readParamsFile } from '../../core/runs/recorder.js';
 import { err, plural } from '../render.js';
-import { UsageError } from '../main.js';
+import { UsageError } from '../usage.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 

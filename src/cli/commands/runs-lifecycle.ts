@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Repo } from '../../core/repo.js';
 import { json, out } from '../render.js';
-import { UsageError } from '../main.js';
+import { UsageError } from '../usage.js';
 
 /** `trove runs delete|restore|rename|tag`: MLflow's run lifecycle on trove's records. */
 export function registerLifecycle(runs: Command): void {

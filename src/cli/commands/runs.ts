@@ -6,7 +6,7 @@ import { visible } from '../../core/runs/lineage-render.js';
 import { compareRuns, listRuns, showRun, type RunComparison, type ShownRun } from '../../core/runs/queries.js';
 import { lastMetricPoint } from '../../core/runs/index-db.js';
 import { err, humanBytes, json, out, plural } from '../render.js';
-import { UsageError } from '../main.js';
+import { UsageError } from '../usage.js';
 import { registerLifecycle } from './runs-lifecycle.js';
 import { registerImport } from './runs-import.js';
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { err, out } from '../render.js';
-import { UsageError } from '../main.js';
+import { UsageError } from '../usage.js';
 
 export function register(program: Command): void {
   program

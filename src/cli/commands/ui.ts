@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
-import { UsageError } from '../main.js';
+import { UsageError } from '../usage.js';
 import { err, out } from '../render.js';
 
 

@@ -28,7 +28,7 @@ export interface AddResult {
 
 /**
  * Hashes files and folders into the cache and writes their pointers.
- * @example await repo.add(['data', 'models/model.pkl'])
+ * @example await add(ctx, ['data', 'models/model.pkl'])
  */
 export async function add(ctx: RepoContext, userPaths: string[], o: { onProgress?: OnProgress; signal?: AbortSignal; jobs?: number } = {}): Promise<{ results: AddResult[]; gitAdd: string[] }> {
   if (!userPaths.length) throw new TroveError('BAD_ARGS', 'nothing to add', 'name files or folders, e.g. `trove add data/ models/model.pkl`');

@@ -4,29 +4,18 @@ import path from 'node:path';
 import type { RepoContext } from '../context.js';
 import { TroveError } from '../errors.js';
 import { gitignoreLineFor } from '../gitignoreLine.js';
-import { assertOid, type Oid } from '../oid.js';
+import { assertOid } from '../oid.js';
 import { isWithin, pointerPathFor, validateRelPath } from '../paths.js';
 import { writePointer, type Pointer } from '../pointer.js';
 import { assertNoLinkedParent, assertSafeDataPath, unsafePathReason } from '../safePath.js';
 import { shellQuote } from '../shellQuote.js';
-import type { LinkMode } from '../store/objectStore.js';
 import type { OnProgress } from '../workspace.js';
-import { applyCheckout } from './checkoutApply.js';
+import { applyCheckout, type CheckoutResult } from './checkoutApply.js';
 import { planCheckout } from './checkoutPlan.js';
 import { gitignoreFor, ignoreInGit } from './gitignore.js';
 import { listTracked, readTracked, resolveTargets, uniqTargets, type Tracked } from './tracked.js';
 
-export interface CheckoutResult {
-  path: string;
-  written: number;
-  deleted: number;
-  unchanged: number;
-  missing: Oid[];
-  missingFiles: string[];
-  linkMode: LinkMode | null;
-  /** when the pointer file was rewritten (checkout <rev>, --ours/--theirs) and not auto-staged: what to `git add` */
-  gitAdd?: string[];
-}
+export type { CheckoutResult };
 
 export interface CheckoutOptions {
   force?: boolean;
@@ -39,6 +28,7 @@ export interface CheckoutOptions {
  * folder no longer lists. Never overwrites or deletes content that is not in the cache unless
  * `force` (WOULD_OVERWRITE names the files). Objects missing from the cache are reported in
  * `missing`, everything else is still restored.
+ * @example await checkout(ctx, ['data/sub'], { force: false })
  */
 export async function checkout(ctx: RepoContext, userPaths?: string[], o: CheckoutOptions = {}): Promise<CheckoutResult[]> {
   const targets = await resolveTargets(ctx, userPaths);
@@ -129,7 +119,7 @@ export async function checkoutTracked(ctx: RepoContext, tracked: Tracked[], o: C
  * writes each pointer and checks its data out of the cache, with `checkout`'s safety: everything is
  * planned first, so a refusal changes nothing. Every object must be in the cache (MISSING_OBJECT names
  * the paths otherwise); workspace content that is not in the cache is not overwritten without `force`.
- * @example await repo.checkoutVersions([{ path: 'data', type: 'dir', oid, size, files }])
+ * @example await checkoutVersions(ctx, [{ path: 'data', type: 'dir', oid, size, files }])
  */
 export async function checkoutVersions(ctx: RepoContext, 
   versions: { path: string; type: 'file' | 'dir'; oid: string; size: number; files?: number }[],

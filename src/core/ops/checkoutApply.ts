@@ -9,8 +9,20 @@ import { isErrno, isTroveError } from '../errors.js';
 import type { Oid } from '../oid.js';
 import { statKey } from '../statusIndex.js';
 import type { OnProgress } from '../workspace.js';
-import type { CheckoutResult } from './checkout.js';
 import type { CheckoutPlan } from './checkoutPlan.js';
+
+/** What one tracked path's checkout did. */
+export interface CheckoutResult {
+  path: string;
+  written: number;
+  deleted: number;
+  unchanged: number;
+  missing: Oid[];
+  missingFiles: string[];
+  linkMode: LinkMode | null;
+  /** when the pointer file was rewritten (checkout <rev>, --ours/--theirs) and not auto-staged: what to `git add` */
+  gitAdd?: string[];
+}
 
 export async function applyCheckout(ctx: RepoContext, plan: CheckoutPlan, o: { onProgress?: OnProgress; jobs?: number }): Promise<CheckoutResult> {
   const modes = ctx.linkModes();

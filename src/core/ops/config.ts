@@ -12,7 +12,10 @@ export function configList(ctx: RepoContext): [string, unknown][] {
   return flattenConfig(ctx.config);
 }
 
-/** Sets (or with value undefined, unsets) a key in `.trove/config` or, with `local`, `.trove/config.local`. */
+/**
+ * Sets (or with value undefined, unsets) a key in `.trove/config` or, with `local`, `.trove/config.local`.
+ * @example await configSet(ctx, 'cache.link', 'hardlink,copy', { local: true })
+ */
 export async function configSet(ctx: RepoContext, key: string, value: string | undefined, o: { local?: boolean } = {}): Promise<void> {
   const file = path.join(ctx.troveDir, o.local ? 'config.local' : 'config');
   const display = o.local ? '.trove/config.local' : '.trove/config';

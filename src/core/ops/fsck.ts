@@ -18,7 +18,10 @@ export interface FsckResult {
   packs?: { checked: number; problems: PackCheck['problems'] };
 }
 
-/** Re-hashes every cached object; corrupt ones are moved to `cache/quarantine/`, never deleted. */
+/**
+ * Re-hashes every cached object; corrupt ones are moved to `cache/quarantine/`, never deleted.
+ * @example const { corrupt } = await fsck(ctx)
+ */
 export async function fsck(ctx: RepoContext, o: { onProgress?: OnProgress; jobs?: number } = {}): Promise<FsckResult> {
   // packs first, whole: damaged packs and indexes are repaired (good objects kept), so the per-object
   // pass below meets only sound packs. Inside removals(): quarantining moves the store's generation.

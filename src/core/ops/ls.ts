@@ -18,7 +18,10 @@ export interface LsEntry {
   state: 'present' | 'modified' | 'missing' | 'unknown';
 }
 
-/** Tracked paths, or the files of one tracked folder, from the trees and the stat cache (no data read). */
+/**
+ * Tracked paths, or the files of one tracked folder, from the trees and the stat cache (no data read).
+ * @example for (const e of await ls(ctx, 'data')) console.log(e.path, e.state)
+ */
 export async function ls(ctx: RepoContext, userPath?: string): Promise<LsEntry[]> {
   if (!userPath) {
     const out: LsEntry[] = [];

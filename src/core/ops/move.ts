@@ -10,7 +10,10 @@ import { assertNoLinkedParent, assertSafeDataPath } from '../safePath.js';
 import { ignoreInGit, unignoreInGit } from './gitignore.js';
 import { listTracked, resolveTargets, type Tracked } from './tracked.js';
 
-/** Moves tracked data and its pointer together. */
+/**
+ * Moves tracked data and its pointer together.
+ * @example await move(ctx, 'data', 'datasets/data')
+ */
 export async function move(ctx: RepoContext, src: string, dst: string): Promise<{ from: string; to: string; pointerFile: string; gitAdd: string[] }> {
   const [{ tracked, sub }] = await resolveTargets(ctx, [src]);
   assertNoLinkedParent(ctx.root, tracked.path, tracked.pointerFile);

@@ -7,7 +7,10 @@ import { unignoreInGit } from './gitignore.js';
 import { status } from './status.js';
 import { resolveTargets, uniqTargets } from './tracked.js';
 
-/** Stops tracking: the pointer and the .gitignore line go; with `purge` the data too. */
+/**
+ * Stops tracking: the pointer and the .gitignore line go; with `purge` the data too.
+ * @example await remove(ctx, ['data'], { purge: false })
+ */
 export async function remove(ctx: RepoContext, userPaths: string[], o: { purge?: boolean; force?: boolean } = {}): Promise<{ removed: string[]; purged: string[]; gitRm: string[] }> {
   const targets = uniqTargets(await resolveTargets(ctx, userPaths));
   // remove deletes (with --purge, the data too) and edits the .gitignore beside it: never through a link

@@ -25,11 +25,16 @@ export interface StatusEntry {
 
 /**
  * Compares the workspace with the pointers. Files whose stat matches the stat cache are not read.
- * @example for (const s of await repo.status()) console.log(s.path, s.workspace)
+ * @example for (const s of await status(ctx)) console.log(s.path, s.workspace)
  */
 export async function status(ctx: RepoContext, userPaths?: string[], o: { onProgress?: OnProgress } = {}): Promise<StatusEntry[]> {
   // a merge conflict in a pointer is something to report, not a reason to fail
-  const { tracked: all, conflicts } = await listTrackedWithConflicts(ctx, true);
+  const listed = await listTrackedWithConflicts(ctx, true);
+  const all = listed.tracked;
+  const conflicts = listed.conflicts.map((c): StatusEntry => ({
+    path: c.path, pointerFile: c.pointerFile, type: 'file', oid: (c.ours ?? c.theirs ?? '') as Oid, workspace: 'conflict', cache: 'present',
+    conflict: { ours: c.ours, theirs: c.theirs, message: c.message, hint: c.hint },
+  }));
   const asked = userPaths?.length ? userPaths.map((p) => ctx.rel(p).replace(/\.trove$/, '')) : null;
   const conflicted = conflicts.filter((c) => !asked || asked.some((a) => isWithin(c.path, a) || isWithin(a, c.path)));
   const rest = asked ? userPaths!.filter((_, i) => !conflicted.some((c) => isWithin(asked[i], c.path))) : undefined;

@@ -1,22 +1,14 @@
 /** Tracked paths: reading pointers (with merge-conflict explanations), listing them, resolving user paths to them. */
 import { promises as fsp } from 'node:fs';
-import path from 'node:path';
 import { TROVE_DIR, type RepoContext } from '../context.js';
 import { TroveError } from '../errors.js';
 import type { Oid } from '../oid.js';
 import { isWithin } from '../paths.js';
-import { readPointer, type Pointer } from '../pointer.js';
+import { readPointer, trackedFrom, type Pointer, type Tracked } from '../pointer.js';
+import { conflictSides } from '../pointerConflict.js';
 import { scanPath, type Scanned } from '../workspace.js';
-import type { StatusEntry } from './status.js';
 
-/** A tracked path: its pointer and where the data lives (both repo-relative). */
-export interface Tracked {
-  /** data path, e.g. `data/images` */
-  path: string;
-  /** pointer file, e.g. `data/images.trove` */
-  pointerFile: string;
-  pointer: Pointer;
-}
+export type { Tracked };
 
 /** What a tracked path holds in the workspace now (null when absent); with `store`, new content goes into the cache. */
 export async function scanTracked(ctx: RepoContext, rel: string, o: { store?: boolean } = {}): Promise<Scanned | null> {
@@ -31,14 +23,24 @@ export async function listTracked(ctx: RepoContext): Promise<Tracked[]> {
   return (await listTrackedWithConflicts(ctx, false)).tracked;
 }
 
+/** A pointer file that a merge left conflict markers in: both sides' oids (null where a side does not parse). */
+export interface ConflictedPointer {
+  path: string;
+  pointerFile: string;
+  ours: Oid | null;
+  theirs: Oid | null;
+  message: string;
+  hint?: string;
+}
+
 /**
  * listTracked for `status`: with `tolerate`, a pointer that a merge left conflict markers in is
  * returned in `conflicts` (with both sides) instead of failing the whole listing.
  */
-export async function listTrackedWithConflicts(ctx: RepoContext, tolerate: boolean): Promise<{ tracked: Tracked[]; conflicts: StatusEntry[] }> {
+export async function listTrackedWithConflicts(ctx: RepoContext, tolerate: boolean): Promise<{ tracked: Tracked[]; conflicts: ConflictedPointer[] }> {
   const files = await ctx.git.lsPointerFiles();
   const tracked: Tracked[] = [];
-  const conflicts: StatusEntry[] = [];
+  const conflicts: ConflictedPointer[] = [];
   for (const f of files) {
     if (f.startsWith(TROVE_DIR + '/')) continue;
     let t: Tracked | null;
@@ -48,7 +50,7 @@ export async function listTrackedWithConflicts(ctx: RepoContext, tolerate: boole
       if (!(tolerate && err instanceof TroveError && err.data?.field === '(conflict)')) throw err;
       const ours = (err.data.ours as Oid | undefined) ?? null;
       const theirs = (err.data.theirs as Oid | undefined) ?? null;
-      conflicts.push({ path: f.replace(/\.trove$/, ''), pointerFile: f, type: 'file', oid: (ours ?? theirs ?? '') as Oid, workspace: 'conflict', cache: 'present', conflict: { ours, theirs, message: err.message, hint: err.hint } });
+      conflicts.push({ path: f.replace(/\.trove$/, ''), pointerFile: f, ours, theirs, message: err.message, hint: err.hint });
       continue;
     }
     if (t) tracked.push(t);
@@ -64,17 +66,13 @@ export async function readTracked(ctx: RepoContext, pointerFile: string): Promis
   } catch (err) {
     throw await explainConflict(ctx, pointerFile, err);
   }
-  if (!ptr) return null;
-  const dir = path.posix.dirname(pointerFile);
-  const p = dir === '.' ? ptr.path : `${dir}/${ptr.path}`;
-  return { path: p, pointerFile, pointer: ptr };
+  return ptr ? trackedFrom(pointerFile, ptr) : null;
 }
 
 /** A pointer that fails to parse because a merge left conflict markers in it: say so, with both sides. */
 export async function explainConflict(ctx: RepoContext, pointerFile: string, err: unknown): Promise<unknown> {
   if (!(err instanceof TroveError && err.code === 'BAD_POINTER')) return err;
   const text = await fsp.readFile(ctx.abs(pointerFile), 'utf8').catch(() => '');
-  const { conflictSides } = await import('../versions.js');
   const sides = conflictSides(text, pointerFile);
   if (!sides) return err;
   const dataPath = pointerFile.replace(/\.trove$/, '');
@@ -87,6 +85,7 @@ export async function explainConflict(ctx: RepoContext, pointerFile: string, err
 /**
  * The tracked entries that user paths name: a data path, its pointer file, or a path inside a
  * tracked folder (`sub` then says which part). No paths: all of them.
+ * @example const [{ tracked, sub }] = await resolveTargets(ctx, ['data/images/cats'])
  */
 export async function resolveTargets(ctx: RepoContext, userPaths: string[] | undefined, listed?: Tracked[]): Promise<{ tracked: Tracked; sub: string | null }[]> {
   const all = listed ?? (await listTracked(ctx));

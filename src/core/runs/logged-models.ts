@@ -18,7 +18,7 @@ import { writeFileAtomic } from '../atomicWrite.js';
 import { TroveError, isErrno } from '../errors.js';
 import { parseJsonRecord } from './jsonRecord.js';
 import type { Oid } from '../oid.js';
-import type { Repo } from '../repo.js';
+import type { RepoContext } from '../context.js';
 import { serializeTree, type TreeEntry } from '../tree.js';
 import { RUN_LIMITS, ULID_RE, runPathProblem } from './record.js';
 import { KeyedLock } from './tracking.js';
@@ -78,7 +78,7 @@ export function serializeLoggedModel(m: LoggedModel): string {
  * Builds the trove tree objects for a flat `{path: {oid, size}}` map, bottom-up, and stores them in the
  * cache. Returns the root tree's oid, total size and file count.
  */
-export async function storeFilesAsTree(repo: Repo, files: Record<string, { oid: string; size: number }>): Promise<{ oid: Oid; size: number; files: number }> {
+export async function storeFilesAsTree(repo: RepoContext, files: Record<string, { oid: string; size: number }>): Promise<{ oid: Oid; size: number; files: number }> {
   interface Dir { dirs: Map<string, Dir>; files: Map<string, { oid: string; size: number }> }
   const root: Dir = { dirs: new Map(), files: new Map() };
   for (const [p, f] of Object.entries(files)) {

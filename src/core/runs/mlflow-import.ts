@@ -18,7 +18,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { TroveError, isErrno } from '../errors.js';
-import type { Repo } from '../repo.js';
+import type { RepoContext } from '../context.js';
 import { ExperimentStore } from './experiments.js';
 import { LOGGED_MODEL_SCHEMA_VERSION, LoggedModelStore, MODEL_ID_RE, MODEL_OUTPUT_PREFIX, storeFilesAsTree, type LoggedModel } from './logged-models.js';
 import {
@@ -160,7 +160,7 @@ const str = (v: unknown) => (typeof v === 'string' ? v : v === null || v === und
  * Imports an MLflow file store (the `mlruns/` folder). See the module comment.
  * @example const report = await importMlruns(repo, 'mlruns')
  */
-export async function importMlruns(repo: Repo, folder: string): Promise<ImportReport> {
+export async function importMlruns(repo: RepoContext, folder: string): Promise<ImportReport> {
   const root = path.resolve(repo.cwd, folder);
   const st = await lstatOrNull(root);
   if (!st || !st.isDirectory()) throw new TroveError('NOT_FOUND', `${folder}: not a folder`, 'give the mlruns folder of an MLflow file store');

@@ -46,11 +46,12 @@ export async function syncMlflowFiles(runsDir: string, remote: Remote, direction
   for (const kind of KINDS) {
     const dir = path.join(runsDir, kind.sub);
     const there = new Set<string>();
+    const here = (await fsp.readdir(dir).catch(() => [] as string[])).filter((n) => kind.name.test(n));
+    if (direction === 'push' && !here.length) continue; // nothing to push: no listing
     for await (const e of remote.list(`runs/${kind.sub}/`, { signal })) {
       const n = e.key.slice(`runs/${kind.sub}/`.length);
       if (kind.name.test(n)) there.add(n);
     }
-    const here = (await fsp.readdir(dir).catch(() => [] as string[])).filter((n) => kind.name.test(n));
     const names = direction === 'push' ? here : [...there];
     for (const n of names) {
       const key = `runs/${kind.sub}/${n}`;

@@ -8,7 +8,9 @@ import path from 'node:path';
 import { TroveError } from '../errors.js';
 import type { Oid } from '../oid.js';
 import { parsePointer, type Pointer } from '../pointer.js';
-import type { Repo } from '../repo.js';
+import type { RepoContext } from '../context.js';
+import { checkoutVersions, type CheckoutResult } from '../ops/checkout.js';
+import { listTracked, scanTracked } from '../ops/tracked.js';
 import { loadFlatTree, type OnProgress } from '../workspace.js';
 import type { LineageGraph, RunIndex, RunListQuery } from './index-db.js';
 import { lastMetricPoint } from './index-db.js';
@@ -21,7 +23,7 @@ import { pointerAt } from '../history.js';
  * The pointer that `path` had at git revision `rev`.
  * @example await pointerAtRev(repo, 'data/iris.csv', 'HEAD~2')
  */
-export async function pointerAtRev(repo: Repo, userPath: string, rev: string): Promise<{ path: string; pointer: Pointer }> {
+export async function pointerAtRev(repo: RepoContext, userPath: string, rev: string): Promise<{ path: string; pointer: Pointer }> {
   const rel = repo.rel(userPath).replace(/\.trove$/, '');
   const found = await pointerAt(repo.git, rev, `${rel}.trove`);
   if (!found) {
@@ -39,8 +41,8 @@ export type Target =
  * What a user's target names: a tracked path (its current pointer), `path@rev`, an oid or oid prefix
  * (`sha256:` optional, at least 4 hex digits), or (where allowed) a run id or run id prefix.
  */
-export async function resolveTarget(repo: Repo, spec: string, index: RunIndex, o: { allowRun?: boolean } = {}): Promise<Target> {
-  const tracked = await repo.listTracked();
+export async function resolveTarget(repo: RepoContext, spec: string, index: RunIndex, o: { allowRun?: boolean } = {}): Promise<Target> {
+  const tracked = await listTracked(repo);
   let rel: string | null = null;
   try {
     rel = repo.rel(spec).replace(/\.trove$/, '');
@@ -88,7 +90,7 @@ export interface ListRunsQuery {
  * be read (they are left out, never fatal).
  * @example await listRuns(repo, { filter: 'metrics.acc > 0.9', sort: 'metrics.acc DESC', uses: 'data@HEAD~1' })
  */
-export async function listRuns(repo: Repo, q: ListRunsQuery = {}): Promise<{ runs: RunView[]; skipped: { file: string; error: string }[] }> {
+export async function listRuns(repo: RepoContext, q: ListRunsQuery = {}): Promise<{ runs: RunView[]; skipped: { file: string; error: string }[] }> {
   const { index, skipped } = await (await repo.runStore()).openIndex();
   try {
     const query: RunListQuery = { experiment: q.experiment, filter: q.filter, orderBy: q.sort, limit: q.limit };
@@ -124,15 +126,15 @@ export interface ShownRun {
 }
 
 /** Whether the workspace holds `oid` at `rel` now (through the stat cache: unchanged data is not read). */
-async function matchWorkspace(repo: Repo, rel: string, oid: string | null): Promise<WorkspaceMatch> {
+async function matchWorkspace(repo: RepoContext, rel: string, oid: string | null): Promise<WorkspaceMatch> {
   if (oid === null) return 'not-produced';
-  const scanned = await repo.scanTracked(rel, { store: false }).catch(() => null);
+  const scanned = await scanTracked(repo, rel, { store: false }).catch(() => null);
   if (!scanned) return 'missing';
   return scanned.oid === oid ? 'matches' : 'differs';
 }
 
 /** One run, every field, each input and output marked as matching the workspace or not. */
-export async function showRun(repo: Repo, idOrPrefix: string): Promise<ShownRun> {
+export async function showRun(repo: RepoContext, idOrPrefix: string): Promise<ShownRun> {
   const store = await repo.runStore();
   const { record, problems: pending, file } = await store.read(idOrPrefix);
   const events = path.relative(repo.root, store.eventsFile(record.id)).split(path.sep).join('/');
@@ -159,7 +161,7 @@ export interface RunComparison {
   outputs: { path: string; oids: (string | null)[]; differs: boolean }[];
 }
 
-async function folderCounts(repo: Repo, a: Oid, b: Oid, where: string): Promise<FolderDiffCounts | null> {
+async function folderCounts(repo: RepoContext, a: Oid, b: Oid, where: string): Promise<FolderDiffCounts | null> {
   try {
     const [ta, tb] = await Promise.all([loadFlatTree(repo.cache, a, where), loadFlatTree(repo.cache, b, where)]);
     const c: FolderDiffCounts = { added: 0, removed: 0, modified: 0, unchanged: 0 };
@@ -178,7 +180,7 @@ async function folderCounts(repo: Repo, a: Oid, b: Oid, where: string): Promise<
 }
 
 /** Several runs side by side: params, last metric values, code commits, and data versions per path. */
-export async function compareRuns(repo: Repo, ids: string[]): Promise<RunComparison> {
+export async function compareRuns(repo: RepoContext, ids: string[]): Promise<RunComparison> {
   if (ids.length < 2) throw new TroveError('BAD_ARGS', 'compare needs at least two runs');
   const recs: RunRecord[] = [];
   for (const id of ids) recs.push((await (await repo.runStore()).read(id)).record);
@@ -221,7 +223,7 @@ export async function compareRuns(repo: Repo, ids: string[]): Promise<RunCompari
  * (what it came from), downstream on request (what was made from it).
  * @example await lineageOf(repo, 'models/model.bin', { direction: 'upstream' })
  */
-export async function lineageOf(repo: Repo, spec: string, o: { direction?: 'upstream' | 'downstream'; depth?: number } = {}): Promise<LineageGraph & { skipped: { file: string; error: string }[] }> {
+export async function lineageOf(repo: RepoContext, spec: string, o: { direction?: 'upstream' | 'downstream'; depth?: number } = {}): Promise<LineageGraph & { skipped: { file: string; error: string }[] }> {
   const { index, skipped } = await (await repo.runStore()).openIndex();
   try {
     const t = await resolveTarget(repo, spec, index, { allowRun: true });
@@ -235,7 +237,7 @@ export async function lineageOf(repo: Repo, spec: string, o: { direction?: 'upst
 }
 
 /** Data that a run read from an imported path: say where it came from (`trove import`'s source). */
-async function markOrigins(repo: Repo, g: LineageGraph): Promise<void> {
+async function markOrigins(repo: RepoContext, g: LineageGraph): Promise<void> {
   const store = await repo.runStore();
   const data = new Map(g.nodes.filter((n) => n.kind === 'data').map((n) => [n.key, n]));
   const runs = new Set(g.edges.filter((e) => e.kind === 'input' && data.has(e.from)).map((e) => e.to));
@@ -258,9 +260,9 @@ export { ULID_RE };
  * @example await checkoutRun(repo, '01JD3Z8Q4X', { inputs: true })
  */
 export async function checkoutRun(
-  repo: Repo, idOrPrefix: string,
+  repo: RepoContext, idOrPrefix: string,
   o: { inputs?: boolean; outputs?: boolean; paths?: string[]; force?: boolean; onProgress?: OnProgress } = {},
-): Promise<{ run: string; results: Awaited<ReturnType<Repo['checkoutVersions']>>['results']; gitAdd: string[]; notProduced: string[] }> {
+): Promise<{ run: string; results: CheckoutResult[]; gitAdd: string[]; notProduced: string[] }> {
   const { record } = await (await repo.runStore()).read(idOrPrefix);
   const both = !o.inputs && !o.outputs;
   const want = new Map<string, { path: string; type: 'file' | 'dir'; oid: string; size: number; files?: number }>();
@@ -281,6 +283,6 @@ export async function checkoutRun(
     versions = versions.filter((v) => rels.includes(v.path));
   }
   if (!versions.length) throw new TroveError('NOT_FOUND', `run ${record.id} recorded no ${o.inputs ? 'inputs' : o.outputs ? 'outputs' : 'data'} to restore`);
-  const { results, gitAdd } = await repo.checkoutVersions(versions, { force: o.force, onProgress: o.onProgress });
+  const { results, gitAdd } = await checkoutVersions(repo, versions, { force: o.force, onProgress: o.onProgress });
   return { run: record.id, results, gitAdd, notProduced };
 }

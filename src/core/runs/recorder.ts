@@ -23,21 +23,23 @@
  *    A crash anywhere leaves the RUNNING record plus its events, shown as KILLED later.
  */
 import { assertNoLinkedParent, assertSafeDataPath } from '../safePath.js';
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { TroveError, isErrno } from '../errors.js';
+import { gitToFd, runGit } from '../git/spawn.js';
 import type { Oid } from '../oid.js';
-import type { Repo, Tracked } from '../repo.js';
+import type { RepoContext } from '../context.js';
+import { add } from '../ops/add.js';
+import { listTracked, resolveTargets, scanTracked, type Tracked } from '../ops/tracked.js';
 import {
   RUN_LIMITS, applyEvents, newRunRecord, parseRunRecord, serializeRunRecord,
   type EventProblem, type RunEvent, type RunInput, type RunOutput, type RunRecord, type RunStatus,
 } from './record.js';
 import type { RunStore } from './store.js';
 import { sourceOf } from '../pointerSource.js';
-import { codeDiffHash, reuseKeyOf } from './runCache.js';
+import { codeDiffHash, reuseKeyOf } from './reuseKey.js';
 
 export interface StartRunOptions {
   name?: string;
@@ -128,7 +130,7 @@ type Problem = { source: string; line?: number; message: string };
  * could have run); their content is in the patch as new files, up to UNTRACKED_DIFF_LIMITS, so
  * `git apply` on the commit gives back the tree the run saw.
  */
-async function codeVersion(repo: Repo): Promise<{ git: RunRecord['git']; problems: Problem[] }> {
+async function codeVersion(repo: RepoContext): Promise<{ git: RunRecord['git']; problems: Problem[] }> {
   const ask = async (args: string[]) => {
     try {
       return (await repo.git.raw(args)).trim() || null;
@@ -188,44 +190,15 @@ async function codeVersion(repo: Repo): Promise<{ git: RunRecord['git']; problem
   }
 }
 
-/** git's environment for trove's own calls: C locale, none of the caller's GIT_* overrides. */
-function gitEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
-  for (const k of Object.keys(env)) if (k.startsWith('GIT_') && k !== 'GIT_CEILING_DIRECTORIES') delete env[k];
-  return env;
-}
-
-/** Runs git and returns its stdout (for short outputs such as a file list); `input` goes to its stdin. */
-function runGit(cwd: string, args: string[], o: { env?: Record<string, string>; input?: string } = {}): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd, stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: { ...gitEnv(), ...o.env } });
-    if (o.input !== undefined) child.stdin!.end(o.input);
-    const out: Buffer[] = [];
-    const errs: Buffer[] = [];
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
-    child.stderr!.on('data', (b: Buffer) => errs.push(b));
-    child.on('error', reject);
-    child.on('close', (c) => (c === 0 ? resolve(Buffer.concat(out))
-      : reject(new TroveError('GIT', `git ${args[0]} failed: ${Buffer.concat(errs).toString().trim().split('\n')[0]}`))));
-  });
-}
-
 /** Runs git with stdout into a cache temp file (binary-safe, flat memory), then stores it as an object. */
-async function storeGitOutput(repo: Repo, cwd: string, args: string[], extraEnv: Record<string, string> = {}): Promise<Oid> {
+async function storeGitOutput(repo: RepoContext, cwd: string, args: string[], extraEnv: Record<string, string> = {}): Promise<Oid> {
   const tmp = await repo.cache.tempPath();
   const fd = openSync(tmp, 'wx', 0o600);
   // closed exactly once: a second close after putFile could hit a descriptor the store opened
   // meanwhile under the same number (the pack writer's, which then failed with EBADF)
   let open = true;
   try {
-    const stderr: Buffer[] = [];
-    const code = await new Promise<number>((resolve, reject) => {
-      const child = spawn('git', args, { cwd, stdio: ['ignore', fd, 'pipe'], env: { ...gitEnv(), ...extraEnv } });
-      child.stderr!.on('data', (b: Buffer) => stderr.push(b));
-      child.on('error', reject);
-      child.on('close', (c) => resolve(c ?? 1));
-    });
-    if (code !== 0) throw new TroveError('GIT', `git ${args[0]} failed: ${Buffer.concat(stderr).toString().trim().split('\n')[0]}`);
+    await gitToFd(cwd, args, fd, { env: extraEnv });
     closeSync(fd);
     open = false;
     return (await repo.cache.putFile(tmp, 'blob')).oid;
@@ -248,11 +221,11 @@ function userName(): string {
  * read); content that differs from the pointer is hashed and stored, and flagged `modified`.
  * Returns null when the path is not in the workspace.
  */
-export async function inputVersion(repo: Repo, t: Tracked, role?: string): Promise<RunInput | null> {
-  let scanned = await repo.scanTracked(t.path, { store: false });
+export async function inputVersion(repo: RepoContext, t: Tracked, role?: string): Promise<RunInput | null> {
+  let scanned = await scanTracked(repo, t.path, { store: false });
   if (!scanned) return null;
   const modified = scanned.oid !== t.pointer.oid || scanned.type !== t.pointer.type;
-  if (modified) scanned = (await repo.scanTracked(t.path, { store: true })) ?? scanned;
+  if (modified) scanned = (await scanTracked(repo, t.path, { store: true })) ?? scanned;
   const input: RunInput = { path: t.path, oid: scanned.oid, type: scanned.type, size: scanned.size };
   if (scanned.type === 'dir') input.files = scanned.files;
   if (role) input.role = role;
@@ -263,9 +236,9 @@ export async function inputVersion(repo: Repo, t: Tracked, role?: string): Promi
 }
 
 /** Resolves user paths to tracked entries (a path inside a tracked folder names the folder). */
-async function trackedOf(repo: Repo, userPaths: string[]): Promise<Tracked[]> {
+async function trackedOf(repo: RepoContext, userPaths: string[]): Promise<Tracked[]> {
   const seen = new Map<string, Tracked>();
-  for (const { tracked } of await repo.resolveTargets(userPaths)) seen.set(tracked.path, tracked);
+  for (const { tracked } of await resolveTargets(repo, userPaths)) seen.set(tracked.path, tracked);
   return [...seen.values()];
 }
 
@@ -274,7 +247,7 @@ export class ActiveRun {
   private ended = false;
 
   constructor(
-    private readonly repo: Repo,
+    private readonly repo: RepoContext,
     private readonly store: RunStore,
     /** The record as written at start (events are not folded into it). */
     readonly started: RunRecord,
@@ -439,8 +412,8 @@ export class ActiveRun {
   }
 }
 
-async function addOutput(repo: Repo, userPath: string): Promise<{ output: RunOutput; gitAdd: string[] }> {
-  const { results, gitAdd } = await repo.add([userPath]);
+async function addOutput(repo: RepoContext, userPath: string): Promise<{ output: RunOutput; gitAdd: string[] }> {
+  const { results, gitAdd } = await add(repo, [userPath]);
   const r = results[0]!;
   const output: RunOutput = { path: r.path, oid: r.oid, type: r.type, size: r.size };
   if (r.type === 'dir') output.files = r.files;
@@ -448,7 +421,7 @@ async function addOutput(repo: Repo, userPath: string): Promise<{ output: RunOut
 }
 
 /** `log-input`: records a tracked path, at its version now, as an input of run `id`. */
-export async function logInputTo(repo: Repo, id: string, userPath: string, role?: string): Promise<RunInput> {
+export async function logInputTo(repo: RepoContext, id: string, userPath: string, role?: string): Promise<RunInput> {
   const [t] = await trackedOf(repo, [userPath]);
   const input = await inputVersion(repo, t!, role);
   if (!input) throw new TroveError('NOT_FOUND', `${t!.path}: not in the workspace`, `restore it with \`trove checkout ${t!.path}\``);
@@ -458,7 +431,7 @@ export async function logInputTo(repo: Repo, id: string, userPath: string, role?
 }
 
 /** `log-artifact`: adds a path to the cache (writes its pointer) and records it as an output of run `id`. */
-export async function logOutputTo(repo: Repo, id: string, userPath: string): Promise<RunOutput> {
+export async function logOutputTo(repo: RepoContext, id: string, userPath: string): Promise<RunOutput> {
   const store = (await repo.runStore());
   await store.assertRunning(id);
   const { output: out } = await addOutput(repo, userPath);
@@ -482,7 +455,7 @@ export async function logParamTo(store: RunStore, id: string, key: string, value
 }
 
 /** Starts a run: see the module comment. */
-export async function startRun(repo: Repo, o: StartRunOptions = {}): Promise<ActiveRun> {
+export async function startRun(repo: RepoContext, o: StartRunOptions = {}): Promise<ActiveRun> {
   const store = (await repo.runStore());
   const { git, problems } = await codeVersion(repo);
   const inputs: RunInput[] = [];
@@ -494,7 +467,7 @@ export async function startRun(repo: Repo, o: StartRunOptions = {}): Promise<Act
     }
   } else {
     // No declared inputs: record every tracked path, so a run is never without its data versions.
-    for (const t of await repo.listTracked()) {
+    for (const t of await listTracked(repo)) {
       const input = await inputVersion(repo, t, 'workspace');
       if (input) inputs.push(input);
     }

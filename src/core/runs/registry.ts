@@ -225,7 +225,7 @@ export type VersionSource = { model: string } | { run: string; path?: string };
  * output. The version's `source` is the URI MLflow clients load (`models:/m-…` or `runs:/<id>/<path>`).
  * @example await registerVersion(repo, 'iris', { run: '01JD3Z8Q' })
  */
-export async function registerVersion(repo: import('../repo.js').Repo, name: string, src: VersionSource): Promise<{ model: RegisteredModel; version: ModelVersion }> {
+export async function registerVersion(repo: import('../context.js').RepoContext, name: string, src: VersionSource): Promise<{ model: RegisteredModel; version: ModelVersion }> {
   const problem = modelNameProblem(name);
   if (problem) throw new TroveError('BAD_ARGS', `registered model name ${problem}`);
   const store = await repo.runStore();

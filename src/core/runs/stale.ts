@@ -4,8 +4,8 @@
  * revision any more is stale too (`now: null`). Only the committed pointers count, not the workspace:
  * the question is about the project's history, so it gives the same answer on every clone.
  */
-import type { Repo } from '../repo.js';
-import { pointersAt } from '../history.js';
+import type { RepoContext } from '../context.js';
+import { pointersAt } from '../revs.js';
 import type { RunRecord } from './record.js';
 
 export interface StaleInput {
@@ -38,11 +38,11 @@ export function staleInputs(rec: RunRecord, current: ReadonlyMap<string, string>
  * Which of `recs` (default: every readable run record) read data that the pointers at `at` no longer name.
  * @example const { stale } = await staleRuns(repo, { at: 'HEAD' }); stale.has(run.id)
  */
-export async function staleRuns(repo: Repo, o: { at?: string; records?: RunRecord[] } = {}): Promise<Staleness> {
+export async function staleRuns(repo: RepoContext, o: { at?: string; records?: RunRecord[] } = {}): Promise<Staleness> {
   const at = o.at ?? 'HEAD';
   const { resolveRev } = await import('../history.js');
   const commit = await resolveRev(repo.git, at);
-  const current = new Map((await pointersAt(repo.git, commit)).map((p) => [p.path, p.pointer.oid as string]));
+  const current = new Map((await pointersAt(repo.git, commit, { strict: true })).tracked.map((p) => [p.path, p.pointer.oid as string]));
   let recs = o.records;
   if (!recs) {
     const store = await repo.runStore();

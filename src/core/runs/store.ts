@@ -12,21 +12,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomicWrite.js';
 import { TroveError, isErrno } from '../errors.js';
+import { pidIsAlive } from '../pidAlive.js';
 import { RunIndex, type RunFileStat } from './index-db.js';
 import {
   applyEvents, effectiveStatus, formatEvent, parseRunRecord, RUN_LIMITS, serializeRunRecord, ULID_RE,
   type EventProblem, type RunEvent, type RunRecord,
 } from './record.js';
 
-/** True when a process with this pid exists on this machine (EPERM: it exists but is not ours). */
-export function pidIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrno(err, 'EPERM');
-  }
-}
+export { pidIsAlive }; // wave-1 import path
 
 function notRunning(id: string): TroveError {
   return new TroveError('NOT_IN_RUN', `run ${id} is not running (it has ended, or no such run)`, 'log into a run from inside the command that `trove run` started');

@@ -2,9 +2,9 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomicWrite.js';
 import { TroveError, isErrno } from '../errors.js';
-import type { Repo } from '../repo.js';
+import type { RepoContext } from '../context.js';
 import { kindOf } from '../store/objectStore.js';
-import type { RecordSync, Root } from '../transfer.js';
+import type { RecordSync, Root } from '../transferRoot.js';
 import type { Remote } from '../../remotes/index.js';
 import { syncMlflowFiles } from './mlflow-sync.js';
 import { parseRunRecord, type RunRecord } from './record.js';
@@ -25,7 +25,7 @@ export interface RecordSyncReport {
   rejected: { key: string; error: string }[];
 }
 
-async function localRecords(repo: Repo): Promise<{ name: string; text: string; record: RunRecord }[]> {
+async function localRecords(repo: RepoContext): Promise<{ name: string; text: string; record: RunRecord }[]> {
   const store = (await repo.runStore());
   const out: { name: string; text: string; record: RunRecord }[] = [];
   for (const name of await store.names()) {
@@ -64,13 +64,15 @@ function addMlflow(report: RecordSyncReport, r: { transferred: number; skipped: 
   report.rejected.push(...r.rejected);
 }
 
-export function runRecordSync(repo: Repo): RecordSync & { report: RecordSyncReport } {
+export function runRecordSync(repo: RepoContext): RecordSync & { report: RecordSyncReport } {
   const report: RecordSyncReport = { transferred: 0, skipped: 0, rejected: [] };
   return {
     report,
     async push(remote, o) {
-      const there = await remoteNames(remote, o.signal);
-      for (const r of await localRecords(repo)) {
+      // no finished record here: nothing to compare, so no listing (a no-op push stays at its object requests)
+      const mine = (await localRecords(repo)).filter((r) => r.record.status !== 'RUNNING');
+      const there = mine.length ? await remoteNames(remote, o.signal) : new Set<string>();
+      for (const r of mine) {
         if (r.record.status === 'RUNNING') continue;
         if (there.has(r.name)) {
           report.skipped++;
@@ -113,7 +115,7 @@ export function runRecordSync(repo: Repo): RecordSync & { report: RecordSyncRepo
  * The data versions that local run records read and wrote, as roots: gc keeps them, and push sends
  * those in the local cache with the records (so that `checkout --run` works in a teammate's clone).
  */
-export async function runRoots(repo: Repo, o: { onlyCached?: boolean } = {}): Promise<Root[]> {
+export async function runRoots(repo: RepoContext, o: { onlyCached?: boolean } = {}): Promise<Root[]> {
   const roots: Root[] = [];
   for (const { record } of await localRecords(repo)) {
     for (const x of [...record.inputs, ...record.outputs]) {

@@ -15,7 +15,7 @@ import { constants as fsc, promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { TroveError, isErrno } from '../errors.js';
 import type { Oid } from '../oid.js';
-import type { Repo } from '../repo.js';
+import type { RepoContext } from '../context.js';
 import {
   applyEvents, formatEvent, newRunRecord, parseRunRecord, runPathProblem, serializeRunRecord,
   type RunEvent, type RunOutput, type RunRecord, type RunStatus,
@@ -79,9 +79,9 @@ export interface CreateRunInput {
 export class Tracking {
   readonly lock = new KeyedLock();
 
-  constructor(readonly repo: Repo, readonly store: RunStore) {}
+  constructor(readonly repo: RepoContext, readonly store: RunStore) {}
 
-  static async open(repo: Repo): Promise<Tracking> {
+  static async open(repo: RepoContext): Promise<Tracking> {
     return new Tracking(repo, await repo.runStore());
   }
 
@@ -215,7 +215,7 @@ export class Tracking {
 }
 
 /** Streams bytes into a cache temp file, then stores it as an object; over `maxBytes` is refused. */
-export async function putStreamToCache(repo: Repo, body: Readable, maxBytes: number): Promise<{ oid: Oid; size: number }> {
+export async function putStreamToCache(repo: RepoContext, body: Readable, maxBytes: number): Promise<{ oid: Oid; size: number }> {
   const tmp = await repo.cache.tempPath();
   const fh = await fsp.open(tmp, 'wx', 0o600);
   try {

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Remote } from '../../remotes/index.js';
 import { TroveError, isTroveError } from '../errors.js';
 import type { Oid } from '../oid.js';
-import type { Repo } from '../repo.js';
+import type { RepoContext } from '../context.js';
 import { kindOf, type ObjectKind } from '../store/objectStore.js';
 import { parseTree, type TreeEntry } from '../tree.js';
 import { remoteStoreOf } from '../remoteStore.js';
@@ -34,7 +34,7 @@ export interface RunVerification {
 }
 
 interface Ctx {
-  repo: Repo;
+  repo: RepoContext;
   remote: Remote | null;
   /** false: a cached object counts as whole without re-hashing it (presence only). */
   rehash?: boolean;
@@ -57,6 +57,7 @@ async function hashRemote(remote: Remote, oid: Oid): Promise<Buffer | 'missing' 
     });
   } catch (err) {
     if (isTroveError(err, 'NOT_FOUND')) return 'missing';
+    if (isTroveError(err, 'INTEGRITY')) return 'corrupt'; // a packed copy is checked as it is read
     throw err;
   }
 }
@@ -80,7 +81,7 @@ async function checkOne(c: Ctx, oid: Oid, kind: ObjectKind, wantBytes: boolean):
  * `remote: null` checks the cache only; `rehash: false` takes a cached object's presence for the whole.
  * @example await checkObjects(repo, oid, 'dir', 'data', { remote: null })
  */
-export async function checkObjects(repo: Repo, oid: Oid, type: 'file' | 'dir', where: string, o: { remote: Remote | null; rehash?: boolean }, ctx?: Ctx): Promise<ObjectProblem[]> {
+export async function checkObjects(repo: RepoContext, oid: Oid, type: 'file' | 'dir', where: string, o: { remote: Remote | null; rehash?: boolean }, ctx?: Ctx): Promise<ObjectProblem[]> {
   const c: Ctx = ctx ?? { repo, remote: o.remote, rehash: o.rehash, seen: new Map(), counts: { checked: 0, inCache: 0, onRemote: 0 } };
   const looked: ObjectProblem['looked'] = c.remote ? ['cache', 'remote'] : ['cache'];
   const problems: ObjectProblem[] = [];
@@ -119,7 +120,7 @@ export async function checkObjects(repo: Repo, oid: Oid, type: 'file' | 'dir', w
  * the cache only), or null for the cache only.
  * @example const v = await verifyRun(repo, '01JD3Z8Q4X'); if (v.problems.length) …
  */
-export async function verifyRun(repo: Repo, idOrPrefix: string, o: { remote?: string | null } = {}): Promise<RunVerification> {
+export async function verifyRun(repo: RepoContext, idOrPrefix: string, o: { remote?: string | null } = {}): Promise<RunVerification> {
   const { record } = await (await repo.runStore()).read(idOrPrefix);
   let remote: Remote | null = null;
   if (o.remote !== null) {

@@ -3,6 +3,7 @@ import { chmodSync, closeSync, constants as fsc, copyFileSync, createReadStream,
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { TroveError, isErrno } from '../errors.js';
+import { pidIsAlive } from '../pidAlive.js';
 import { hexOf, isOid, oidFromHex, type Oid } from '../oid.js';
 import { LAYOUT_DIRS, migrateV1, readLayoutVersion, writeLayoutFileSync } from './layout.js';
 import type { LinkMode, ObjectInfo, ObjectKind, ObjectRef, ObjectStore, Part, PutResult } from './objectStore.js';
@@ -423,7 +424,7 @@ export class LooseStore implements ObjectStore {
     let removed = 0;
     for (const n of names) {
       const pid = Number(/^(\d+)-/.exec(n)?.[1]);
-      if (!pid || pid === process.pid || isAlive(pid)) continue;
+      if (!pid || pid === process.pid || pidIsAlive(pid)) continue;
       await fsp.rm(path.join(this.tmpDir, n), { force: true, recursive: true });
       removed++;
     }
@@ -640,13 +641,4 @@ function lstatOrMissing(p: string, oid: Oid, what: string) {
 function notRegular(oid: Oid, what: string): TroveError {
   return new TroveError('INTEGRITY', `${what}: cached object ${oid} is not a regular file (fifo, socket, device or link)`,
     'run `trove fsck` to quarantine it, then `trove pull` to fetch a good copy');
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return !isErrno(err, 'ESRCH');
-  }
 }

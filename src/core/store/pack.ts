@@ -33,7 +33,24 @@ import { closeSync, constants as fsc, fstatSync, fsync, fsyncSync, ftruncateSync
 import { Readable } from 'node:stream';
 import { TroveError } from '../errors.js';
 import { hexOf, isOid, oidFromHex, type Oid } from '../oid.js';
-import type { PackIndex, PackIndexEntry } from './packIndex.js';
+
+/** One object in a pack: `offset` is where its body starts in the pack file, `length` its bytes. */
+export interface PackIndexEntry {
+  oid: Oid;
+  kind: PackKind;
+  offset: number;
+  length: number;
+}
+
+/**
+ * What a reader checks a pack against on open: the facts its index (packIndex.ts `PackIndex`) records.
+ * Structural, so that this module does not import the index module (which imports this one).
+ */
+export interface PackFacts {
+  readonly packSize: number;
+  readonly packId: string;
+  readonly count: number;
+}
 
 /** What an object in a pack is. The kind is stored, never guessed from bytes. */
 export type PackKind = 'blob' | 'tree' | 'chunk' | 'manifest';
@@ -361,10 +378,10 @@ function checkEntryHeader(h: Buffer, e: PackIndexEntry, file: string): void {
  * `scanPack` re-hashes everything for fsck.)
  */
 export class PackReader {
-  private constructor(readonly file: string, readonly index: PackIndex, private fd: number) {}
+  private constructor(readonly file: string, readonly index: PackFacts, private fd: number) {}
 
   /** Opens `file` for `index` (see parsePackIndex). Throws INTEGRITY naming the file when they do not belong together. */
-  static open(file: string, index: PackIndex): PackReader {
+  static open(file: string, index: PackFacts): PackReader {
     const fd = openSync(file, fsc.O_RDONLY | fsc.O_NONBLOCK);
     try {
       const st = fstatSync(fd);

@@ -23,7 +23,7 @@
  */
 import { createHash } from 'node:crypto';
 import { hexOf, oidFromHex, type Oid } from '../oid.js';
-import { badPack, ENTRY_HEADER_SIZE, kindCode, kindOfCode, PACK_HEADER_SIZE, PACK_TRAILER_SIZE, readU64, type PackKind } from './pack.js';
+import { badPack, ENTRY_HEADER_SIZE, kindCode, kindOfCode, PACK_HEADER_SIZE, PACK_TRAILER_SIZE, readU64, type PackIndexEntry, type PackKind } from './pack.js';
 
 export const PACK_INDEX_VERSION = 1;
 export const PACK_INDEX_MAGIC = Buffer.from('TROVPIDX', 'ascii');
@@ -31,13 +31,7 @@ const HEADER = 56;
 const ENTRY = 56;
 const TRAILER = 32;
 
-/** One object in a pack: `offset` is where its body starts in the pack file, `length` its bytes. */
-export interface PackIndexEntry {
-  oid: Oid;
-  kind: PackKind;
-  offset: number;
-  length: number;
-}
+export type { PackIndexEntry };
 
 /**
  * Encodes the index for a pack (entries in any order; they are sorted here). Throws a TypeError on

@@ -864,7 +864,11 @@ export class PackedStore implements ObjectStore {
 
 /** The packed part of a store, for fsck's pack checks; undefined for a store without packs. */
 export function packsOf(store: ObjectStore): PackedObjects | undefined {
-  return store instanceof PackedStore ? store.packs : undefined;
+  // through wrappers (the chunked store holds the packed one as `inner`)
+  for (let s: unknown = store, depth = 0; s && depth < 4; s = (s as { inner?: unknown }).inner, depth++) {
+    if (s instanceof PackedStore) return s.packs;
+  }
+  return undefined;
 }
 
 /** materialize writes files: what it puts in the workspace is a blob */

@@ -53,11 +53,9 @@ async function render() {
   }
 }
 
-/** Replace the hash without a new history entry (typing in the filter box), or push one. */
-export function navigate(hash, { replace = false } = {}) {
-  if (replace) { history.replaceState(null, '', hash); render(); }
-  else location.hash = hash;
-}
+// navigate lives in dom.js (pages import it; importing it from here was a circle): a replaceState there
+// announces itself with a hashchange event, which renders as a new hash does
+export { navigate } from './dom.js';
 
 window.addEventListener('hashchange', render);
 render();

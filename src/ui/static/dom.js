@@ -95,3 +95,14 @@ export function table(head, rows, attrs) {
     h('thead', null, h('tr', null, head.map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', null, rows.map((r) => (r instanceof Node ? r : h('tr', null, r.map((c) => (c instanceof Node && c.tagName === 'TD' ? c : h('td', null, c))))))));
 }
+
+/**
+ * Replace the hash without a new history entry (typing in the filter box), or push one. replaceState fires no
+ * event of its own, so one is sent: the router (app.js) renders on hashchange either way.
+ */
+export function navigate(hash, { replace = false } = {}) {
+  if (replace) {
+    history.replaceState(null, '', hash);
+    window.dispatchEvent(new HashChangeEvent('hashchange'));
+  } else location.hash = hash;
+}

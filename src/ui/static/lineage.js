@@ -1,8 +1,7 @@
 // Lineage: the graph that `trove lineage --format json` gives (the same endpoint answer), laid out
 // left to right by dagre and drawn as SVG. Data versions are boxes, runs are rounded; every node is
 // a link (a run opens its page, a data version re-centres the graph on it) reachable by Tab.
-import { api, h, route, errorBox, shortOid } from './dom.js';
-import { navigate } from './app.js';
+import { api, h, navigate, route, errorBox, shortOid } from './dom.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const svg = (tag, attrs) => {

@@ -2,8 +2,7 @@
 // column and filtered with trove's grammar (server side, the same code as `trove runs list`), all kept in
 // the URL. Rows are virtual: only the visible ones (plus a margin) exist in the DOM, so 10,000 runs
 // scroll as smoothly as 10. Keyboard: arrows move, Enter opens, Space selects for compare.
-import { api, h, route, errorBox, fmtNum, fmtTime, fmtDuration, statusBadge } from './dom.js';
-import { navigate } from './app.js';
+import { api, h, navigate, route, errorBox, fmtNum, fmtTime, fmtDuration, statusBadge } from './dom.js';
 
 const ROW_H = 30;
 const MARGIN = 10;

@@ -1,11 +1,15 @@
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import type { SimpleGit } from 'simple-git';
-import { TroveError } from './errors.js';
+import { TroveError } from '../errors.js';
+import { gitEnv } from './env.js';
 
 /**
- * The few git questions core asks, through one simple-git instance per repo. LC_ALL=C so that
- * nothing depends on the user's locale; errors are wrapped as GIT with the command named.
+ * The one git adapter. This class: the few git questions core asks, through one simple-git instance per repo.
+ * Beside it: `catFile.ts` (many objects through one `cat-file --batch`, answers in order), `lsTree.ts`
+ * (files at a commit or in the index), `spawn.ts` (git with binary output or stdin) and `env.ts` (the
+ * scrubbed environment all of them use: LC_ALL=C, so nothing depends on the user's locale, and no
+ * inherited GIT_DIR & co.). Errors are wrapped as GIT with the command named.
  */
 export class Git {
   private _sg?: SimpleGit;
@@ -74,25 +78,4 @@ export class Git {
   async add(paths: string[]): Promise<void> {
     if (paths.length) await this.raw(['add', '--', ...paths.map((p) => `:(literal)${p}`)]);
   }
-}
-
-/**
- * The environment for git children: the user's (HOME, PATH, proxy and SSL settings) with LC_ALL=C
- * for stable output. simple-git refuses some variables when passed explicitly (EDITOR, PAGER,
- * SSH_ASKPASS, PREFIX, most GIT_*): none matter for the plumbing trove runs, so they are left out,
- * and so is any repository location inherited from a hook (GIT_DIR, GIT_INDEX_FILE…), which would
- * point git at the wrong repo when trove runs inside another repo's hook.
- */
-const GIT_KEEP = ['GIT_SSL_CAINFO', 'GIT_SSL_CAPATH', 'GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_AUTHOR_DATE', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL', 'GIT_COMMITTER_DATE', 'GIT_CEILING_DIRECTORIES'];
-const UNSAFE = new Set(['EDITOR', 'VISUAL', 'PAGER', 'SSH_ASKPASS', 'PREFIX']);
-export function gitEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || UNSAFE.has(k)) continue;
-    if (k.startsWith('GIT_') && !GIT_KEEP.includes(k)) continue;
-    env[k] = v;
-  }
-  env.LC_ALL = 'C';
-  env.GIT_TERMINAL_PROMPT = '0';
-  return env;
 }
