@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
  * trove's benchmark: trove beside the physical limits (openssl hashing, cp -r, cp -rl, git status)
- * and the peers installed here (git-lfs, git-annex), in one run, as ratios. Writes bench/RESULTS.md.
+ * and the peers installed here (git-lfs, git-annex, restic; rclone for S3 transfers), in one run, as
+ * ratios. Writes bench/RESULTS.md. A peer that is not installed is reported as such, with its
+ * apt-get line. Wave 1's figures stay in bench/RESULTS-wave1.md (from bench/results-wave1.json).
  *
  *   npm run bench                      all three data sets
  *   npm run bench -- --sets 1g,20k     some of them (1g, 20k, 100k)
@@ -9,6 +11,11 @@
  *   npm run bench -- --peer-timeout 600
  *   npm run bench -- --no-peers         skip git-lfs / git-annex (quick iterations); --no-annex: skip git-annex only
  *   npm run bench -- --render-only      rewrite RESULTS.md from bench/results.json
+ *   npm run bench -- --s3-sets 100k     sets whose push / pull to the bench S3 server are timed beside
+ *                                       rclone (default 100k; 'none' for none); the 1g set adds the
+ *                                       "1 MiB changed + 10 MiB appended" row (--delta-mib 1024)
+ *   node bench/run.mjs --sets tiny --runs 1 --results /tmp/r.json   a smoke run of every row on 500 files
+ *                                       (writes beside --results, never over bench/RESULTS.md)
  *
  * Data sets are generated under $TROVE_BENCH_DIR (default: <tmp>/trove-bench), never in the repo,
  * and reused between runs. Before every timed step the page cache's dirty pages are flushed (sync)
@@ -20,6 +27,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync, readFileSync, openSync, w
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BenchS3, deltaRow, s3Rows } from './transfer-rows.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const TROVE = path.resolve(HERE, '../bin/trove.js');
@@ -35,13 +43,18 @@ const PEER_TIMEOUT = Number(opt('peer-timeout', '300'));
 const PEERS = !args.includes('--no-peers');
 const ANNEX = PEERS && !args.includes('--no-annex');
 const ROOT = process.env.TROVE_BENCH_DIR ?? path.join(os.tmpdir(), 'trove-bench');
+const S3_SETS = opt('s3-sets', '100k').split(',');
+const DELTA_MIB = Number(opt('delta-mib', '1024'));
+/** peers and the Debian package that brings each */
+const PEER_PKG = { 'git-lfs': 'git-lfs', 'git-annex': 'git-annex', restic: 'restic', rclone: 'rclone' };
+const notInstalled = (bin) => ({ notInstalled: `not installed (apt-get install ${PEER_PKG[bin]})` });
 mkdirSync(ROOT, { recursive: true });
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 
 function ensureTools() {
-  const want = [['git-lfs', 'git-lfs'], ['git-annex', 'git-annex'], ['rclone', 'rclone'], ['/usr/bin/time', 'time']];
+  const want = [['git-lfs', 'git-lfs'], ['git-annex', 'git-annex'], ['restic', 'restic'], ['rclone', 'rclone'], ['/usr/bin/time', 'time']];
   const missing = want.filter(([bin]) => !(bin.startsWith('/') ? existsSync(bin) : has(bin))).map(([, pkg]) => pkg);
   if (!missing.length) return;
   if (process.getuid?.() === 0 && has('apt-get')) {
@@ -105,6 +118,8 @@ const SPECS = {
   '1g': { label: '1 GiB file', files: 1, dirs: 0, size: 1 << 30 },
   '20k': { label: '20,000 × 16 KiB in 100 folders', files: 20_000, dirs: 100, size: 16 << 10 },
   '100k': { label: '100,000 × 1 KiB in 1,000 folders', files: 100_000, dirs: 1000, size: 1 << 10 },
+  // a smoke run of every row in seconds (not one of the reported sets)
+  tiny: { label: '500 × 1 KiB in 5 folders (smoke)', files: 500, dirs: 5, size: 1 << 10 },
 };
 
 function makeSet(name) {
@@ -195,10 +210,23 @@ function benchSet(name) {
     rmSync(path.join(repo, '.trove/tmp'), { recursive: true, force: true });
     for (const f of ['state.db', 'state.db-wal', 'state.db-shm', 'status-index']) rmSync(path.join(repo, '.trove', f), { force: true });
   };
+  // restic backup of the same folder into a fresh local repository, timed in the same rounds as add
+  const resticRepo = path.join(ROOT, `restic-${name}`);
+  const resticEnv = { RESTIC_PASSWORD: 'bench', RESTIC_CACHE_DIR: path.join(ROOT, 'restic-cache') };
+  const withRestic = PEERS && has('restic');
+  const resetRestic = () => {
+    rmCp();
+    rmTree(resticRepo);
+    rmTree(resticEnv.RESTIC_CACHE_DIR);
+    sh(`RESTIC_PASSWORD=bench restic init -q --repo ${JSON.stringify(resticRepo)} >/dev/null`, ROOT);
+  };
   Object.assign(r, paired(RUNS, [
     ['cp', rmCp, () => timed('cp', ['-r', src, cpDst], ROOT)],
     ['add', () => { rmCp(); resetCache(); }, () => timed(process.execPath, [TROVE, 'add', 'data'], repo)],
+    ...(withRestic ? [['restic', resetRestic, () => timed('restic', ['backup', '-q', '--exclude', '.complete', '--repo', resticRepo, src], ROOT, { env: resticEnv, timeout: PEER_TIMEOUT })]] : []),
   ]));
+  if (withRestic) rmTree(resticRepo);
+  else if (PEERS) r.restic = notInstalled('restic');
   timed(process.execPath, [TROVE, 'status'], repo); // settle racy entries once, as git does
   // status beside Node's own floor (bench/status-floor.mjs: start, readdir + lstat of the same files,
   // exit), timed alternately, no sleep between (neither writes); bench/status.mjs is the longer study
@@ -250,7 +278,7 @@ function benchSet(name) {
     sync();
     r.lfs = timed('timeout', ['-k', '10', String(PEER_TIMEOUT), 'git', 'add', 'data'], l, { timeout: PEER_TIMEOUT + 30 });
     rmTree(l);
-  }
+  } else if (PEERS) r.lfs = notInstalled('git-lfs');
   if (ANNEX && has('git-annex')) {
     const a = freshRepo(name, 'annex');
     copyIn(a);
@@ -259,13 +287,14 @@ function benchSet(name) {
     r.annex = timed('timeout', ['-k', '10', String(PEER_TIMEOUT), 'git', 'annex', 'add', '--quiet', 'data'], a, { timeout: PEER_TIMEOUT + 30 });
     spawnSync('pkill', ['-f', `git-annex.*${a}`]);
     rmTree(a);
-  }
+  } else if (ANNEX) r.annex = notInstalled('git-annex');
   return r;
 }
 
 // ------------------------------------------------------------------ report
 /** add against the larger of its two limits, pair by pair (cp -r timed right before each add) */
 const addRatio = (r) => median(r.add.all.map((x, i) => x / Math.max(r.openssl.s, r.cp.all[i])));
+const peerCell = (p) => (p?.notInstalled ? p.notInstalled : fmt(p?.s));
 const fmt = (x) => (x === undefined ? 'n/a' : x === Infinity ? `> ${PEER_TIMEOUT} s` : `${x < 0.1 ? x.toFixed(3) : x.toFixed(2)} s`);
 const ratio = (a, b) => (a === undefined || b === undefined || b === Infinity ? 'n/a' : `${(a / b).toFixed(2)}×`);
 const verdict = (ok) => (ok ? 'met' : '**not met**');
@@ -293,9 +322,76 @@ function machine() {
   ].join('\n');
 }
 
+// ------------------------------------------------------------------ S3 transfers and the big-file delta
+let s3srv = null;
+const server = async () => (s3srv ??= await new BenchS3().start());
+async function transferRows(s, r) {
+  if (S3_SETS.includes(s) || s === 'tiny') {
+    const rclone = PEERS && has('rclone');
+    console.error(`S3 push / pull of ${SPECS[s].label}${rclone ? ' beside rclone' : ''}…`);
+    r.s3 = await s3Rows({ name: s, src: makeSet(s), root: ROOT, runs: RUNS, s3: await server(), rclone, peerTimeout: PEER_TIMEOUT });
+    if (!rclone) r.s3.rcloneMissing = notInstalled('rclone').notInstalled;
+  }
+  if (s === '1g' || s === 'tiny') {
+    console.error('big file with 1 MiB changed and 10 MiB appended…');
+    r.delta = await deltaRow({ root: ROOT, s3: await server(), sizeMiB: s === 'tiny' ? 32 : DELTA_MIB });
+  }
+}
+
+const MiB = (b) => (b === undefined ? undefined : `${(b / 2 ** 20).toFixed(1)} MiB`);
+function renderTransfers(results) {
+  let t = '';
+  const withS3 = Object.entries(results).filter(([, r]) => r.s3);
+  if (withS3.length) {
+    t += `\n## Push and pull to the bench S3 server (fauxqs, bench/s3-server.mjs), beside rclone copy (issue 10)\n\nJobs 16 for trove, --transfers 16 --checkers 16 for rclone; medians; "×" is rclone's time over trove's, median of per-pair ratios (target ≥ 20× for push and pull); requests counted by the server.\n\n`;
+    t += `| data set | trove push | rclone copy up | × | no-op push | requests | rclone no-op | requests | pull (empty cache) | rclone copy down | × |\n|---|---|---|---|---|---|---|---|---|---|---|\n`;
+    for (const [s, r] of withS3) {
+      const m = r.s3.medians;
+      const x = (v) => (v === undefined ? r.s3.rcloneMissing ?? 'n/a' : `${v.toFixed(2)}×`);
+      const rc = (v) => (r.s3.rclone ? fmt(v) : r.s3.rcloneMissing);
+      t += `| ${SPECS[s].label} | ${fmt(m.trovePush)} | ${rc(m.rclonePush)} | ${x(r.s3.speedup.push)} | ${fmt(m.troveNoop)} | ${r.s3.requests.troveNoop ?? 'n/a'} | ${rc(m.rcloneNoop)} | ${r.s3.requests.rcloneNoop ?? 'n/a'} | ${fmt(m.trovePull)} | ${rc(m.rclonePull)} | ${x(r.s3.speedup.pull)} |\n`;
+    }
+    t += `\n| target (issue 10) | ${withS3.map(([s]) => SPECS[s].label).join(' | ')} |\n|---|${withS3.map(() => '---').join('|')}|\n`;
+    const trow = (label, f) => (t += `| ${label} | ${withS3.map(([, r]) => f(r.s3)).join(' | ')} |\n`);
+    trow('push ≥ 20× faster than rclone copy', (x) => (x.speedup.push === undefined ? x.rcloneMissing ?? 'n/a' : `${x.speedup.push.toFixed(2)}× ${verdict(x.speedup.push >= 20)}`));
+    trow('pull ≥ 20× faster than rclone copy', (x) => (x.speedup.pull === undefined ? x.rcloneMissing ?? 'n/a' : `${x.speedup.pull.toFixed(2)}× ${verdict(x.speedup.pull >= 20)}`));
+    trow('no-op push ≤ 3 requests', (x) => `${x.requests.troveNoop} ${verdict(x.requests.troveNoop <= 3)}`);
+  }
+  const withDelta = Object.entries(results).filter(([, r]) => r.delta);
+  if (withDelta.length) {
+    t += `\n## A big file, 1 MiB changed in the middle and 10 MiB appended (issue 10)\n\nStored and uploaded bytes as trove's \`add --json\` (results[].storedBytes) and \`push --json\` (transferredBytes) report them; target ≤ 2× the changed bytes (22 MiB) for both.\n\n`;
+    t += `| file | re-add | stored by re-add | push | uploaded by push | push requests | stored ≤ 22 MiB | uploaded ≤ 22 MiB |\n|---|---|---|---|---|---|---|---|\n`;
+    for (const [, r] of withDelta) {
+      const d = r.delta;
+      const limit = 2 * d.changedMiB * 2 ** 20;
+      const v = (b, field) => (b === undefined ? `n/a until \`${field}\` is reported` : verdict(b <= limit));
+      t += `| ${d.sizeMiB} MiB | ${fmt(d.readdS)} | ${MiB(d.storedBytes) ?? 'n/a until add --json reports storedBytes'} | ${fmt(d.pushS)} | ${MiB(d.uploadedBytes) ?? 'n/a until push --json reports transferredBytes'} | ${d.pushRequests} | ${v(d.storedBytes, 'storedBytes')} | ${v(d.uploadedBytes, 'transferredBytes')} |\n`;
+    }
+  }
+  return t;
+}
+
+/** Wave 1's figures (bench/results-wave1.json, measured before wave 2) beside this run's. */
+function renderWave1(results) {
+  const file = path.join(HERE, 'results-wave1.json');
+  if (!existsSync(file)) return '';
+  const w1 = JSON.parse(readFileSync(file, 'utf8'));
+  let t = `\n## Beside wave 1 (bench/RESULTS-wave1.md; measured ${Object.entries(w1).map(([s, v]) => `${s} ${v.when}`).join(', ')}; different runs: compare ratios, not seconds)\n\n| data set | measure | wave 1 | now |\n|---|---|---|---|\n`;
+  for (const [s, r] of Object.entries(results)) {
+    const old = w1[s]?.r;
+    if (!old) continue;
+    for (const [k, label] of [['add', 'add (cold)'], ['readd', 're-add (unchanged)'], ['status', 'status (unchanged)'], ['checkout', 'checkout copy'], ['checkoutHl', 'checkout hardlink']]) {
+      t += `| ${SPECS[s].label} | ${label} | ${fmt(old[k]?.s)} | ${fmt(r[k]?.s)} |\n`;
+    }
+    if (old.floor && r.floor) t += `| ${SPECS[s].label} | status / floor | ${pairRatio(old.status, old.floor).toFixed(2)}× | ${pairRatio(r.status, r.floor).toFixed(2)}× |\n`;
+  }
+  return t;
+}
+
 // Raw results are kept per data set in bench/results.json, so that a run of one set (the 100k set
 // takes long) updates its rows and RESULTS.md still shows every set, each with its own date.
-const RAW = path.join(HERE, 'results.json');
+const RAW = path.resolve(opt('results', path.join(HERE, 'results.json')));
+const MD = path.join(path.dirname(RAW), RAW === path.join(HERE, 'results.json') ? 'RESULTS.md' : path.basename(RAW, '.json') + '.md');
 const saved = existsSync(RAW) ? JSON.parse(readFileSync(RAW, 'utf8')) : {};
 const started = new Date();
 if (!args.includes('--render-only')) {
@@ -304,18 +400,20 @@ if (!args.includes('--render-only')) {
     if (!SPECS[s]) throw new Error(`unknown set ${s} (1g, 20k, 100k)`);
     console.error(`\n== ${SPECS[s].label}`);
     const r = benchSet(s);
+    if (S3_SETS.includes(s) || s === '1g' || s === 'tiny') await transferRows(s, r);
     console.error(JSON.stringify(r, (k, v) => (k === 'all' ? undefined : v)));
     saved[s] = { when: new Date().toISOString(), runs: RUNS, peerTimeout: PEER_TIMEOUT, r };
     writeFileSync(RAW, JSON.stringify(saved, null, 1) + '\n');
   }
+  s3srv?.stop();
 }
 const results = Object.fromEntries(Object.keys(SPECS).filter((s) => saved[s]).map((s) => [s, saved[s].r]));
 
 let md = `# trove benchmark results\n\nWritten ${started.toISOString()} by \`npm run bench\` from bench/results.json: ${Object.entries(saved).map(([s, v]) => `${s} measured ${v.when} (${v.runs} runs, peer timeout ${v.peerTimeout} s)`).join('; ')}. Medians (status: of ≥ 5 runs); ratios to cp are medians of per-pair ratios, each trove run timed right next to its baseline, alternating who goes first; peers one run each.\nFile creation on this machine is kernel-bound and swings up to 10× within minutes (the same \`cp -r\` of 20,000 files took 1 s to 15 s): read the paired ratios, not absolute times.\n\n${machine()}\n\n`;
-md += `| data set | openssl sha256 | cp -r | cp -rl | trove add (cold) | add / max(openssl, cp) | re-add (unchanged) | git-lfs add | git-annex add | peak RSS add |\n|---|---|---|---|---|---|---|---|---|---|\n`;
+md += `| data set | openssl sha256 | cp -r | cp -rl | trove add (cold) | add / max(openssl, cp) | re-add (unchanged) | git-lfs add | git-annex add | restic backup | add / restic | peak RSS add |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n`;
 for (const [s, r] of Object.entries(results)) {
   const limit = Math.max(r.openssl.s, r.cp.s);
-  md += `| ${SPECS[s].label} | ${fmt(r.openssl.s)} | ${fmt(r.cp.s)} | ${fmt(r.cpl.s)} | ${fmt(r.add.s)} | ${addRatio(r).toFixed(2)}× | ${fmt(r.readd.s)} | ${fmt(r.lfs?.s)} | ${fmt(r.annex?.s)} | ${r.add.rssMb ? r.add.rssMb.toFixed(0) + ' MB' : 'n/a'} |\n`;
+  md += `| ${SPECS[s].label} | ${fmt(r.openssl.s)} | ${fmt(r.cp.s)} | ${fmt(r.cpl.s)} | ${fmt(r.add.s)} | ${addRatio(r).toFixed(2)}× | ${fmt(r.readd.s)} | ${peerCell(r.lfs)} | ${peerCell(r.annex)} | ${peerCell(r.restic)} | ${r.restic?.all ? pairRatio(r.add, r.restic).toFixed(2) + '×' : 'n/a'} | ${r.add.rssMb ? r.add.rssMb.toFixed(0) + ' MB' : 'n/a'} |\n`;
 }
 md += `\n| data set | trove status (unchanged) | Node floor (readdir + lstat) | status / floor | peak RSS status | git status | status / git status |\n|---|---|---|---|---|---|---|\n`;
 for (const [s, r] of Object.entries(results)) {
@@ -329,6 +427,7 @@ md += `\n## Targets (issue 2)\n\n| target | ${Object.keys(results).map((s) => SP
 const row = (label, f) => (md += `| ${label} | ${Object.values(results).map(f).join(' | ')} |\n`);
 row('add ≤ 1.5× max(openssl, cp -r)', (r) => `${addRatio(r).toFixed(2)}× ${verdict(addRatio(r) <= 1.5)}`);
 row('add faster than git-lfs', (r) => (r.lfs ? `${ratio(r.add.s, r.lfs.s)} ${verdict(r.add.s < r.lfs.s)}` : 'git-lfs n/a'));
+row('add ≤ 0.5× restic backup (issue 10)', (r) => (r.restic?.all ? `${pairRatio(r.add, r.restic).toFixed(2)}× ${verdict(pairRatio(r.add, r.restic) <= 0.5)}` : r.restic?.notInstalled ?? 'n/a'));
 row('add faster than git-annex', (r) => (r.annex ? `${ratio(r.add.s, r.annex.s)} ${verdict(r.add.s < r.annex.s)}` : 'git-annex n/a'));
 row('status ≤ 1.3× Node floor (issue 9)', (r) => (r.floor ? `${pairRatio(r.status, r.floor).toFixed(2)}× ${verdict(pairRatio(r.status, r.floor) <= 1.3)}` : 'n/a'));
 row('re-add ≤ 1.2× status (issue 9)', (r) => `${ratio(r.readd.s, r.status.s)} ${verdict(r.readd.s <= 1.2 * r.status.s)}`);
@@ -337,6 +436,8 @@ row('checkout (copy) ≤ 1.3× cp -r', (r) => `${pairRatio(r.checkout, r.cpCo).t
 row('checkout (hardlink) ≤ 1.3× cp -rl', (r) => `${pairRatio(r.checkoutHl, r.cpl).toFixed(2)}× ${verdict(pairRatio(r.checkoutHl, r.cpl) <= 1.3)}`);
 row('peak RSS (≤ 100 MB 1 GiB file, ≤ 200 MB 100k)', (r) => (r.add.rssMb ? `${r.add.rssMb.toFixed(0)} MB` : 'n/a'));
 md += `\nAll timings (s): \`${JSON.stringify(Object.fromEntries(Object.entries(results).map(([s, r]) => [s, Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.all ?? v.s]))])))}\`\n`;
-writeFileSync(path.join(HERE, 'RESULTS.md'), md);
+md += renderTransfers(results);
+md += renderWave1(results);
+writeFileSync(MD, md);
 console.log(md);
 void createHash;

@@ -132,3 +132,17 @@ export async function readPointer(absFile: string, displayName: string): Promise
 export async function writePointer(absFile: string, ptr: Pointer): Promise<void> {
   await writeFileAtomic(absFile, serializePointer(ptr));
 }
+
+/**
+ * writePointer, unless the file already holds exactly these bytes: a re-add of unchanged data then
+ * writes nothing (no temp file, no fsync, and the pointer's mtime stays, so make-like tools see no
+ * change). Returns whether it wrote.
+ */
+export async function writePointerIfChanged(absFile: string, ptr: Pointer): Promise<boolean> {
+  const text = serializePointer(ptr);
+  const { readFile } = await import('node:fs/promises');
+  const now = await readFile(absFile, 'utf8').catch(() => null);
+  if (now === text) return false;
+  await writeFileAtomic(absFile, text);
+  return true;
+}

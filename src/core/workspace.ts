@@ -189,7 +189,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     vouched(folderRel, n, n.files.size, b);
   };
   // folders whose rows match are vouched for while they are listed (statusWalk.ts); the others get
-  // the full walk and onFolder, which vouches for a folder whose rows match but were not in order
+  // the full walk and onFolder (its rows compared once more from the built nodes, as before)
   const tree = walkVouched(abs, rel, ctx.rules, idx, (p) => ctx.cache.linkedBlob(p), vouched, onFolder) as ScanNode;
   // read before any object is checked: a delete after this changes it, and the memo is dropped
   const generation = o.store ? ctx.cache.generation() : '';

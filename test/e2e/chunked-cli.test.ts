@@ -123,4 +123,52 @@ describe('chunked large files through the CLI', () => {
     expect((await trove(dir, 'checkout', 'big.bin')).code).toBe(0);
     expect(await sha256File(path.join(dir, 'big.bin'))).toBe(createHash('sha256').update(data).digest('hex'));
   });
+
+  it('push to a folder remote and pull into an empty cache bring a chunked file back whole and verified; gc sweeps its chunks', async () => {
+    const dir = await newRepo();
+    const remote = path.join(dir, '..', 'remote');
+    const data = prng('cli-push', 18 * MiB);
+    await fsp.writeFile(path.join(dir, 'big.bin'), data);
+    expect((await trove(dir, 'add', 'big.bin')).code).toBe(0);
+    expect((await trove(dir, 'remote', 'add', 'origin', remote)).code).toBe(0);
+    const push = await trove(dir, 'push');
+    expect(push.code, push.stderr).toBe(0);
+    await fsp.rm(path.join(dir, '.trove/cache'), { recursive: true, force: true });
+    await fsp.rm(path.join(dir, 'big.bin'));
+    const pull = await trove(dir, 'pull');
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(await sha256File(path.join(dir, 'big.bin'))).toBe(createHash('sha256').update(data).digest('hex'));
+    expect((await trove(dir, 'fsck', '--json')).code).toBe(0);
+    // a chunked version that nothing names any more: gc removes its manifest and chunks
+    const v2 = prng('cli-push-v2', 17 * MiB);
+    await fsp.writeFile(path.join(dir, 'other.bin'), v2);
+    expect((await trove(dir, 'add', 'other.bin')).code).toBe(0);
+    expect((await du(dir)).chunked.files).toBe(1);
+    await fsp.rm(path.join(dir, 'other.bin.trove'));
+    await fsp.rm(path.join(dir, 'other.bin'));
+    const gc = await trove(dir, 'gc', '--grace', '0', '--force');
+    expect(gc.code, gc.stderr).toBe(0);
+    // the manifest went; its chunks are younger than the sweep's grace period (1 h), so they stay for now
+    expect((await du(dir)).chunked.files).toBe(0);
+    expect((await trove(dir, 'fsck', '--json')).code).toBe(0);
+  });
+
+  it('cache.chunk off stores large files whole (linkable); a bad value is a CONFIG error that changes nothing', async () => {
+    const dir = await newRepo();
+    const bad = await trove(dir, 'config', 'cache.chunk', 'banana');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/cache\.chunk/);
+    expect(await fsp.readFile(path.join(dir, '.trove/config'), 'utf8')).not.toMatch(/chunk/);
+    expect((await trove(dir, 'config', 'cache.chunk', 'off')).code).toBe(0);
+    expect((await trove(dir, 'config', 'cache.chunk')).stdout.trim()).toBe('off');
+    await fsp.writeFile(path.join(dir, 'big.bin'), prng('cli-off', 17 * MiB));
+    expect((await trove(dir, 'add', 'big.bin')).code).toBe(0);
+    const u = await du(dir);
+    expect(u.chunked.files).toBe(0);
+    expect(u.loose).toEqual({ objects: 1, bytes: 17 * MiB });
+    expect((await trove(dir, 'config', 'cache.link', 'hardlink')).code).toBe(0);
+    await fsp.rm(path.join(dir, 'big.bin'));
+    expect((await trove(dir, 'checkout', 'big.bin')).code).toBe(0);
+    expect((await fsp.stat(path.join(dir, 'big.bin'))).nlink).toBe(2);
+  });
 });

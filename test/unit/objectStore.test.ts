@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { hashBytes } from '../../src/core/oid.js';
 import { LooseStore } from '../../src/core/store/loose.js';
+import { ChunkedStore } from '../../src/core/store/chunked.js';
 import { MemoryStore } from '../../src/core/store/memory.js';
 import type { ObjectStore } from '../../src/core/store/objectStore.js';
 import { objectFile } from '../helpers/cacheLayout.js';
@@ -18,6 +19,19 @@ const makers: [string, () => { store: ObjectStore; rot: (oid: string, kind: 'blo
     const dir = tempDir();
     const store = new LooseStore(path.join(dir, 'cache'), path.join(dir, 'tmp'));
     return { store, rot: (oid, kind) => { const f = objectFile(store.dir, oid, kind); chmodSync(f, 0o644); writeFileSync(f, 'rotten'); } };
+  }],
+  ['chunked (every putFile chunked)', () => {
+    const dir = tempDir();
+    const store = new ChunkedStore(new LooseStore(path.join(dir, 'cache'), path.join(dir, 'tmp')), { threshold: 1, params: { minSize: 64, avgSize: 256, maxSize: 1024 } });
+    const rot = (oid: string, kind: 'blob' | 'tree') => {
+      const hex = oid.slice(7);
+      const manifest = path.join(store.dir, 'manifests/sha256', hex.slice(0, 2), hex.slice(2));
+      const files = existsSync(manifest) && kind === 'blob'
+        ? (JSON.parse(readFileSync(manifest, 'utf8')).chunks as [string, number][]).map(([c]) => path.join(store.dir, 'chunks/sha256', c.slice(7, 9), c.slice(9)))
+        : [objectFile(store.dir, oid, kind)];
+      for (const f of files) { chmodSync(f, 0o644); writeFileSync(f, 'rotten'); }
+    };
+    return { store, rot };
   }],
   ['memory', () => {
     const store = new MemoryStore();

@@ -58,7 +58,15 @@ export class Git {
   /** Paths (repo-relative to `dir`) among `paths` that git tracks (in the index), including files below folders. */
   async trackedUnder(paths: string[]): Promise<string[]> {
     if (!paths.length) return [];
-    const out = await this.raw(['ls-files', '-z', '--cached', '--full-name', '--', ...paths.map((p) => `:(literal)${p}`)]);
+    // a plain execFile as lsPointerFiles: on the path of every `add`, where loading simple-git was
+    // ~10% of a re-add of an unchanged 20,000-file folder (callgrind)
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile('git', ['ls-files', '-z', '--cached', '--full-name', '--', ...paths.map((p) => `:(literal)${p}`)],
+        { cwd: this.dir, env: gitEnv(), maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
+          if (err) reject(new TroveError('GIT', `git ls-files failed: ${String(stderr || err.message).trim().split('\n')[0]}`, undefined, { cause: err }));
+          else resolve(stdout);
+        });
+    });
     return out.split('\0').filter(Boolean);
   }
 

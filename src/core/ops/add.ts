@@ -6,7 +6,7 @@ import { TroveError, isErrno } from '../errors.js';
 import { gitignoreLineFor } from '../gitignoreLine.js';
 import type { Oid } from '../oid.js';
 import { isWithin, pointerPathFor } from '../paths.js';
-import { writePointer, type Pointer } from '../pointer.js';
+import { writePointerIfChanged, type Pointer } from '../pointer.js';
 import { assertNoLinkedParent, assertSafeDataPath } from '../safePath.js';
 import { shellQuote } from '../shellQuote.js';
 import { scanPath, type OnProgress, type Scanned } from '../workspace.js';
@@ -36,9 +36,12 @@ export async function add(ctx: RepoContext, userPaths: string[], o: { onProgress
   const unlock = await ctx.lock(`add ${targets.join(' ')}`);
   try {
     await ctx.cache.cleanStaleTemp();
+    // both ask git, so both at once; the errors are still raised in this order
+    const gitTrackedP = ctx.git.trackedUnder(targets);
+    gitTrackedP.catch(() => {}); // awaited below; an early failure of the other must not leave it unhandled
     const all = await listTracked(ctx);
     for (const rel of targets) await checkAddable(ctx, rel, all);
-    const gitTracked = await ctx.git.trackedUnder(targets);
+    const gitTracked = await gitTrackedP;
     if (gitTracked.length) {
       const first = gitTracked[0];
       const t = targets.find((x) => isWithin(first, x)) ?? first;
@@ -61,7 +64,7 @@ export async function add(ctx: RepoContext, userPaths: string[], o: { onProgress
       const pointerFile = pointerPathFor(rel);
       const prev = await readTracked(ctx, pointerFile).catch(() => null);
       const ptr = pointerFromScan(path.posix.basename(rel), scanned, prev?.pointer);
-      await writePointer(ctx.abs(pointerFile), ptr);
+      await writePointerIfChanged(ctx.abs(pointerFile), ptr);
       const gi = await ignoreInGit(ctx, rel);
       gitAdd.add(pointerFile);
       if (gi) gitAdd.add(gi);

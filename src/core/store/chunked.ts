@@ -569,8 +569,12 @@ export class ChunkedStore implements ObjectStore {
    * The bytes of the chunks in order, in pieces of at most 1 MiB. `hashWhole`: the concatenation must
    * hash to `whole` (else INTEGRITY, thrown after the last piece and before the generator ends).
    */
-  private async *readChunks(chunks: ManifestEntry[], whole: Oid, what: string, hashWhole: boolean): AsyncGenerator<Buffer> {
+  private async *readChunks(chunks: ManifestEntry[], whole: Oid, what: string, hashWhole: boolean, ring = 0): AsyncGenerator<Buffer> {
     const hash = hashWhole ? createHash('sha256') : null;
+    // ring > 0: the consumer is done with a piece before it asks for the ring-th next one, so that many
+    // buffers are reused (a fresh 1 MiB each made checkout of 1 GiB peak at ~100 MB of garbage)
+    const bufs = Array.from({ length: ring }, () => Buffer.allocUnsafeSlow(PIECE));
+    let turn = 0;
     for (const c of chunks) {
       const fh = await fsp.open(this.chunkPath(c.oid), fsc.O_RDONLY | fsc.O_NONBLOCK).catch((err) => {
         if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw missing(whole, what);
@@ -581,7 +585,8 @@ export class ChunkedStore implements ObjectStore {
         if (!st.isFile() || st.size !== c.size) throw corrupt(whole, what, `chunk ${c.oid} has ${st.size} bytes, the manifest says ${c.size}`);
         let left = c.size;
         while (left > 0) {
-          const buf = Buffer.allocUnsafe(Math.min(PIECE, left));
+          const want = Math.min(PIECE, left);
+          const buf = ring > 0 ? bufs[turn++ % ring].subarray(0, want) : Buffer.allocUnsafe(want);
           const { bytesRead } = await fh.read(buf, 0, buf.length, null);
           if (bytesRead === 0) throw corrupt(whole, what, `chunk ${c.oid} ended early`);
           const piece = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
@@ -650,7 +655,8 @@ export class ChunkedStore implements ObjectStore {
     const out = await fsp.open(file, 'wx', mode);
     try {
       let pending: Promise<unknown> = Promise.resolve();
-      for await (const piece of this.readChunks(m.chunks, oid, what, true)) {
+      // three buffers: one being written, one being read and hashed, one spare
+      for await (const piece of this.readChunks(m.chunks, oid, what, true, 3)) {
         await pending;
         pending = out.write(piece); // the next read and hash overlap this write
       }

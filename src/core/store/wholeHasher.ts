@@ -38,8 +38,7 @@ export class InlineHasher implements WholeHasher {
   async close(): Promise<void> {}
 }
 
-// The worker's code: CommonJS (eval workers are), a few lines, no imports from trove. The worker gets
-// no execArgv of ours: a host started with `--input-type=module` would make it ESM, where require fails.
+// The worker's code: CommonJS (eval workers are), a few lines, no imports from trove.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const h = require('node:crypto').createHash('sha256');
@@ -54,6 +53,7 @@ parentPort.on('message', (m) => {
 const MAX_IN_FLIGHT = 8 << 20;
 
 export class WorkerHasher implements WholeHasher {
+  // execArgv []: a parent started with `--input-type=module` would make the eval'd CommonJS source an ES module
   private readonly w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
   private inFlight = 0;
   private wake: (() => void) | null = null;
