@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, promises as fsp, readdirSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, git, newRepo, trove, write } from '../helpers/repo.js';
+import { ROOT, git, newLooseRepo as newRepo, trove, write } from '../helpers/repo.js';
 import { cloneOf, commitAll, ok, okJson } from './remoteHelpers.js';
 
 /** Every object file of a cache kind folder, as `fan + name`. */
