@@ -6,7 +6,9 @@
  * holds even after a kill -9 at any point. A pack becomes visible all at once, when its index is
  * put (after its body), so a tree may share a pack with its children.
  *
- * 1. Large blobs (above PACK_OBJECT_MAX) go loose first, `jobs` at a time (multipart when big).
+ * 1. Large blobs (above PACK_OBJECT_MAX) go loose first, `jobs` at a time (multipart when big);
+ *    a blob the cache holds chunked sends the chunks the remote lacks, then its manifest
+ *    (chunkTransfer.ts); `sentBytes` counts what was uploaded.
  * 2. Small objects, in post-order (children before parents), are appended to a local pack file
  *    (read from the cache and verified on the way: a corrupt local object is quarantined and never
  *    sent). A pack that reaches PACK_TARGET is sealed and its body uploaded (two at a time) while the
@@ -24,6 +26,7 @@ import { isTroveError } from './errors.js';
 import type { Oid } from './oid.js';
 import { PACK_OBJECT_MAX, type RemotePack, type RemoteStore } from './remoteStore.js';
 import { PackWriter } from './store/pack.js';
+import { chunkedParts, pushChunked } from './chunkTransfer.js';
 import { encodePackIndex, parsePackIndex } from './store/packIndex.js';
 
 /** A pack is sealed and sent when it reaches this size (8 parts of 8 MiB on S3). */
@@ -101,10 +104,19 @@ export async function sendObjects(cache: ObjectStore, store: RemoteStore, nodes:
     const n = nodes.get(oid)!;
     if (n.tree && (n.size > PACK_OBJECT_MAX || (n.children ?? []).some((c) => deferred.has(c)))) deferred.add(oid);
   }
+  const sentChunked = new Set<Oid>(); // held as a manifest on the remote, not as a loose object
   const uploadLoose = async (oid: Oid) => {
     const n = nodes.get(oid)!;
     try {
       const kind = n.tree ? 'tree' : 'blob';
+      // a chunked blob: the chunks the remote lacks, then its manifest (chunkTransfer.ts)
+      const chunked = kind === 'blob' ? await chunkedParts(cache, oid) : null;
+      if (chunked) {
+        const bytes = await pushChunked(cache, store, oid, chunked, n.where, { jobs: o.jobs });
+        sentChunked.add(oid);
+        ok(oid, bytes);
+        return;
+      }
       const size = (await cache.stat(oid, kind))?.size ?? null;
       if (size === null) throw Object.assign(new Error(`${n.where}: object ${oid} is not in the cache`), { code: 'MISSING_OBJECT' });
       // verified twice: the store's read stream, and the upload's hash before the object is visible
@@ -191,7 +203,7 @@ export async function sendObjects(cache: ObjectStore, store: RemoteStore, nodes:
   }
 
   // 4. the inventory
-  const sentLoose = order.filter((oid) => status.get(oid) === true && !published.some((p) => p.idx.has(oid)));
+  const sentLoose = order.filter((oid) => status.get(oid) === true && !sentChunked.has(oid) && !published.some((p) => p.idx.has(oid)));
   if (published.length || sentLoose.length || (await store.view()).stale) {
     const v = await store.view();
     const loose = new Set(v.loose.keys());
