@@ -8,7 +8,7 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { existsSync, promises as fsp, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { git, newRepo, sha256File, tempDir, trove } from '../helpers/repo.js';
+import { git, newRepo, sha256File, spawnTrove, tempDir, trove } from '../helpers/repo.js';
 import { startS3, type TestS3 } from '../helpers/s3server.js';
 
 const MiB = 1 << 20;
@@ -126,6 +126,44 @@ describe('chunked files over a folder remote', () => {
     const st = await okJson(clone, 'status');
     expect(st[0]).toMatchObject({ path: 'model.bin', cache: 'missing' });
   }, 30_000);
+
+  it('kill -9 during a chunked push: the remote never shows a manifest with a missing chunk, and a re-run completes', async () => {
+    const remote = path.join(tempDir(), 'remote');
+    const dir = await repoWithV1([remote]);
+    const child = spawnTrove(dir, ['push', '--jobs', '1']);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // wait (by state, not by time) until some chunks have landed, then kill it
+    while (filesUnder(path.join(remote, 'objects')).length < 3 && child.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+    child.kill('SIGKILL');
+    await exited;
+    const manifestsAfterKill = filesUnder(path.join(remote, 'manifests'));
+    const chunksAfterKill = filesUnder(path.join(remote, 'objects')).length;
+    expect(chunksAfterKill).toBeGreaterThanOrEqual(3);
+    // every manifest on the remote names only chunks that are there
+    const allChunksThere = async () => {
+      for (const m of filesUnder(path.join(remote, 'manifests'))) {
+        const doc = JSON.parse(await fsp.readFile(m, 'utf8')) as { chunks: [string, number][] };
+        for (const [oid, len] of doc.chunks) {
+          const hex = oid.slice('sha256:'.length);
+          const f = path.join(remote, 'objects/sha256', hex.slice(0, 2), hex.slice(2));
+          expect(existsSync(f), `chunk ${oid} of ${m}`).toBe(true);
+          expect(statSync(f).size).toBe(len);
+        }
+      }
+    };
+    await allChunksThere();
+    if (manifestsAfterKill.length === 0) expect(chunksAfterKill).toBeLessThan(64);
+    const again = await okJson(dir, 'push');
+    expect(again.failed).toEqual([]);
+    // the re-run sent only what the killed one had not
+    expect(again.transferredBytes).toBeLessThanOrEqual(v1.length - (chunksAfterKill - 1) * 256 * 1024);
+    expect(filesUnder(path.join(remote, 'manifests')).length).toBe(1);
+    await allChunksThere();
+    const clone = path.join(tempDir(), 'clone');
+    await git(path.dirname(clone), 'clone', '-q', dir, clone);
+    await okJson(clone, 'pull');
+    expect(await sha256File(path.join(clone, 'model.bin'))).toBe(sha(v1));
+  }, 60_000);
 
   it('gc --remote keeps the chunks a kept manifest names, shared between versions', async () => {
     const remote = path.join(tempDir(), 'remote');
