@@ -23,7 +23,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { getKey } from './config.js';
-import { TroveError, isErrno, isTroveError } from './errors.js';
+import { TroveError, isTroveError } from './errors.js';
 import { acquireLock } from './lock.js';
 import type { Oid } from './oid.js';
 import { GcMarker, gcCandidates, sortTreesFirst, storedKey, youngUnmarked, type StoredObject } from './gcMark.js';
