@@ -150,3 +150,22 @@ export async function remoteChunkKeep(store: RemoteStore, unreadable: string[]):
   }
   return keep;
 }
+
+/**
+ * `trove verify` of a file the remote holds as a manifest: every chunk downloaded and checked, and
+ * the whole file's SHA-256 over them in order (nothing is stored). Memory: one chunk.
+ */
+export async function verifyRemoteChunked(store: RemoteStore, oid: Oid): Promise<'ok' | 'missing' | 'corrupt'> {
+  const raw = await store.readManifest(oid);
+  if (!raw) return 'missing';
+  try {
+    const m = parseManifest(raw, `manifest of ${oid} on remote "${store.name}"`, oid);
+    const h = createHash('sha256');
+    for (const c of m.chunks) h.update(await downloadChunk(store, { oid: c.oid, kind: 'chunk', size: c.size }, `chunk ${c.oid} of ${oid}`));
+    return oidFromHex(h.digest('hex')) === oid ? 'ok' : 'corrupt';
+  } catch (err) {
+    if (err instanceof TroveError && err.code === 'INTEGRITY') return 'corrupt';
+    if (err instanceof TroveError && err.code === 'NOT_FOUND') return 'missing';
+    throw err;
+  }
+}

@@ -9,9 +9,9 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { chunkedParts, fetchChunked, pushChunked } from '../../src/core/chunkTransfer.js';
+import { chunkedParts, fetchChunked, pushChunked, verifyRemoteChunked } from '../../src/core/chunkTransfer.js';
 import { hashBytes } from '../../src/core/oid.js';
-import { RemoteStore, manifestKey } from '../../src/core/remoteStore.js';
+import { RemoteStore, looseKey, manifestKey } from '../../src/core/remoteStore.js';
 import { ChunkedStore } from '../../src/core/store/chunked.js';
 import { LooseStore } from '../../src/core/store/loose.js';
 import { parseManifest, serializeManifest } from '../../src/core/store/manifest.js';
@@ -92,6 +92,26 @@ describe('chunk transfer', () => {
     const other = await stored(a, randomBytes(100 << 10));
     await fsp.writeFile(key, await bytesOf(await a.openPart({ oid: other, kind: 'manifest', size: 0 })));
     await expect(fetchChunked(chunked(), store, oid, 'f.bin', { jobs: 4 })).rejects.toMatchObject({ code: 'INTEGRITY' });
+  });
+
+  it('verify of a remote chunked file: ok, corrupt when a chunk is bad, missing when one is gone', async () => {
+    const a = chunked();
+    const oid = await stored(a, randomBytes(200 << 10));
+    const parts = (await chunkedParts(a, oid))!;
+    const rdir = tempDir('trove-remote-');
+    const store = new RemoteStore(openRemote('origin', rdir), { jobs: 4 });
+    expect(await verifyRemoteChunked(store, oid)).toBe('missing');
+    await pushChunked(a, store, oid, parts, 'f.bin', { jobs: 4 });
+    expect(await verifyRemoteChunked(store, oid)).toBe('ok');
+    const victim = path.join(rdir, looseKey(parts[2].oid));
+    const good = await fsp.readFile(victim);
+    const bad = Buffer.from(good);
+    bad[0] ^= 1;
+    await fsp.chmod(victim, 0o644).catch(() => {});
+    await fsp.writeFile(victim, bad);
+    expect(await verifyRemoteChunked(store, oid)).toBe('corrupt');
+    await fsp.rm(victim);
+    expect(await verifyRemoteChunked(store, oid)).toBe('missing');
   });
 
   it('stores without chunks: an object is its own single part', async () => {
