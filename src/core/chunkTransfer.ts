@@ -2,9 +2,11 @@
  * Moving chunked files between the cache and a remote as chunks: only the chunks the other side
  * lacks travel, plus the file's manifest.
  *
- * Push (`pushChunked`), for a blob the cache stores as a manifest + chunks:
- * 1. each distinct chunk the remote lacks is uploaded as an object (kind chunk, loose key), read
- *    through the cache's verifying part read (a corrupt local chunk is INTEGRITY and never sent);
+ * Push (`pushChunkedBlobs`; `pushChunked` for one), for blobs the cache stores as manifest + chunks:
+ * 1. each distinct chunk the remote lacks is uploaded, read through the cache's verifying part read
+ *    (a corrupt local chunk is INTEGRITY and never sent): chunks up to PACK_OBJECT_MAX into remote
+ *    packs (kind chunk; sealed at the pack target, each published pack then index), larger ones
+ *    as loose objects;
  * 2. only then the manifest is put at `manifests/sha256/…` (remoteStore.ts): a remote never shows
  *    a manifest whose chunks are missing, even after a kill -9 between the two steps (the re-run
  *    finds the chunks present and puts the manifest).
@@ -26,7 +28,10 @@ import { TroveError } from './errors.js';
 import { hashBytes, oidFromHex, type Oid } from './oid.js';
 import type { ObjectStore, Part } from './store/objectStore.js';
 import { MAX_CHUNK_BYTES, parseManifest } from './store/manifest.js';
-import type { RemoteStore } from './remoteStore.js';
+import { rm } from 'node:fs/promises';
+import { PACK_OBJECT_MAX, type RemotePack, type RemoteStore } from './remoteStore.js';
+import { PackWriter } from './store/pack.js';
+import { encodePackIndex, parsePackIndex } from './store/packIndex.js';
 
 /** Whether the cache stores `oid` as chunks: its parts, else null. */
 export async function chunkedParts(cache: ObjectStore, oid: Oid): Promise<Part[] | null> {
@@ -46,27 +51,15 @@ async function readWhole(s: Readable | NodeJS.ReadableStream, max: number, what:
 }
 
 /**
- * Sends a chunked blob: the chunks the remote lacks, then its manifest. Returns the bytes uploaded.
+ * Sends one chunked blob (pushChunkedBlobs for one): the chunks the remote lacks, then its manifest.
+ * Returns the bytes uploaded; throws what failed it.
  * @example const bytes = await pushChunked(repo.cache, store, oid, parts, 'data/big.bin', { jobs: 8 })
  */
 export async function pushChunked(cache: ObjectStore, store: RemoteStore, oid: Oid, parts: Part[], where: string,
-  o: { jobs: number; onBytes?: (n: number) => void }): Promise<number> {
-  const [manifest, ...chunks] = parts;
-  const limit = pLimit(Math.max(1, o.jobs));
-  let bytes = 0;
-  // 1. chunks first (uploaded whole or not at all: the backend checks the sha256 before it is visible)
-  await Promise.all(chunks.map((c) => limit(async () => {
-    if (await store.has(c.oid, 'chunk')) return;
-    await store.upload(c.oid, 'chunk', c.size, () => cache.openPart(c, `${where}: chunk ${c.oid}`));
-    bytes += c.size;
-    o.onBytes?.(c.size);
-  })));
-  // 2. then the manifest, which names them
-  const buf = await readWhole(await cache.openPart(manifest, `${where}: manifest`), 64 << 20, `${where}: manifest`);
-  await store.putManifest(oid, buf);
-  bytes += buf.length;
-  o.onBytes?.(buf.length);
-  return bytes;
+  o: { jobs: number; packTarget?: number }): Promise<number> {
+  const r = (await pushChunkedBlobs(cache, store, [{ oid, where, parts }], { jobs: o.jobs, packTarget: o.packTarget ?? 64 << 20 })).results.get(oid)!;
+  if ('error' in r) throw r.error;
+  return r.bytes;
 }
 
 /** One chunk from the remote, whole and verified (INTEGRITY when its bytes are not its name). */
@@ -168,4 +161,115 @@ export async function verifyRemoteChunked(store: RemoteStore, oid: Oid): Promise
     if (err instanceof TroveError && err.code === 'NOT_FOUND') return 'missing';
     throw err;
   }
+}
+
+export interface ChunkedBlob {
+  oid: Oid;
+  where: string;
+  parts: Part[];
+}
+
+export interface ChunkedPushReport {
+  /** per blob: bytes uploaded for it (chunks it was the first to need, and its manifest), or why it failed */
+  results: Map<Oid, { bytes: number } | { error: unknown }>;
+  /** remote packs of chunks published (for the inventory) */
+  packs: RemotePack[];
+  /** chunks sent loose */
+  loose: Oid[];
+}
+
+/**
+ * Sends chunked blobs: the chunks the remote lacks (small ones packed), then each blob's manifest,
+ * only when every chunk it names is on the remote. A failed chunk fails the blobs that name it.
+ * @example const r = await pushChunkedBlobs(repo.cache, store, [{ oid, where: 'model.bin', parts }], { jobs: 8 })
+ */
+export async function pushChunkedBlobs(cache: ObjectStore, store: RemoteStore, blobs: ChunkedBlob[],
+  o: { jobs: number; packTarget: number; signal?: AbortSignal }): Promise<ChunkedPushReport> {
+  const rep: ChunkedPushReport = { results: new Map(), packs: [], loose: [] };
+  const limit = pLimit(Math.max(1, o.jobs));
+  // 1. the distinct chunks, who needs them, and which the remote lacks
+  const users = new Map<Oid, { part: Part; blobs: Oid[] }>();
+  for (const b of blobs) {
+    for (const c of b.parts.slice(1)) {
+      const u = users.get(c.oid);
+      if (u) u.blobs.push(b.oid);
+      else users.set(c.oid, { part: c, blobs: [b.oid] });
+    }
+  }
+  const failed = new Map<Oid, unknown>();
+  const bytes = new Map<Oid, number>(blobs.map((b) => [b.oid, 0]));
+  const wanted: Part[] = [];
+  await Promise.all([...users.values()].map((u) => limit(async () => {
+    if (!(await store.has(u.part.oid, 'chunk'))) wanted.push(u.part);
+  })));
+  wanted.sort((a, b) => (a.oid < b.oid ? -1 : 1));
+  const sent = (c: Part) => { const first = users.get(c.oid)!.blobs[0]; bytes.set(first, bytes.get(first)! + c.size); };
+  const failChunk = (c: Part, err: unknown) => { for (const b of users.get(c.oid)!.blobs) if (!failed.has(b)) failed.set(b, err); };
+  // 2. small chunks in packs, one pack at a time (each published pack, then index)
+  let writer: PackWriter | null = null;
+  let members: Part[] = [];
+  const seal = async () => {
+    if (!writer) return;
+    const w = writer;
+    const these = members;
+    writer = null;
+    members = [];
+    try {
+      const fin = await w.finish();
+      const idx = parsePackIndex(encodePackIndex(fin.id, fin.size, fin.entries), w.file);
+      rep.packs.push(await store.putPack(w.file, idx));
+      for (const c of these) sent(c);
+    } catch (err) {
+      for (const c of these) failChunk(c, err);
+    } finally {
+      await rm(w.file, { force: true });
+    }
+  };
+  try {
+    for (const c of wanted.filter((p) => p.size <= PACK_OBJECT_MAX)) {
+      o.signal?.throwIfAborted();
+      let body: Buffer;
+      try {
+        body = await readWhole(await cache.openPart(c, `chunk ${c.oid}`), PACK_OBJECT_MAX, `chunk ${c.oid}`);
+      } catch (err) {
+        failChunk(c, err);
+        continue;
+      }
+      if (!writer) writer = PackWriter.create(await cache.tempPath());
+      writer.add('chunk', body, c.oid);
+      members.push(c);
+      if (writer.bytes >= o.packTarget) await seal();
+    }
+    await seal();
+  } finally {
+    if (writer) { try { (writer as PackWriter).abort(); } catch { /* already gone */ } }
+  }
+  // 3. large chunks loose (whole or not at all: the backend checks the sha256 before it is visible)
+  await Promise.all(wanted.filter((p) => p.size > PACK_OBJECT_MAX).map((c) => limit(async () => {
+    try {
+      await store.upload(c.oid, 'chunk', c.size, () => cache.openPart(c, `chunk ${c.oid}`));
+      rep.loose.push(c.oid);
+      sent(c);
+    } catch (err) {
+      if (o.signal?.aborted) throw err;
+      failChunk(c, err);
+    }
+  })));
+  // 4. manifests, each after all its chunks
+  for (const b of blobs) {
+    const err = failed.get(b.oid);
+    if (err !== undefined) {
+      rep.results.set(b.oid, { error: err });
+      continue;
+    }
+    try {
+      const buf = await readWhole(await cache.openPart(b.parts[0], `${b.where}: manifest`), 64 << 20, `${b.where}: manifest`);
+      await store.putManifest(b.oid, buf);
+      rep.results.set(b.oid, { bytes: bytes.get(b.oid)! + buf.length });
+    } catch (e) {
+      if (o.signal?.aborted) throw e;
+      rep.results.set(b.oid, { error: e });
+    }
+  }
+  return rep;
 }
