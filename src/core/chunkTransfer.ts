@@ -255,6 +255,7 @@ export async function pushChunkedBlobs(cache: ObjectStore, store: RemoteStore, b
       failChunk(c, err);
     }
   })));
+  if (wanted.length) store.refresh(); // the remote changed: later reads with this store see the new packs
   // 4. manifests, each after all its chunks
   for (const b of blobs) {
     const err = failed.get(b.oid);

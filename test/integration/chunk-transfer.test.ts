@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { chunkedParts, fetchChunked, pushChunked, verifyRemoteChunked } from '../../src/core/chunkTransfer.js';
 import { hashBytes } from '../../src/core/oid.js';
-import { RemoteStore, looseKey, manifestKey } from '../../src/core/remoteStore.js';
+import { RemoteStore, manifestKey } from '../../src/core/remoteStore.js';
 import { ChunkedStore } from '../../src/core/store/chunked.js';
 import { LooseStore } from '../../src/core/store/loose.js';
 import { parseManifest, serializeManifest } from '../../src/core/store/manifest.js';
@@ -103,15 +103,18 @@ describe('chunk transfer', () => {
     expect(await verifyRemoteChunked(store, oid)).toBe('missing');
     await pushChunked(a, store, oid, parts, 'f.bin', { jobs: 4 });
     expect(await verifyRemoteChunked(store, oid)).toBe('ok');
-    const victim = path.join(rdir, looseKey(parts[2].oid));
-    const good = await fsp.readFile(victim);
-    const bad = Buffer.from(good);
-    bad[0] ^= 1;
+    // the small chunks went into a remote pack: flip a byte in the middle of its entries
+    const packs = (await fsp.readdir(path.join(rdir, 'packs'))).filter((f) => f.endsWith('.pack'));
+    expect(packs.length).toBe(1);
+    const victim = path.join(rdir, 'packs', packs[0]);
+    const bad = await fsp.readFile(victim);
+    bad[bad.length >> 1] ^= 1;
     await fsp.chmod(victim, 0o644).catch(() => {});
     await fsp.writeFile(victim, bad);
-    expect(await verifyRemoteChunked(store, oid)).toBe('corrupt');
-    await fsp.rm(victim);
-    expect(await verifyRemoteChunked(store, oid)).toBe('missing');
+    const fresh = () => new RemoteStore(openRemote('origin', rdir), { jobs: 4 });
+    expect(await verifyRemoteChunked(fresh(), oid)).toBe('corrupt');
+    await fsp.rm(victim.replace(/\.pack$/, '.idx'));
+    expect(await verifyRemoteChunked(fresh(), oid)).toBe('missing');
   });
 
   it('stores without chunks: an object is its own single part', async () => {
