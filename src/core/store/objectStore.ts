@@ -49,6 +49,8 @@ export interface PutResult {
   size: number;
   /** false when the object was already there */
   stored: boolean;
+  /** bytes this put actually added to the store, when not `size` (a chunked file: only its new chunks) */
+  newBytes?: number;
 }
 
 /** The kind of the object a pointer or tree entry of this type names. */
