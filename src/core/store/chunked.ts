@@ -488,6 +488,11 @@ export class ChunkedStore implements ObjectStore {
 
   // ------------------------------------------------------------------ parts, for transfers
 
+  /** Chunks arriving from a remote are kept as chunks for files this store would chunk itself (`cache.chunk`). */
+  keepsChunks(size: number): boolean {
+    return size >= this.threshold;
+  }
+
   /** Whether a part is stored (a manifest: with all its chunks). */
   async hasPart(part: Part): Promise<boolean> {
     if (part.kind === 'chunk') return (await fsp.lstat(this.chunkPath(part.oid)).then((s) => s.isFile(), () => false));
