@@ -126,25 +126,6 @@ export async function fetchChunked(cache: ObjectStore, store: RemoteStore, oid: 
 }
 
 /**
- * gc --remote: the chunks that manifests on the remote name (they must stay). A manifest that cannot
- * be read or parsed is added to `unreadable`, which makes gc delete nothing (its chunks are unknown).
- */
-export async function remoteChunkKeep(store: RemoteStore, unreadable: string[]): Promise<Set<Oid>> {
-  const keep = new Set<Oid>();
-  for await (const oid of store.listManifests()) {
-    try {
-      const raw = await store.readManifest(oid);
-      if (!raw) continue; // deleted meanwhile: names nothing any more
-      for (const c of parseManifest(raw, `manifest of ${oid} on remote "${store.name}"`, oid).chunks) keep.add(c.oid);
-    } catch (err) {
-      if (!(err instanceof TroveError)) throw err;
-      unreadable.push(`manifest ${oid} on remote "${store.name}": ${err.message}`);
-    }
-  }
-  return keep;
-}
-
-/**
  * `trove verify` of a file the remote holds as a manifest: every chunk downloaded and checked, and
  * the whole file's SHA-256 over them in order (nothing is stored). Memory: one chunk.
  */

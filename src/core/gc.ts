@@ -34,7 +34,7 @@ import { listTracked } from './ops/tracked.js';
 import { listRevs, pointersAtRevs, pointersInIndex, resolveRev, type BadRevPointer } from './revs.js';
 import { RemoteStore } from './remoteStore.js';
 import { sweepRemote } from './remoteGc.js';
-import { remoteChunkKeep } from './chunkTransfer.js';
+import { planManifests, type ManifestGcPlan } from './remoteManifestGc.js';
 import { smallFilesRemote } from '../remotes/retry.js';
 import type { Root } from './transfer.js';
 import { parseTree } from './tree.js';
@@ -65,8 +65,9 @@ export interface GcPlan {
   stored: number;
   storedBytes: number;
   /** unreachable and older than the grace period: what applyGc deletes */
-  /** `kind`: as the cache holds it (on a remote, 'blob' for every key); `tree`: delete it first; `pack`: the remote pack that holds it */
-  candidates: { oid: Oid; kind: ObjectKind; size: number; tree: boolean; pack?: string }[];
+  /** `kind`: as the cache holds it (on a remote, 'blob' for every key); `tree`: delete it first; `pack`: the remote pack that holds it;
+   *  `manifest`: the remote manifest of the chunked file `oid` (deleted before any chunk) */
+  candidates: { oid: Oid; kind: ObjectKind; size: number; tree: boolean; pack?: string; manifest?: true }[];
   bytes: number;
   /** unreachable but younger than the grace period (kept) */
   keptYoung: number;
@@ -198,9 +199,13 @@ export async function planGc(repo: RepoContext, o: GcOptions = {}): Promise<GcPl
     // 2. mark: (kind, oid) pairs, so a blob and a tree with the same bytes are told apart (gcMark.ts)
     const marker = new GcMarker(readTree, jobs, keyOf);
     await marker.markAll(roots);
-    // chunks named by a manifest on the remote are kept (all manifests, referenced or not: a chunk a
-    // manifest names is never deleted; see remoteChunkKeep in chunkTransfer.ts)
-    if (store) for (const oid of await remoteChunkKeep(store, marker.unreadable)) marker.marked.add(keyOf(oid, 'blob'));
+    // manifests: one whose file is marked, or that is young, is kept and keeps the chunks it names;
+    // the others are candidates and keep nothing (remoteManifestGc.ts)
+    let manifests: ManifestGcPlan | undefined;
+    if (store) {
+      manifests = await planManifests(store, (file) => marker.marked.has(keyOf(file, 'blob')), now, graceMs, marker.unreadable);
+      for (const chunks of manifests.kept.values()) for (const oid of chunks) marker.marked.add(keyOf(oid, 'blob'));
+    }
 
     // 3. candidates; young trees keep their subtrees. In the cache the kind is known; a remote's
     //    young object is read (from the cache's tree, else the remote) and taken as a tree if it looks like one.
@@ -220,6 +225,18 @@ export async function planGc(repo: RepoContext, o: GcOptions = {}): Promise<GcPl
       ...gcCandidates(stored, marker, now, graceMs),
       ...(packsDue && { packsDue }),
     };
+    if (manifests) {
+      // dead manifests are candidates too (the sweep deletes them before any chunk)
+      if (marker.unreadable.length) plan.blocked = (plan.blocked ?? 0) + manifests.dead.length;
+      else {
+        plan.candidates.push(...manifests.dead.map((m) => ({ oid: m.oid, kind: 'blob' as const, size: m.size, tree: false, manifest: true as const })));
+        plan.bytes += manifests.dead.reduce((n, m) => n + m.size, 0);
+      }
+      plan.stored += manifests.dead.length + manifests.kept.size;
+      plan.keptYoung += manifests.young;
+      plan.keptYoungBytes += manifests.youngBytes;
+      Object.defineProperty(plan, 'manifestsKept', { value: manifests.kept, enumerable: false });
+    }
     if (store) {
       for (const c of plan.candidates) {
         const id = packOf.get(c.oid);
@@ -233,7 +250,7 @@ export async function planGc(repo: RepoContext, o: GcOptions = {}): Promise<GcPl
     const limit = pLimit(jobs);
     // a remote's candidates that are trees (known from the cache, where they usually are) go first
     if (remote) await Promise.all(plan.candidates.map((c) => limit(async () => {
-      if (!c.tree && (await repo.cache.has(c.oid, 'tree'))) c.tree = true;
+      if (!c.tree && !c.manifest && (await repo.cache.has(c.oid, 'tree'))) c.tree = true;
     })));
     sortTreesFirst(plan.candidates);
     return plan;
@@ -281,9 +298,10 @@ export async function applyGc(repo: RepoContext, shown: GcPlan): Promise<{ delet
   try {
     const fresh = await planGc(repo, { ...shown.options, now: undefined });
     if (fresh.unreadableTrees.length) throw unreadableError(fresh);
-    const ok = new Set(shown.candidates.map((c) => c.oid));
-    const plan = { ...fresh, candidates: fresh.candidates.filter((c) => ok.has(c.oid)) };
-    Object.defineProperty(plan, 'keep', { value: (fresh as GcPlan & { keep?: Set<Oid> }).keep, enumerable: false });
+    const id = (c: GcPlan['candidates'][number]) => `${c.manifest ? 'manifest' : 'object'} ${c.oid}`;
+    const ok = new Set(shown.candidates.map(id));
+    const plan = { ...fresh, candidates: fresh.candidates.filter((c) => ok.has(id(c))) };
+    for (const k of ['keep', 'manifestsKept'] as const) Object.defineProperty(plan, k, { value: (fresh as GcPlan & Record<string, unknown>)[k], enumerable: false });
     return await sweep(repo, plan);
   } finally {
     await unlockCache?.();
@@ -306,7 +324,8 @@ async function sweep(repo: RepoContext, plan: GcPlan): Promise<{ deleted: number
     const store = new RemoteStore(remote);
     try {
       const keep = (plan as GcPlan & { keep?: Set<Oid> }).keep ?? new Set<Oid>();
-      const r = await sweepRemote(repo.cache, store, plan.candidates, keep, { graceMs: plan.graceMs, now: Date.now() });
+      const manifestsKept = (plan as GcPlan & { manifestsKept?: Map<Oid, Oid[]> }).manifestsKept ?? new Map<Oid, Oid[]>();
+      const r = await sweepRemote(repo.cache, store, plan.candidates, keep, { graceMs: plan.graceMs, now: Date.now(), manifestsKept });
       return { deleted: r.deleted, bytes: r.bytes };
     } finally {
       await remote.close();

@@ -13,6 +13,9 @@
  *    name them, so the mark keeps them, so they are rescued. The grace period bounds how long a push
  *    may take (default 24 h).
  * 4. Pack bodies without an index (a push killed before its index) older than the grace period go.
+ * 0. Before all of this, dead manifests are deleted, then `manifests/` is listed again and every chunk
+ *    a manifest still there names leaves the candidates (a push may have published it meanwhile;
+ *    remoteManifestGc.ts).
  * 5. Loose candidates are deleted as in wave 1 (trees first), then the inventory is rewritten.
  *
  * gc never deletes a pack created after its listing started: it deletes only packs it listed, and
@@ -21,7 +24,8 @@
 import { rm } from 'node:fs/promises';
 import type { ObjectStore } from './store/objectStore.js';
 import type { Oid } from './oid.js';
-import { packKey, type RemotePack, type RemoteStore } from './remoteStore.js';
+import { manifestKey, packKey, type RemotePack, type RemoteStore } from './remoteStore.js';
+import { chunksStillNamed } from './remoteManifestGc.js';
 import { PackWriter } from './store/pack.js';
 import { encodePackIndex, parsePackIndex, type PackIndexEntry } from './store/packIndex.js';
 
@@ -39,9 +43,19 @@ export interface RemoteSweep {
  * Steps 1–5 for the candidates of a fresh plan. `keep` is what the mark keeps (reachable, young, below young trees).
  * @example await sweepRemote(repo.cache, store, candidates, keep, { graceMs, now })
  */
-export async function sweepRemote(cache: ObjectStore, store: RemoteStore, candidates: { oid: Oid; size: number; tree: boolean; pack?: string }[], keep: Set<Oid>,
-  o: { graceMs: number; now: number }): Promise<RemoteSweep> {
+export async function sweepRemote(cache: ObjectStore, store: RemoteStore, all: { oid: Oid; size: number; tree: boolean; pack?: string; manifest?: true }[], keep: Set<Oid>,
+  o: { graceMs: number; now: number; manifestsKept?: Map<Oid, Oid[]> }): Promise<RemoteSweep> {
   const out: RemoteSweep = { deleted: 0, bytes: 0, packsWritten: 0, packsDoomed: 0, packsDeleted: 0, rescued: 0 };
+  // 0. manifests first; then what any manifest still on the remote names stays, and is rescued from due packs
+  const dead = all.filter((c) => c.manifest);
+  await store.deleteKeys(dead.map((c) => manifestKey(c.oid)));
+  const named = await chunksStillNamed(store, o.manifestsKept ?? new Map());
+  for (const oid of named) keep.add(oid);
+  const candidates = all.filter((c) => !c.manifest && !named.has(c.oid));
+  for (const c of dead) {
+    out.deleted++;
+    out.bytes += c.size;
+  }
   const v = await store.view();
   const cand = new Set(candidates.map((c) => c.oid));
   const due = await store.duePacks(o.graceMs, o.now);

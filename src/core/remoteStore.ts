@@ -347,11 +347,11 @@ export class RemoteStore {
     await this.retry(() => this.remote.putBytes(manifestKey(oid), bytes, { signal: this.o.signal }));
   }
 
-  /** The files the remote holds as manifests. */
-  async *listManifests(): AsyncIterable<Oid> {
+  /** The files the remote holds as manifests (`oid`: the file's), with each manifest's size and upload time. */
+  async *listManifests(): AsyncIterable<RemoteObject> {
     for await (const e of this.remote.list(MANIFESTS_PREFIX, { signal: this.o.signal })) {
       const m = /^manifests\/sha256\/([0-9a-f]{2})\/([0-9a-f]{62})$/.exec(e.key);
-      if (m) yield `sha256:${m[1]}${m[2]}` as Oid;
+      if (m) yield { oid: `sha256:${m[1]}${m[2]}` as Oid, size: e.size, mtimeMs: e.mtimeMs };
     }
   }
 
