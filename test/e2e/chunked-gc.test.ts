@@ -134,13 +134,13 @@ describe('gc --remote and chunked files', () => {
     try {
       const shown = await planGc(repo, { remote: 'origin', grace: 0 });
       const before = await remoteState(remote);
-      const v3Chunks = parseV3Chunks(before.manifests.get(oidOf(v1))!, shown.candidates.map((c) => c.oid));
+      const doomedOld = candidateChunksOf(before.manifests.get(oidOf(v1))!, shown.candidates.map((c) => c.oid));
       expect(shown.candidates.some((c) => c.manifest && c.oid === oidOf(v1))).toBe(true);
 
       // the push lands between gc's plan and its sweep; it skips the chunks the remote already holds
       await ok(other, 'push');
       const mid = await remoteState(remote);
-      const shared = mid.manifests.get(oidOf(v3))!.filter((c) => v3Chunks.has(c));
+      const shared = mid.manifests.get(oidOf(v3))!.filter((c) => doomedOld.has(c));
       expect(shared.length).toBeGreaterThan(3); // chunks the plan had as candidates, now named by v3
 
       await applyGc(repo, shown);
@@ -158,8 +158,8 @@ describe('gc --remote and chunked files', () => {
   }, 60_000);
 });
 
-/** The chunks of v1 that the plan had as candidates. */
-function parseV3Chunks(v1Chunks: Oid[], candidates: Oid[]): Set<Oid> {
+/** The chunks of a manifest that the plan had as candidates. */
+function candidateChunksOf(v1Chunks: Oid[], candidates: Oid[]): Set<Oid> {
   const c = new Set(candidates);
   return new Set(v1Chunks.filter((x) => c.has(x)));
 }
