@@ -120,8 +120,8 @@ export class RepoContext {
       loose = new LooseStore(path.join(home, 'cache'), path.join(home, 'tmp'));
     }
     // large files as content-defined chunks (store/chunked.ts); `cache.chunk`, off by default with link modes
-    // small objects (and chunks) in packs (store/packed.ts); `cache.packs`, on by default
-    this.cache = new ChunkedStore(new PackedStore(loose, packLimit(config)), { threshold: configError(() => chunkThreshold(getKey(config, 'cache.chunk'), this.settings.linkModes)) });
+    // small objects in packs (store/packed.ts); `cache.packs`, on by default; with hardlink/symlink modes only trees unless set
+    this.cache = new ChunkedStore(new PackedStore(loose, packLimit(config), undefined, getKey(config, 'cache.packs') !== undefined || !linksInto(this.settings.linkModes)), { threshold: configError(() => chunkThreshold(getKey(config, 'cache.chunk'), this.settings.linkModes)) });
     assertSafeCacheDir(root, this.cache.dir, getKey(config, 'cache.dir'));
   }
 
@@ -208,6 +208,11 @@ export class RepoContext {
  * `cache.packs` (default true): small objects go into packs. `false` stores every new object loose
  * (packs already there stay readable), for setups that want hardlink/symlink checkouts of every file.
  */
+/** hardlink and symlink modes need a whole loose file per blob: such a repo packs only trees */
+function linksInto(modes: LinkMode[]): boolean {
+  return modes[0] === 'hardlink' || modes[0] === 'symlink';
+}
+
 function packLimit(config: ConfigTree): number {
   const v = getKey(config, 'cache.packs');
   const on = v === undefined || v === true || (typeof v === 'string' && parseBool(v));

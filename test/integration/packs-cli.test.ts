@@ -94,6 +94,25 @@ describe('packs through the CLI', () => {
     await expectData(dir, want);
   });
 
+  it('a repo that links files into the workspace (cache.link hardlink) keeps file contents loose, so small files are linked too', async () => {
+    const dir = await newRepo();
+    await ok(dir, 'config', 'cache.link', 'hardlink');
+    const want = await smallDataset(dir, 40);
+    await ok(dir, 'add', 'data');
+    // every file content is a loose object (40 small + the big one); only trees went into a pack
+    expect(filesBelow(path.join(dir, '.trove/cache/objects'))).toHaveLength(41);
+    expect(packFiles(dir, 'pack')).toHaveLength(1);
+    await fsp.rm(path.join(dir, 'data'), { recursive: true });
+    await ok(dir, 'checkout');
+    await expectData(dir, want);
+    expect(statSync(path.join(dir, 'data/d0/f0.bin')).nlink).toBe(2);
+    // asked for explicitly, packs take the small files again (and those are copied out)
+    await ok(dir, 'config', 'cache.packs', 'true');
+    await write(dir, 'data/extra.txt', 'extra\n');
+    await ok(dir, 'add', 'data');
+    expect(filesBelow(path.join(dir, '.trove/cache/objects'))).toHaveLength(41);
+  });
+
   it('push and pull move packed objects; a fresh clone gets them back into its own packs', async () => {
     const dir = await newRepo();
     const want = await smallDataset(dir, 120);

@@ -681,8 +681,17 @@ function readSyncAt(fd: number, buf: Buffer, off: number, at: number): number {
 export class PackedStore implements ObjectStore {
   readonly packs: PackedObjects;
 
-  constructor(readonly loose: ObjectStore, readonly maxPacked = PACK_MAX_OBJECT, targetBytes = PACK_TARGET_BYTES) {
+  /**
+   * `packBlobs` false (a repo whose `cache.link` is hardlink or symlink): file contents stay loose so that
+   * every file can still be linked into the workspace; trees, which are never linked, are still packed.
+   */
+  constructor(readonly loose: ObjectStore, readonly maxPacked = PACK_MAX_OBJECT, targetBytes = PACK_TARGET_BYTES, readonly packBlobs = true) {
     this.packs = new PackedObjects(loose.dir, loose.tmpDir, targetBytes);
+  }
+
+  /** the largest object of this kind that goes into a pack (-1: none) */
+  private limit(kind: ObjectKind): number {
+    return kind === 'blob' && !this.packBlobs ? -1 : this.maxPacked;
   }
 
   get dir(): string { return this.loose.dir; }
@@ -730,9 +739,9 @@ export class PackedStore implements ObjectStore {
 
   async putFile(src: string, kind: ObjectKind, o: { onBytes?: (n: number) => void } = {}): Promise<PutResult> {
     const st = await fsp.stat(src);
-    if (st.size > this.maxPacked) return this.loose.putFile(src, kind, o);
+    if (st.size > this.limit(kind)) return this.loose.putFile(src, kind, o);
     const buf = await fsp.readFile(src);
-    if (buf.length > this.maxPacked) return this.loose.putFile(src, kind, o); // it grew meanwhile: the loose path copes
+    if (buf.length > this.limit(kind)) return this.loose.putFile(src, kind, o); // it grew meanwhile: the loose path copes
     const oid = oidOf(buf);
     o.onBytes?.(buf.length);
     if (this.loose.hasSync(oid, kind)) return { oid, size: buf.length, stored: false };
@@ -740,9 +749,9 @@ export class PackedStore implements ObjectStore {
   }
 
   putFileSync(src: string, size: number, kind: ObjectKind): PutResult {
-    if (size > this.maxPacked) return this.loose.putFileSync(src, size, kind);
+    if (size > this.limit(kind)) return this.loose.putFileSync(src, size, kind);
     const buf = readFileSync(src);
-    if (buf.length > this.maxPacked) return this.loose.putFileSync(src, size, kind);
+    if (buf.length > this.limit(kind)) return this.loose.putFileSync(src, size, kind);
     const oid = oidOf(buf);
     if (this.loose.hasSync(oid, kind)) return { oid, size: buf.length, stored: false };
     return { oid, size: buf.length, stored: this.packs.put(buf, kind, oid).stored };
@@ -750,7 +759,7 @@ export class PackedStore implements ObjectStore {
 
   async putBytes(data: Buffer | string, kind: ObjectKind): Promise<Oid> {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    if (buf.length > this.maxPacked) return this.loose.putBytes(buf, kind);
+    if (buf.length > this.limit(kind)) return this.loose.putBytes(buf, kind);
     const oid = oidOf(buf);
     if (!this.loose.hasSync(oid, kind)) this.packs.put(buf, kind, oid);
     return oid;
@@ -761,7 +770,7 @@ export class PackedStore implements ObjectStore {
    * packed, a longer one goes to the loose store (the bytes already read are replayed in front).
    */
   async putStream(expected: Oid, kind: ObjectKind, body: Readable | NodeJS.ReadableStream, what: string, onBytes?: (n: number) => void): Promise<number> {
-    if (this.maxPacked < 0) return this.loose.putStream(expected, kind, body, what, onBytes);
+    if (this.limit(kind) < 0) return this.loose.putStream(expected, kind, body, what, onBytes);
     const it = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     const head: Buffer[] = [];
     let n = 0;
@@ -772,7 +781,7 @@ export class PackedStore implements ObjectStore {
       head.push(chunk);
       n += chunk.length;
       onBytes?.(chunk.length);
-      if (n > this.maxPacked) {
+      if (n > this.limit(kind)) {
         const rest = (async function* () {
           yield* head;
           for (;;) {
