@@ -20,6 +20,7 @@ const KNOWN: Record<string, (v: string) => unknown> = {
   'cache.dir': (v) => v,
   'cache.link': parseLinkModes,
   'cache.jobs': parsePositiveInt,
+  'cache.packs': parseBool,
   'cache.chunk': (v) => (parseChunkSetting(v), v.trim()), // stored as written: off, 16MiB
   'gc.grace': (v) => v,
   'runs.experiment': (v) => v,

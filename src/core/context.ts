@@ -17,6 +17,7 @@ import { writeFileAtomic } from './atomicWrite.js';
 import { ensureLayout } from './store/layout.js';
 import { ChunkedStore, chunkThreshold } from './store/chunked.js';
 import { LooseStore } from './store/loose.js';
+import { PACK_MAX_OBJECT, PackedStore } from './store/packed.js'; // small objects in packs, large ones loose
 import type { LinkMode, ObjectStore } from './store/objectStore.js';
 import { getKey, mergeConfig, parseBool, parseLinkModes, readConfigFile, writeConfigFile, type ConfigTree } from './config.js';
 import { TroveError } from './errors.js';
@@ -119,7 +120,8 @@ export class RepoContext {
       loose = new LooseStore(path.join(home, 'cache'), path.join(home, 'tmp'));
     }
     // large files as content-defined chunks (store/chunked.ts); `cache.chunk`, off by default with link modes
-    this.cache = new ChunkedStore(loose, { threshold: configError(() => chunkThreshold(getKey(config, 'cache.chunk'), this.settings.linkModes)) });
+    // small objects (and chunks) in packs (store/packed.ts); `cache.packs`, on by default
+    this.cache = new ChunkedStore(new PackedStore(loose, packLimit(config)), { threshold: configError(() => chunkThreshold(getKey(config, 'cache.chunk'), this.settings.linkModes)) });
     assertSafeCacheDir(root, this.cache.dir, getKey(config, 'cache.dir'));
   }
 
@@ -200,6 +202,16 @@ export class RepoContext {
   scanContext(): ScanContext {
     return { cache: this.cache, state: this.state, rules: IgnoreRules.load(this.root) };
   }
+}
+
+/**
+ * `cache.packs` (default true): small objects go into packs. `false` stores every new object loose
+ * (packs already there stay readable), for setups that want hardlink/symlink checkouts of every file.
+ */
+function packLimit(config: ConfigTree): number {
+  const v = getKey(config, 'cache.packs');
+  const on = v === undefined || v === true || (typeof v === 'string' && parseBool(v));
+  return on ? PACK_MAX_OBJECT : -1;
 }
 
 function parseSettings(config: ConfigTree): RepoSettings {

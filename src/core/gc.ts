@@ -23,7 +23,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { getKey } from './config.js';
-import { TroveError, isErrno, isTroveError } from './errors.js';
+import { TroveError, isTroveError } from './errors.js';
 import { acquireLock } from './lock.js';
 import type { Oid } from './oid.js';
 import { GcMarker, gcCandidates, sortTreesFirst, storedKey, youngUnmarked, type StoredObject } from './gcMark.js';
@@ -34,6 +34,7 @@ import { listTracked } from './ops/tracked.js';
 import { listRevs, pointersAtRevs, pointersInIndex, resolveRev, type BadRevPointer } from './revs.js';
 import { RemoteStore } from './remoteStore.js';
 import { sweepRemote } from './remoteGc.js';
+import { remoteChunkKeep } from './chunkTransfer.js';
 import { smallFilesRemote } from '../remotes/retry.js';
 import type { Root } from './transfer.js';
 import { parseTree } from './tree.js';
@@ -197,6 +198,9 @@ export async function planGc(repo: RepoContext, o: GcOptions = {}): Promise<GcPl
     // 2. mark: (kind, oid) pairs, so a blob and a tree with the same bytes are told apart (gcMark.ts)
     const marker = new GcMarker(readTree, jobs, keyOf);
     await marker.markAll(roots);
+    // chunks named by a manifest on the remote are kept (all manifests, referenced or not: a chunk a
+    // manifest names is never deleted; see remoteChunkKeep in chunkTransfer.ts)
+    if (store) for (const oid of await remoteChunkKeep(store, marker.unreadable)) marker.marked.add(keyOf(oid, 'blob'));
 
     // 3. candidates; young trees keep their subtrees. In the cache the kind is known; a remote's
     //    young object is read (from the cache's tree, else the remote) and taken as a tree if it looks like one.

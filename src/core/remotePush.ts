@@ -6,7 +6,9 @@
  * holds even after a kill -9 at any point. A pack becomes visible all at once, when its index is
  * put (after its body), so a tree may share a pack with its children.
  *
- * 1. Large blobs (above PACK_OBJECT_MAX) go loose first, `jobs` at a time (multipart when big).
+ * 1. Large blobs (above PACK_OBJECT_MAX) go loose first, `jobs` at a time (multipart when big);
+ *    a blob the cache holds chunked sends the chunks the remote lacks, then its manifest
+ *    (chunkTransfer.ts); `sentBytes` counts what was uploaded.
  * 2. Small objects, in post-order (children before parents), are appended to a local pack file
  *    (read from the cache and verified on the way: a corrupt local object is quarantined and never
  *    sent). A pack that reaches PACK_TARGET is sealed and its body uploaded (two at a time) while the
@@ -24,6 +26,7 @@ import { isTroveError } from './errors.js';
 import type { Oid } from './oid.js';
 import { PACK_OBJECT_MAX, type RemotePack, type RemoteStore } from './remoteStore.js';
 import { PackWriter } from './store/pack.js';
+import { chunkedParts, pushChunkedBlobs, type ChunkedBlob } from './chunkTransfer.js';
 import { encodePackIndex, parsePackIndex } from './store/packIndex.js';
 
 /** A pack is sealed and sent when it reaches this size (8 parts of 8 MiB on S3). */
@@ -101,6 +104,7 @@ export async function sendObjects(cache: ObjectStore, store: RemoteStore, nodes:
     const n = nodes.get(oid)!;
     if (n.tree && (n.size > PACK_OBJECT_MAX || (n.children ?? []).some((c) => deferred.has(c)))) deferred.add(oid);
   }
+  const sentChunked = new Set<Oid>(); // held as a manifest on the remote, not as a loose object
   const uploadLoose = async (oid: Oid) => {
     const n = nodes.get(oid)!;
     try {
@@ -115,14 +119,38 @@ export async function sendObjects(cache: ObjectStore, store: RemoteStore, nodes:
     }
   };
 
+  const target = o.packTarget ?? PACK_TARGET;
+  const published: RemotePack[] = [];
+  const chunksLoose: Oid[] = [];
+  // 1a. chunked blobs: the chunks the remote lacks (small ones packed), then each manifest (chunkTransfer.ts)
+  const large = order.filter((oid) => !nodes.get(oid)!.tree && nodes.get(oid)!.size > PACK_OBJECT_MAX);
+  const chunked: ChunkedBlob[] = [];
+  for (const oid of large) {
+    try {
+      const parts = await chunkedParts(cache, oid);
+      if (parts) chunked.push({ oid, where: nodes.get(oid)!.where, parts });
+    } catch (err) {
+      await onError(oid, err);
+    }
+  }
+  if (chunked.length) {
+    const r = await pushChunkedBlobs(cache, store, chunked, { jobs: o.jobs, packTarget: target, signal: o.signal });
+    published.push(...r.packs);
+    rep.packs += r.packs.length;
+    chunksLoose.push(...r.loose);
+    for (const b of chunked) {
+      sentChunked.add(b.oid);
+      const got = r.results.get(b.oid)!;
+      if ('bytes' in got) ok(b.oid, got.bytes);
+      else await onError(b.oid, got.error);
+    }
+  }
   // 1. large blobs, loose
   const limit = pLimit(Math.max(1, o.jobs));
-  await Promise.all(order.filter((oid) => !nodes.get(oid)!.tree && nodes.get(oid)!.size > PACK_OBJECT_MAX).map((oid) => limit(() => uploadLoose(oid))));
+  await Promise.all(large.filter((oid) => !sentChunked.has(oid) && !status.has(oid)).map((oid) => limit(() => uploadLoose(oid))));
 
   // 2. small objects, packed
-  const target = o.packTarget ?? PACK_TARGET;
   const packLimit = pLimit(2);
-  const published: RemotePack[] = [];
   let chain: Promise<void> = Promise.resolve();
   let broken: unknown;
   let writer: PackWriter | null = null;
@@ -191,14 +219,15 @@ export async function sendObjects(cache: ObjectStore, store: RemoteStore, nodes:
   }
 
   // 4. the inventory
-  const sentLoose = order.filter((oid) => status.get(oid) === true && !published.some((p) => p.idx.has(oid)));
-  if (published.length || sentLoose.length || (await store.view()).stale) {
+  const sentLoose = order.filter((oid) => status.get(oid) === true && !sentChunked.has(oid) && !published.some((p) => p.idx.has(oid)));
+  if (published.length || sentLoose.length || chunksLoose.length || (await store.view()).stale) {
     const v = await store.view();
     const loose = new Set(v.loose.keys());
     for (const oid of order) loose.delete(oid); // re-added below when sent loose
     for (const oid of sentLoose) loose.add(oid);
+    for (const oid of chunksLoose) loose.add(oid);
     await store.writeInventory([...[...v.packs.values()].map((p) => p.idx), ...published.map((p) => p.idx)], loose);
   }
-  if (published.length || sentLoose.length) store.refresh(); // the remote changed: a later plan with this store reads it again
+  if (published.length || sentLoose.length || chunked.length) store.refresh(); // the remote changed: a later plan with this store reads it again
   return rep;
 }

@@ -11,6 +11,9 @@
  *   packs/<id>.doomed                   gc's mark: the pack is on its way out (see gc.ts); readers
  *                                       treat it as gone at once, gc deletes it a grace period later
  *   inventory.json                      what the remote holds (inventory.ts): advisory, re-checked
+ *   manifests/sha256/<2 hex>/<62 hex>   a chunked file's manifest (store/manifest.ts format, version 1),
+ *                                       named by the file's oid; put only after every chunk it names is
+ *                                       on the remote (chunks are objects: loose or packed, kind chunk)
  *
  * What the remote holds (`view()`, once per operation): GET the inventory, LIST `packs/` (one request
  * per 1,000 keys), GET the index of any live pack the inventory lacks; without an inventory (a
@@ -44,6 +47,14 @@ export function looseKey(oid: Oid): string {
 }
 
 /** The oid a loose key names, or null for any other key. */
+const MANIFESTS_PREFIX = 'manifests/sha256/';
+
+/** The key of a chunked file's manifest on a remote: `manifests/sha256/ab/cdef…` (named by the file's oid). */
+export function manifestKey(oid: Oid): string {
+  const hex = hexOf(oid);
+  return `${MANIFESTS_PREFIX}${hex.slice(0, 2)}/${hex.slice(2)}`;
+}
+
 export function oidFromLooseKey(key: string): Oid | null {
   const m = /^objects\/sha256\/([0-9a-f]{2})\/([0-9a-f]{62})$/.exec(key);
   return m ? (`sha256:${m[1]}${m[2]}` as Oid) : null;
@@ -316,7 +327,35 @@ export class RemoteStore {
     if (await this.locate(oid, kind)) return true;
     const v = await this.view();
     if (v.loose.get(oid) === true) return true;
-    return this.headLoose(oid);
+    if (await this.headLoose(oid)) return true;
+    return kind === 'blob' && (await this.hasManifest(oid));
+  }
+
+  /** Whether the remote holds a manifest for the file `oid` (then its chunks are there: they are put first). */
+  async hasManifest(oid: Oid): Promise<boolean> {
+    return this.limit(() => this.retry(async () => {
+      this.checks++;
+      return (await this.remote.stat(manifestKey(oid), { signal: this.o.signal })) !== null;
+    }));
+  }
+
+  /** The manifest bytes the remote holds for `oid` (unparsed: the caller parses them as hostile input), or null. */
+  async readManifest(oid: Oid): Promise<Buffer | null> {
+    this.checks++;
+    return this.readKey(manifestKey(oid));
+  }
+
+  /** Publishes a manifest; the caller has put every chunk it names first. */
+  async putManifest(oid: Oid, bytes: Buffer): Promise<void> {
+    await this.retry(() => this.remote.putBytes(manifestKey(oid), bytes, { signal: this.o.signal }));
+  }
+
+  /** The files the remote holds as manifests. */
+  async *listManifests(): AsyncIterable<Oid> {
+    for await (const e of this.remote.list(MANIFESTS_PREFIX, { signal: this.o.signal })) {
+      const m = /^manifests\/sha256\/([0-9a-f]{2})\/([0-9a-f]{62})$/.exec(e.key);
+      if (m) yield `sha256:${m[1]}${m[2]}` as Oid;
+    }
   }
 
   private headLoose(oid: Oid): Promise<boolean> {
@@ -350,7 +389,7 @@ export class RemoteStore {
     if (!recheck.length) return { present, strategy: v.inventory ? 'inventory' : 'list' };
     // loose claims and large objects: HEAD each, or list their prefixes when they are many
     if (recheck.length <= (o.headMax ?? HEAD_MAX)) {
-      const got = await Promise.all(recheck.map((oid) => this.headLoose(oid)));
+      const got = await Promise.all(recheck.map(async (oid) => (await this.headLoose(oid)) || ((nodes.get(oid)?.size ?? 0) > PACK_OBJECT_MAX && !nodes.get(oid)?.children && (await this.hasManifest(oid)))));
       recheck.forEach((oid, i) => got[i] && present.add(oid));
       return { present, strategy: v.inventory ? 'inventory' : 'head' };
     }

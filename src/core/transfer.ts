@@ -42,6 +42,7 @@ import type { OnProgress } from './workspace.js';
 import type { Remote } from '../remotes/index.js';
 import { RemoteStore, looseKey, oidFromLooseKey, type ObjectKind } from './remoteStore.js';
 import { sendObjects } from './remotePush.js';
+import { fetchChunked } from './chunkTransfer.js';
 import type { RemotePack } from './remoteStore.js';
 import { ENTRY_HEADER_SIZE } from './store/pack.js';
 import type { PackIndexEntry } from './store/packIndex.js';
@@ -363,7 +364,13 @@ export async function fetchObjects(cache: ObjectStore, from: Remote | RemoteStor
             bytes -= got; // this attempt's bytes were thrown away
             throw err;
           }
-        }));
+        })).catch(async (err) => {
+          // not loose nor packed: the remote may hold it chunked (a manifest; chunkTransfer.ts)
+          if (kind !== 'blob' || !isTroveError(err, 'NOT_FOUND')) throw err;
+          const c = await fetchChunked(cache, store, oid, where, { jobs: o.jobs, onBytes: (b) => { bytes += b; } });
+          if (c === null) throw err;
+          return c;
+        });
         res.transferred++;
         res.transferredBytes += n;
         done++;

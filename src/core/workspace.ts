@@ -109,10 +109,10 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   };
   const readBytes = o.onProgress ? (n: number) => { prog.inflight += n; tell(); } : undefined;
 
-  const stored = <T extends { size: number; stored: boolean }>(r: T): T => {
+  const stored = <T extends { size: number; stored: boolean; newBytes?: number }>(r: T): T => {
     if (r.stored) {
       counters.stored++;
-      counters.storedBytes += r.size;
+      counters.storedBytes += r.newBytes ?? r.size;
     }
     return r;
   };

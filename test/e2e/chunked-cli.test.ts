@@ -41,9 +41,13 @@ describe('chunked large files through the CLI', () => {
     // a second version: 1 MiB changed in the middle, 2 MiB appended
     const v2 = Buffer.concat([v1.subarray(0, 10 * MiB), prng('cli-edit', MiB), v1.subarray(11 * MiB), prng('cli-tail', 2 * MiB)]);
     await fsp.writeFile(path.join(dir, 'model.bin'), v2);
-    r = await trove(dir, 'add', 'model.bin');
+    r = await trove(dir, 'add', 'model.bin', '--json');
     expect(r.code, r.stderr).toBe(0);
     const u2 = await du(dir);
+    // add --json reports the bytes it really stored (the new chunks), not the file's size
+    const storedByAdd = JSON.parse(r.stdout).results[0].storedBytes as number;
+    expect(storedByAdd).toBe(u2.chunked.chunkBytes - u1.chunked.chunkBytes);
+    expect(storedByAdd).toBeLessThan(v2.length / 2);
     expect(u2.chunked.files).toBe(2);
     expect(u2.logicalBytes).toBe(v1.length + v2.length);
     // 3 MiB changed; an edit costs at most the chunks it touches (≤ 4 MiB each, one on each side of it)

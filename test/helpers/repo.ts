@@ -64,6 +64,18 @@ export async function newRepo(sub?: string): Promise<string> {
   return dir;
 }
 
+/**
+ * newRepo with `cache.packs false`: every object stored loose, one file each. For tests that corrupt,
+ * remove or inspect single object files behind trove's back (packed objects have no file of their own;
+ * test/integration/packs-cli.test.ts covers the same failures inside packs).
+ */
+export async function newLooseRepo(sub?: string): Promise<string> {
+  const dir = await newRepo(sub);
+  const r = await trove(dir, 'config', 'cache.packs', 'false');
+  if (r.code !== 0) throw new Error(`trove config cache.packs false failed: ${r.stderr}`);
+  return dir;
+}
+
 export async function write(dir: string, rel: string, content: string | Buffer): Promise<void> {
   const p = path.join(dir, rel);
   await fsp.mkdir(path.dirname(p), { recursive: true });

@@ -2,7 +2,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { git, newRepo, ROOT, snapshot, trove, write } from './repo.js';
+import { git, newLooseRepo as newRepo, ROOT, snapshot, trove, write } from './repo.js';
 import { lastRecord } from './runs.js';
 import type { RunRecord } from '../../src/core/runs/record.js';
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Repo } from '../../src/core/repo.js';
 import { TroveError } from '../../src/core/errors.js';
-import { git, newRepo, sha256File, snapshot, tempDir, trove, write } from '../helpers/repo.js';
+import { git, newLooseRepo as newRepo, sha256File, snapshot, tempDir, trove, write } from '../helpers/repo.js';
 import { objectFile } from '../helpers/cacheLayout.js';
 
 async function open(dir: string): Promise<Repo> {

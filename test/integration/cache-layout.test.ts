@@ -4,11 +4,11 @@
  * built for real: `trove add` + a symlink-mode checkout, then the cache is put back in wave 1's layout by
  * hand (trees moved into objects/, the layout file removed), which is byte for byte what wave 1 wrote.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, promises as fsp, readdirSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, git, newRepo, trove, write } from '../helpers/repo.js';
+import { ROOT, git, newLooseRepo as newRepo, trove, write } from '../helpers/repo.js';
 import { cloneOf, commitAll, ok, okJson } from './remoteHelpers.js';
 
 /** Every object file of a cache kind folder, as `fan + name`. */
@@ -150,4 +150,19 @@ describe('cache layout version 2 and the wave-1 migration', () => {
     expect(existsSync(path.join(dir, 'g.txt.trove'))).toBe(false);
     expect(await git(dir, 'status', '--porcelain')).not.toContain('g.txt.trove');
   }, 60_000);
+
+  it('a layout that is a FIFO or a folder is refused at once (never waited on), naming the file', async () => {
+    for (const make of ['fifo', 'folder'] as const) {
+      const dir = await newRepo();
+      await write(dir, 'f.txt', 'x\n');
+      await ok(dir, 'add', 'f.txt');
+      const file = path.join(dir, '.trove/cache/layout');
+      rmSync(file);
+      if (make === 'fifo') execFileSync('mkfifo', [file]);
+      else mkdirSync(file);
+      const r = await trove(dir, 'status');
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${file}: is not a regular file`);
+    }
+  }, 30_000);
 });

@@ -55,7 +55,7 @@ describe('chunked store', () => {
       const src = path.join(dir, 'model.bin');
       await fsp.writeFile(src, data);
       const put = await store.putFile(src, 'blob');
-      expect(put).toEqual({ oid: oidOf(data), size: data.length, stored: true });
+      expect(put).toEqual({ oid: oidOf(data), size: data.length, stored: true, newBytes: data.length }); // every chunk new
       expect(store.isChunked(put.oid, 'blob')).toBe(true);
       // not stored whole: the loose blob folder has nothing, the chunks folder has the bytes
       expect(filesUnder(path.join(cache, 'objects'))).toEqual([]);

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, promises as fsp, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Repo } from '../../src/index.js';
-import { ROOT, TROVE, git, newRepo, sh, snapshot, tempDir, trove, write } from '../helpers/repo.js';
+import { ROOT, TROVE, git, newLooseRepo as newRepo, sh, snapshot, tempDir, trove, write } from '../helpers/repo.js';
 import { startS3, type TestS3 } from '../helpers/s3server.js';
 import { cloneOf, commitAll, objectNames, ok, okJson } from './remoteHelpers.js';
 import { repoObjectFile } from '../helpers/cacheLayout.js';

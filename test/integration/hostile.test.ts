@@ -13,7 +13,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { newRunRecord, serializeRunRecord } from '../../src/core/runs/record.js';
 import { serializeTree, type TreeEntry } from '../../src/core/tree.js';
-import { git, newRepo, sh, trove, write, type RunResult } from '../helpers/repo.js';
+import { git, newLooseRepo, newRepo, sh, trove, write, type RunResult } from '../helpers/repo.js';
 import { worldAround } from '../helpers/snapshot.js';
 
 type Spec = { [name: string]: string | Spec };
@@ -379,7 +379,7 @@ describe('hostile: FIFOs, sockets and devices never block', () => {
   const mkfifo = (p: string) => execFileSync('mkfifo', [p]);
 
   it('a FIFO where a cache object should be: checkout names it and writes nothing; fsck reports and quarantines it', async () => {
-    const repo = await newRepo('repo');
+    const repo = await newLooseRepo('repo'); // a FIFO in place of a loose object file
     await write(repo, 'f.bin', 'content\n');
     expect((await trove(repo, 'add', 'f.bin')).code).toBe(0);
     await commitAll(repo, 'f');

@@ -5,7 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { newRepo, snapshot, spawnTrove, tempDir, trove, write } from '../helpers/repo.js';
+import { newLooseRepo as newRepo, snapshot, spawnTrove, tempDir, trove, write } from '../helpers/repo.js';
 import { cloneOf, commitAll, corruptRemoteObject, makeFiles, objectNames, ok, okJson, verifyObjectDir } from './remoteHelpers.js';
 
 const noTrove = (rel: string) => rel === '.git' || rel === '.trove' || rel.startsWith('.git/') || rel.startsWith('.trove/');

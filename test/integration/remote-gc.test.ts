@@ -5,7 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { git, newRepo, tempDir, trove, write } from '../helpers/repo.js';
+import { git, newLooseRepo as newRepo, tempDir, trove, write } from '../helpers/repo.js';
 import { commitAll, objectNames, ok, okJson } from './remoteHelpers.js';
 
 interface Plan { candidates: { oid: string }[]; keptYoung: number; reachable: number }

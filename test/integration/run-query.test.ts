@@ -3,7 +3,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Repo } from '../../src/core/repo.js';
-import { git, newRepo, trove, write } from '../helpers/repo.js';
+import { git, newLooseRepo as newRepo, trove, write } from '../helpers/repo.js';
 import { lastRecord } from '../helpers/runs.js';
 import { objectFile } from '../helpers/cacheLayout.js';
 

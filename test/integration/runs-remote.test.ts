@@ -5,7 +5,7 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { git, newRepo, sh, snapshot, tempDir, trove, write } from '../helpers/repo.js';
+import { git, newLooseRepo as newRepo, sh, snapshot, tempDir, trove, write } from '../helpers/repo.js';
 import { cloneOf, commitAll, objectNames, ok, okJson, verifyObjectDir } from './remoteHelpers.js';
 
 const TRAIN = `const fs=require('fs');fs.mkdirSync('models',{recursive:true});fs.writeFileSync('models/model.bin','model of '+fs.readFileSync('data/train.csv','utf8'))`;

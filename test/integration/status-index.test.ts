@@ -6,7 +6,7 @@ import { Repo } from '../../src/core/repo.js';
 import { RACY_MS, StatusIndex, statKey } from '../../src/core/statusIndex.js';
 import { findMissingObjects } from '../../src/core/treeCompleteness.js';
 import { hashBytes, type Oid } from '../../src/core/oid.js';
-import { git, newRepo, trove, write } from '../helpers/repo.js';
+import { git, newLooseRepo as newRepo, trove, write } from '../helpers/repo.js';
 import { objectFile } from '../helpers/cacheLayout.js';
 
 /** A repo with data/ (two levels of folders) added and committed, its mtimes in the past (no racy rows). */

@@ -3,7 +3,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Repo } from '../../src/core/repo.js';
-import { git, newRepo, sha256File, snapshot, tempDir, trove, write } from '../helpers/repo.js';
+import { git, newLooseRepo as newRepo, sha256File, snapshot, tempDir, trove, write } from '../helpers/repo.js';
 
 async function addCommit(dir: string, msg: string, ...paths: string[]): Promise<void> {
   const r = await trove(dir, 'add', ...paths);

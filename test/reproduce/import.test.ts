@@ -118,8 +118,8 @@ describe('trove import / update', () => {
       const r = await ok(dst, code, 'import', ...args);
       expect(r.stderr).toMatch(msg);
     }
-    // objects gone from the source's remote: refused, nothing written
-    await fsp.rm(path.join(remote, 'objects'), { recursive: true });
+    // objects gone from the source's remote (loose, packed and the inventory): refused, nothing written
+    for (const name of await fsp.readdir(remote)) if (name !== 'runs') await fsp.rm(path.join(remote, name), { recursive: true });
     expect((await ok(dst, 1, 'import', src, 'images')).stderr).toMatch(/cannot fetch images from remote origin/);
     expect(await workTree(dst)).toEqual(before);
     expect(existsSync('/tmp/pwned')).toBe(false);

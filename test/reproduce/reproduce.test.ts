@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LooseStore } from '../../src/core/store/loose.js';
-import { git, newRepo, tempDir, write } from '../helpers/repo.js';
+import { git, newLooseRepo as newRepo, tempDir, write } from '../helpers/repo.js';
 import { lastRecord, records } from '../helpers/runs.js';
 import { expectNoExtraWorktree, irisRepo, ok, trainIris, workTree } from '../helpers/reproRepo.js';
 import { objectFile } from '../helpers/cacheLayout.js';

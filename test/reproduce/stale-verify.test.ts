@@ -3,7 +3,7 @@ import path from 'node:path';
 import { corruptRemoteObject } from '../integration/remoteHelpers.js';
 import { describe, expect, it } from 'vitest';
 import { LooseStore } from '../../src/core/store/loose.js';
-import { git, newRepo, tempDir, write } from '../helpers/repo.js';
+import { git, newLooseRepo as newRepo, tempDir, write } from '../helpers/repo.js';
 import { lastRecord } from '../helpers/runs.js';
 import { ok } from '../helpers/reproRepo.js';
 import { objectFile } from '../helpers/cacheLayout.js';

@@ -5,13 +5,17 @@ import pLimit from 'p-limit';
 import type { RepoContext } from '../context.js';
 import type { Oid } from '../oid.js';
 import type { ObjectKind } from '../store/objectStore.js';
+import type { PackKind } from '../store/pack.js';
+import { packsOf, type PackCheck } from '../store/packed.js';
 import type { OnProgress } from '../workspace.js';
 
 export interface FsckResult {
   checked: number;
   bytes: number;
-  corrupt: { oid: Oid; kind: ObjectKind; quarantinedAs: string }[];
+  corrupt: { oid: Oid; kind: ObjectKind | PackKind; quarantinedAs: string }[];
   strayTemp: number;
+  /** pack files checked whole (store/packed.ts checkPacks): what was wrong and what was done */
+  packs?: { checked: number; problems: PackCheck['problems'] };
 }
 
 /**
@@ -19,11 +23,15 @@ export interface FsckResult {
  * @example const { corrupt } = await fsck(ctx)
  */
 export async function fsck(ctx: RepoContext, o: { onProgress?: OnProgress; jobs?: number } = {}): Promise<FsckResult> {
+  // packs first, whole: damaged packs and indexes are repaired (good objects kept), so the per-object
+  // pass below meets only sound packs. Inside removals(): quarantining moves the store's generation.
+  const packed = packsOf(ctx.cache);
+  const packCheck = packed ? await ctx.cache.removals(() => packed.checkPacks()) : undefined;
   // each object checked as the kind the store holds it as: nothing is guessed from bytes
   const oids: { oid: Oid; kind: ObjectKind; size: number }[] = [];
   for await (const e of ctx.cache.list()) oids.push({ oid: e.oid, kind: e.kind, size: e.size });
   const limit = pLimit(o.jobs ?? Math.max(2, os.availableParallelism()));
-  const corrupt: FsckResult['corrupt'] = [];
+  const corrupt: FsckResult['corrupt'] = (packCheck?.quarantined ?? []).map((q) => ({ oid: q.oid, kind: q.kind, quarantinedAs: path.relative(ctx.root, path.join(ctx.cache.dir, q.to)) }));
   let done = 0;
   let bytes = 0;
   await Promise.all(
@@ -39,5 +47,7 @@ export async function fsck(ctx: RepoContext, o: { onProgress?: OnProgress; jobs?
   o.onProgress?.({ phase: 'fsck', done, total: oids.length, bytes });
   const strayTemp = await ctx.cache.countTemp();
   corrupt.sort((a, b) => a.oid.localeCompare(b.oid));
-  return { checked: oids.length, bytes, corrupt, strayTemp };
+  const r: FsckResult = { checked: oids.length, bytes, corrupt, strayTemp };
+  if (packCheck) r.packs = { checked: packCheck.packs, problems: packCheck.problems };
+  return r;
 }

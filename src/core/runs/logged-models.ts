@@ -109,7 +109,9 @@ export async function storeFilesAsTree(repo: RepoContext, files: Record<string, 
     }
     return { oid: await repo.cache.putBytes(serializeTree(entries), 'tree'), size, files: count };
   };
-  return store(root);
+  const tree = await store(root);
+  await repo.cache.syncToDisk(); // visible to other processes (packs) and durable before a record names it
+  return tree;
 }
 
 export class LoggedModelStore {

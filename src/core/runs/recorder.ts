@@ -194,16 +194,16 @@ async function codeVersion(repo: RepoContext): Promise<{ git: RunRecord['git']; 
 async function storeGitOutput(repo: RepoContext, cwd: string, args: string[], extraEnv: Record<string, string> = {}): Promise<Oid> {
   const tmp = await repo.cache.tempPath();
   const fd = openSync(tmp, 'wx', 0o600);
+  // closed exactly once: a second close after putFile could hit a descriptor the store opened
+  // meanwhile under the same number (the pack writer's, which then failed with EBADF)
+  let open = true;
   try {
     await gitToFd(cwd, args, fd, { env: extraEnv });
     closeSync(fd);
+    open = false;
     return (await repo.cache.putFile(tmp, 'blob')).oid;
   } finally {
-    try {
-      closeSync(fd);
-    } catch {
-      /* closed above */
-    }
+    if (open) closeSync(fd);
     await fsp.rm(tmp, { force: true });
   }
 }

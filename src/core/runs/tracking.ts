@@ -230,6 +230,9 @@ export async function putStreamToCache(repo: RepoContext, body: Readable, maxByt
     }
     await fh.close();
     const { oid, size } = await repo.cache.putFile(tmp, 'blob');
+    // a long-running server never exits: seal and sync now, so that a `trove push` in another process
+    // sees the object (a pending pack is private to its writer) and a power cut cannot lose it
+    await repo.cache.syncToDisk();
     return { oid, size };
   } finally {
     await fh.close().catch(() => {});

@@ -56,7 +56,12 @@ async function hashRemote(remote: Remote, oid: Oid): Promise<Buffer | 'missing' 
       return `sha256:${h.digest('hex')}` === oid ? Buffer.concat(keep) : 'corrupt';
     });
   } catch (err) {
-    if (isTroveError(err, 'NOT_FOUND')) return 'missing';
+    if (isTroveError(err, 'NOT_FOUND')) {
+      // a chunked file (a manifest and its chunks; chunkTransfer.ts): never a tree, so no bytes kept
+      const { verifyRemoteChunked } = await import('../chunkTransfer.js');
+      const r = await verifyRemoteChunked(remoteStoreOf(remote), oid);
+      return r === 'ok' ? Buffer.alloc(0) : r;
+    }
     if (isTroveError(err, 'INTEGRITY')) return 'corrupt'; // a packed copy is checked as it is read
     throw err;
   }

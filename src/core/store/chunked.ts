@@ -378,6 +378,7 @@ export class ChunkedStore implements ObjectStore {
     const held: Buffer[] = [];
     let size = 0;
     let written = 0;
+    let writtenBytes = 0;
 
     const finishChunk = async () => {
       const oid = oidFromHex(chunkHash.digest('hex'));
@@ -389,7 +390,7 @@ export class ChunkedStore implements ObjectStore {
       chunkHash = createHash('sha256');
       if (inFlight.has(oid)) return;
       while (writes.size >= MAX_WRITES) await Promise.race(writes);
-      const p = this.storeChunk(oid, segs).then((w) => { if (w) written++; }, (err) => { writeError ??= err; });
+      const p = this.storeChunk(oid, segs).then((w) => { if (w) { written++; writtenBytes += len; } }, (err) => { writeError ??= err; });
       const tracked = p.finally(() => writes.delete(tracked));
       writes.add(tracked);
       inFlight.set(oid, tracked);
@@ -438,7 +439,7 @@ export class ChunkedStore implements ObjectStore {
       const m = makeManifest(oid, entries, this.params);
       if (written > 0) await syncFs(this.dir); // chunks durable before the manifest that names them
       await this.writeManifest(m);
-      return { oid, size, stored: true };
+      return { oid, size, stored: true, newBytes: writtenBytes };
     } finally {
       await whole.close();
       await Promise.allSettled(writes);
@@ -491,6 +492,11 @@ export class ChunkedStore implements ObjectStore {
   }
 
   // ------------------------------------------------------------------ parts, for transfers
+
+  /** Chunks arriving from a remote are kept as chunks for files this store would chunk itself (`cache.chunk`). */
+  keepsChunks(size: number): boolean {
+    return size >= this.threshold;
+  }
 
   /** Whether a part is stored (a manifest: with all its chunks). */
   async hasPart(part: Part): Promise<boolean> {

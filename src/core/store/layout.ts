@@ -20,7 +20,7 @@
  * `cache.dir`) do the same links and write the same file: harmless.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { TroveError, isErrno } from '../errors.js';
 import type { ObjectKind } from './objectStore.js';
@@ -38,9 +38,20 @@ export function readLayoutVersion(dir: string): number | null {
   const file = path.join(dir, LAYOUT_FILE);
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    // O_NONBLOCK + fstat: a FIFO or folder named `layout` is refused, never waited on; a few bytes at most
+    const fd = openSync(file, fsc.O_RDONLY | fsc.O_NONBLOCK);
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw badLayout(file, 'is not a regular file');
+      if (st.size > 4096) throw badLayout(file, `is ${st.size} bytes, not a layout file`);
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
-    if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw err;
+    if (err instanceof TroveError) throw err;
+    if (isErrno(err, 'EISDIR')) throw badLayout(file, 'is not a regular file');
+    if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw ioError(file, err);
     return existsSync(path.join(dir, LAYOUT_DIRS.blob)) ? 1 : null;
   }
   let v: unknown;
@@ -58,6 +69,10 @@ export function readLayoutVersion(dir: string): number | null {
       'upgrade trove (`npm install -g trove@latest`), or point cache.dir at another folder', { data: { file, version } });
   }
   return version as number;
+}
+
+function ioError(file: string, err: unknown): TroveError {
+  return new TroveError('IO', `${file}: ${(err as Error).message}`, 'check the permissions of the cache folder (cache.dir), or point cache.dir at a folder of your own', { cause: err });
 }
 
 function badLayout(file: string, why: string): TroveError {
@@ -106,7 +121,14 @@ export async function ensureLayout(dir: string, lock: () => Promise<() => Promis
   const unlock = await lock();
   try {
     if (readLayoutVersion(dir) !== 1) return null; // another process finished it meanwhile
-    return migrateV1(dir);
+    try {
+      return migrateV1(dir);
+    } catch (err) {
+      // e.g. a shared cache this user may read but not write: say so, naming the folder
+      if (isErrno(err)) throw new TroveError('IO', `${dir}: cannot migrate the cache to layout ${LAYOUT_VERSION} (${err.message})`,
+        'run trove once as a user who may write the cache folder (the migration is quick and happens once), or point cache.dir elsewhere', { cause: err });
+      throw err;
+    }
   } finally {
     await unlock();
   }

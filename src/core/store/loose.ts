@@ -153,6 +153,20 @@ export class LooseStore implements ObjectStore {
     }
   }
 
+  async hasPart(part: Part): Promise<boolean> {
+    return part.kind === 'blob' || part.kind === 'tree' ? this.has(part.oid, part.kind) : false;
+  }
+  async openPart(part: Part, what = `${part.kind} ${part.oid}`): Promise<Readable> {
+    if (part.kind !== 'blob' && part.kind !== 'tree') throw new TroveError('MISSING_OBJECT', `${what}: this store keeps no ${part.kind}s`, 'ask for the whole object');
+    return this.open(part.oid, part.kind, what);
+  }
+  async putPart(part: Part, body: Readable | NodeJS.ReadableStream, what: string): Promise<number> {
+    if (part.kind !== 'blob' && part.kind !== 'tree') throw new TroveError('BAD_INPUT', `${what}: this store keeps no ${part.kind}s`, 'insert the whole object with putStream');
+    return this.putStream(part.oid, part.kind, body, what);
+  }
+  keepsChunks(): boolean {
+    return false;
+  }
   async parts(oid: Oid, kind: ObjectKind): Promise<Part[]> {
     const st = await this.stat(oid, kind);
     if (!st) throw missing(oid, oid);

@@ -49,6 +49,8 @@ export interface PutResult {
   size: number;
   /** false when the object was already there */
   stored: boolean;
+  /** bytes this put actually added to the store, when not `size` (a chunked file: only its new chunks) */
+  newBytes?: number;
 }
 
 /** The kind of the object a pointer or tree entry of this type names. */
@@ -124,6 +126,18 @@ export interface ObjectStore {
 
   /** What a remote must hold for this object to be fetchable: itself, or for a chunked blob its manifest and chunks. */
   parts(oid: Oid, kind: ObjectKind): Promise<Part[]>;
+  /** Whether one part is stored (a manifest: with every chunk it names). A store without chunks holds only blob/tree parts. */
+  hasPart(part: Part): Promise<boolean>;
+  /** The bytes of one part as stored, verified where the part names its own bytes (a chunk, a blob, a tree). */
+  openPart(part: Part, what?: string): Promise<Readable>;
+  /**
+   * Inserts one part arriving from a remote, verified before it is visible (INTEGRITY, nothing inserted).
+   * A manifest is refused (MISSING_OBJECT) until all its chunks are stored. A store that does not keep
+   * chunks refuses chunk and manifest parts (`keepsChunks` says which).
+   */
+  putPart(part: Part, body: Readable | NodeJS.ReadableStream, what: string): Promise<number>;
+  /** Whether a blob of `size` bytes that arrives as chunks should be stored as chunks (else: reassembled whole). */
+  keepsChunks(size: number): boolean;
 
   /** A token that changes whenever an object may leave the store (delete, quarantine): see loose.ts. */
   generation(): string;

@@ -216,13 +216,15 @@ export class PackWriter {
 
   /**
    * Appends one object held in memory. With `expected`, the body must hash to it (INTEGRITY
-   * otherwise, nothing appended). Returns the object's oid. The body is not copied: do not
+   * otherwise, nothing appended), unless `o.hashedBy` says the caller just computed it from the body. Returns the object's oid. The body is not copied: do not
    * change it until the writer is finished.
    */
-  add(kind: PackKind, body: Buffer, expected?: Oid): Oid {
+  add(kind: PackKind, body: Buffer, expected?: Oid, o: { hashedBy?: 'caller' } = {}): Oid {
     this.checkOpen();
     kindCode(kind);
-    const oid = oidFromHex(createHash('sha256').update(body).digest('hex'));
+    // hashedBy 'caller': `expected` was computed from these very bytes a moment ago (the store's put
+    // paths); hashing 100,000 small objects twice cost ~15 % of add's CPU
+    const oid = o.hashedBy === 'caller' && expected ? expected : oidFromHex(createHash('sha256').update(body).digest('hex'));
     if (expected !== undefined && oid !== expected) {
       throw new TroveError('INTEGRITY', `${this.file}: object bytes hash to ${oid}, expected ${expected}`, 'the source is corrupt; nothing was added to the pack');
     }
