@@ -117,6 +117,9 @@ export interface RemoteObject {
   mtimeMs?: number;
 }
 
+/** What readRun keeps for an entry handed to onEntry (one shared empty buffer, not one each) */
+const NO_BYTES = Buffer.alloc(0);
+
 /** Objects above this are never read into memory by `readSmall` (trees are far smaller). */
 const SMALL_LIMIT = 64 << 20;
 
@@ -484,7 +487,7 @@ export class RemoteStore {
               'the copy on the remote is corrupt; nothing was inserted into the cache. Push a good copy from a clone that has it', { cause: err });
           }
           if (onEntry) await onEntry(e, b);
-          done.set(e, onEntry ? Buffer.alloc(0) : b);
+          done.set(e, onEntry ? NO_BYTES : b); // with onEntry, the caller has the bytes: keep none
         }
       } catch (err) {
         (body as { destroy?: () => void }).destroy?.();

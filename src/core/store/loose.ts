@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants as fsc, copyFileSync, createReadStream, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, promises as fsp, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsc, copyFileSync, createReadStream, existsSync, fchmodSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, promises as fsp, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { TroveError, isErrno } from '../errors.js';
@@ -12,6 +12,8 @@ export type { LinkMode } from './objectStore.js';
 
 /** Files up to this size are read whole (memory is bounded by it, not by file size). */
 const SMALL_FILE = 1 << 20;
+/** materializeSync copies files up to this size by read + write instead of copyFile */
+const COPY_BY_READ = 64 << 10;
 /** Files up to this size are stored with synchronous calls (see putFileSync). */
 export const SYNC_FILE = 256 << 10;
 const CHUNK = 1 << 20;
@@ -272,6 +274,26 @@ export class LooseStore implements ObjectStore {
       await this.commit(tmp, oid, kind);
     } finally {
       await fsp.rm(tmp, { force: true }).catch(() => {});
+    }
+    return oid;
+  }
+
+  /** putBytes with synchronous calls (see the interface): one existence check, write, rename. */
+  putBytesSync(buf: Buffer, kind: ObjectKind): Oid {
+    const oid = oidFromHex(createHash('sha256').update(buf).digest('hex'));
+    const dest = this.pathOf(oid, kind);
+    if (existsSync(dest)) return oid;
+    this.ensureRoot();
+    this.ensureDirSync(path.dirname(dest));
+    this.ensureDirSync(this.tmpDir);
+    const tmp = path.join(this.tmpDir, `${process.pid}-b-${++tmpCounter}`);
+    try {
+      writeFileSync(tmp, buf, { flag: 'wx', mode: 0o444 });
+      renameSync(tmp, dest);
+      this.unsynced = true;
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
     }
     return oid;
   }
@@ -537,8 +559,21 @@ export class LooseStore implements ObjectStore {
     // a copy appears whole: temp in the store's tmp dir, or beside the destination across filesystems
     const copyVia = (tmp: string) => {
       try {
-        copyFileSync(src, tmp, fsc.COPYFILE_FICLONE);
-        chmodSync(tmp, exec ? 0o755 : 0o644);
+        if (st.size <= COPY_BY_READ) {
+          // a small file: read + write costs fewer syscalls than copyFile's clone attempt and
+          // copy_file_range (measured ~2× faster for 1 KiB files; a pull of 100k spent 5 s in copyFile)
+          const buf = readFileSync(src);
+          const fd = openSync(tmp, 'wx', exec ? 0o755 : 0o644);
+          try {
+            writeSync(fd, buf);
+            fchmodSync(fd, exec ? 0o755 : 0o644); // the exact mode, whatever the umask
+          } finally {
+            closeSync(fd);
+          }
+        } else {
+          copyFileSync(src, tmp, fsc.COPYFILE_FICLONE);
+          chmodSync(tmp, exec ? 0o755 : 0o644);
+        }
         renameSync(tmp, dest);
       } catch (err) {
         rmSync(tmp, { force: true });

@@ -115,6 +115,9 @@ export class MemoryStore implements ObjectStore {
   async putBytes(data: Buffer | string, kind: ObjectKind): Promise<Oid> {
     return this.put(typeof data === 'string' ? Buffer.from(data) : data, kind).oid;
   }
+  putBytesSync(data: Buffer, kind: ObjectKind): Oid {
+    return this.put(data, kind).oid;
+  }
   async putStream(expected: Oid, kind: ObjectKind, body: Readable | NodeJS.ReadableStream, what: string, onBytes?: (n: number) => void): Promise<number> {
     const parts: Buffer[] = [];
     for await (const c of body as AsyncIterable<Buffer>) {

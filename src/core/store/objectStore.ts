@@ -95,6 +95,12 @@ export interface ObjectStore {
   /** Stores bytes already in memory (trees, small records). */
   putBytes(data: Buffer | string, kind: ObjectKind): Promise<Oid>;
   /**
+   * putBytes with synchronous calls, for many small objects in a row (a pull inserting what it
+   * read out of remote packs): through the thread pool each insert cost ~6 promises and thread
+   * hops. Optional: callers fall back to putBytes where a store lacks it.
+   */
+  putBytesSync?(data: Buffer, kind: ObjectKind): Oid;
+  /**
    * Inserts an object that arrives as a stream (a download), verified before it becomes visible:
    * a mismatch is `INTEGRITY` naming `what`, and nothing is inserted. Returns the bytes read.
    */

@@ -765,6 +765,17 @@ export class PackedStore implements ObjectStore {
     return oid;
   }
 
+  /** putBytes, synchronously (see the interface): a pull inserts what it read out of remote packs */
+  putBytesSync(buf: Buffer, kind: ObjectKind): Oid {
+    if (buf.length > this.maxPacked) {
+      if (this.loose.putBytesSync) return this.loose.putBytesSync(buf, kind);
+      throw new TypeError('putBytesSync of a large object on a store without it'); // the chunked store never asks
+    }
+    const oid = oidOf(buf);
+    if (!this.loose.hasSync(oid, kind)) this.packs.put(buf, kind, oid);
+    return oid;
+  }
+
   /**
    * A download: bytes are gathered up to `maxPacked`; a body that stays within it is verified and
    * packed, a longer one goes to the loose store (the bytes already read are replayed in front).
