@@ -767,7 +767,7 @@ export class PackedStore implements ObjectStore {
 
   /** putBytes, synchronously (see the interface): a pull inserts what it read out of remote packs */
   putBytesSync(buf: Buffer, kind: ObjectKind): Oid {
-    if (buf.length > this.maxPacked) {
+    if (buf.length > this.limit(kind)) {
       if (this.loose.putBytesSync) return this.loose.putBytesSync(buf, kind);
       throw new TypeError('putBytesSync of a large object on a store without it'); // the chunked store never asks
     }
