@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import { TroveError } from '../errors.js';
 import { hashBytes, type Oid } from '../oid.js';
 import type { LinkMode, ObjectInfo, ObjectKind, ObjectRef, ObjectStore, Part, PutResult } from './objectStore.js';
+import { wholeParts } from './objectStore.js';
 
 interface Entry {
   bytes: Buffer;
@@ -163,16 +164,14 @@ export class MemoryStore implements ObjectStore {
   linkedBlob(): Oid | null {
     return null;
   }
-  async hasPart(part: Part): Promise<boolean> {
-    return part.kind === 'blob' || part.kind === 'tree' ? this.has(part.oid, part.kind) : false;
+  hasPart(part: Part): Promise<boolean> {
+    return wholeParts.has(this, part);
   }
-  async openPart(part: Part, what = `${part.kind} ${part.oid}`): Promise<Readable> {
-    if (part.kind !== 'blob' && part.kind !== 'tree') throw new TroveError('MISSING_OBJECT', `${what}: this store keeps no ${part.kind}s`, 'ask for the whole object');
-    return this.open(part.oid, part.kind, what);
+  openPart(part: Part, what?: string): Promise<Readable> {
+    return wholeParts.open(this, part, what);
   }
-  async putPart(part: Part, body: Readable | NodeJS.ReadableStream, what: string): Promise<number> {
-    if (part.kind !== 'blob' && part.kind !== 'tree') throw new TroveError('BAD_INPUT', `${what}: this store keeps no ${part.kind}s`, 'insert the whole object with putStream');
-    return this.putStream(part.oid, part.kind, body, what);
+  putPart(part: Part, body: Readable | NodeJS.ReadableStream, what: string): Promise<number> {
+    return wholeParts.put(this, part, body, what);
   }
   keepsChunks(): boolean {
     return false;

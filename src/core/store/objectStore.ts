@@ -15,6 +15,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Oid } from '../oid.js';
+import { TroveError } from '../errors.js';
 
 /** The logical kinds: what callers name. */
 export type ObjectKind = 'blob' | 'tree';
@@ -152,3 +153,21 @@ export interface ObjectStore {
   /** Temp files present now (fsck reports them). */
   countTemp(): Promise<number>;
 }
+
+/**
+ * The part methods of a store that keeps no chunks (loose, packed, memory): an object is its own single
+ * part, and a chunk or manifest part is refused. One copy, used by each such store.
+ */
+export const wholeParts = {
+  async has(store: ObjectStore, part: Part): Promise<boolean> {
+    return part.kind === 'blob' || part.kind === 'tree' ? store.has(part.oid, part.kind) : false;
+  },
+  async open(store: ObjectStore, part: Part, what = `${part.kind} ${part.oid}`): Promise<Readable> {
+    if (part.kind !== 'blob' && part.kind !== 'tree') throw new TroveError('MISSING_OBJECT', `${what}: this store keeps no ${part.kind}s`, 'ask for the whole object');
+    return store.open(part.oid, part.kind, what);
+  },
+  async put(store: ObjectStore, part: Part, body: Readable | NodeJS.ReadableStream, what: string): Promise<number> {
+    if (part.kind !== 'blob' && part.kind !== 'tree') throw new TroveError('BAD_INPUT', `${what}: this store keeps no ${part.kind}s`, 'insert the whole object with putStream');
+    return store.putStream(part.oid, part.kind, body, what);
+  },
+};
