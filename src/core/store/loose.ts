@@ -247,10 +247,16 @@ export class LooseStore implements ObjectStore {
     const oid = oidFromHex(createHash('sha256').update(buf).digest('hex'));
     const dest = this.pathOf(oid, kind);
     if (existsSync(dest)) return { oid, size: buf.length, stored: false };
+    this.writeSync(dest, buf, 's');
+    return { oid, size: buf.length, stored: true };
+  }
+
+  /** Writes `buf` as the object at `dest` with synchronous calls: temp in tmp/, read-only, rename. */
+  private writeSync(dest: string, buf: Buffer, tag: string): void {
     this.ensureRoot();
     this.ensureDirSync(path.dirname(dest));
     this.ensureDirSync(this.tmpDir);
-    const tmp = path.join(this.tmpDir, `${process.pid}-s-${++tmpCounter}`);
+    const tmp = path.join(this.tmpDir, `${process.pid}-${tag}-${++tmpCounter}`);
     try {
       writeFileSync(tmp, buf, { flag: 'wx', mode: 0o444 });
       renameSync(tmp, dest);
@@ -259,7 +265,6 @@ export class LooseStore implements ObjectStore {
       rmSync(tmp, { force: true });
       throw err;
     }
-    return { oid, size: buf.length, stored: true };
   }
 
   /** Stores bytes already in memory (trees, diffs). */
@@ -282,18 +287,7 @@ export class LooseStore implements ObjectStore {
     const oid = oidFromHex(createHash('sha256').update(buf).digest('hex'));
     const dest = this.pathOf(oid, kind);
     if (existsSync(dest)) return oid;
-    this.ensureRoot();
-    this.ensureDirSync(path.dirname(dest));
-    this.ensureDirSync(this.tmpDir);
-    const tmp = path.join(this.tmpDir, `${process.pid}-b-${++tmpCounter}`);
-    try {
-      writeFileSync(tmp, buf, { flag: 'wx', mode: 0o444 });
-      renameSync(tmp, dest);
-      this.unsynced = true;
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw err;
-    }
+    this.writeSync(dest, buf, 'b');
     return oid;
   }
 
