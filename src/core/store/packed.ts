@@ -688,6 +688,8 @@ export class PackedStore implements ObjectStore {
    */
   constructor(readonly loose: ObjectStore, readonly maxPacked = PACK_MAX_OBJECT, targetBytes = PACK_TARGET_BYTES, readonly packBlobs = true) {
     this.packs = new PackedObjects(loose.dir, loose.tmpDir, targetBytes);
+    const looseSync = loose.putBytesSync?.bind(loose);
+    if (looseSync) this.putBytesSync = (buf, kind) => this.putBytesSyncVia(looseSync, buf, kind);
   }
 
   /** the largest object of this kind that goes into a pack (-1: none) */
@@ -766,12 +768,14 @@ export class PackedStore implements ObjectStore {
     return oid;
   }
 
-  /** putBytes, synchronously (see the interface): a pull inserts what it read out of remote packs */
-  putBytesSync(buf: Buffer, kind: ObjectKind): Oid {
-    if (buf.length > this.limit(kind)) {
-      if (this.loose.putBytesSync) return this.loose.putBytesSync(buf, kind);
-      throw new TypeError('putBytesSync of a large object on a store without it'); // the chunked store never asks
-    }
+  /**
+   * putBytes, synchronously (see the interface): a pull inserts what it read out of remote packs. Present
+   * only when the loose store has it (a large object goes there): callers that find it absent use putBytes.
+   */
+  readonly putBytesSync?: (buf: Buffer, kind: ObjectKind) => Oid;
+
+  private putBytesSyncVia(looseSync: (buf: Buffer, kind: ObjectKind) => Oid, buf: Buffer, kind: ObjectKind): Oid {
+    if (buf.length > this.limit(kind)) return looseSync(buf, kind);
     const oid = oidOf(buf);
     if (!this.loose.hasSync(oid, kind)) this.packs.put(buf, kind, oid);
     return oid;
