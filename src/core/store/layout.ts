@@ -23,6 +23,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, constants as fsc, existsSync, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { TroveError, isErrno } from '../errors.js';
+import { tempBeside } from '../tempName.js';
 import type { ObjectKind } from './objectStore.js';
 
 /** The layout this trove writes. */
@@ -87,7 +88,7 @@ export function writeLayoutFileSync(dir: string): void {
   const file = path.join(dir, LAYOUT_FILE);
   if (existsSync(file)) return;
   mkdirSync(dir, { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = tempBeside(file);
   try {
     const fd = openSync(tmp, 'w', 0o644);
     try {

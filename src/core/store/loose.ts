@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { TroveError, isErrno } from '../errors.js';
 import { pidIsAlive } from '../pidAlive.js';
+import { tempBeside, tempIn, writerPid } from '../tempName.js';
 import { hexOf, isOid, oidFromHex, type Oid } from '../oid.js';
 import { LAYOUT_DIRS, migrateV1, readLayoutVersion, writeLayoutFileSync } from './layout.js';
 import type { LinkMode, ObjectInfo, ObjectKind, ObjectRef, ObjectStore, Part, PutResult } from './objectStore.js';
@@ -19,7 +20,6 @@ const COPY_BY_READ = 64 << 10;
 export const SYNC_FILE = 256 << 10;
 const CHUNK = 1 << 20;
 
-let tmpCounter = 0;
 
 /**
  * The loose object store: one read-only file per object, complete or absent. Its layout (version 2,
@@ -175,7 +175,7 @@ export class LooseStore implements ObjectStore {
   /** A fresh temp path on the store's filesystem. */
   async tempPath(): Promise<string> {
     await this.ensureDir(this.tmpDir);
-    return path.join(this.tmpDir, `${process.pid}-${randomBytes(3).toString('hex')}-${++tmpCounter}`);
+    return tempIn(this.tmpDir, 'w');
   }
 
   private async ensureDir(dir: string): Promise<void> {
@@ -256,7 +256,7 @@ export class LooseStore implements ObjectStore {
     this.ensureRoot();
     this.ensureDirSync(path.dirname(dest));
     this.ensureDirSync(this.tmpDir);
-    const tmp = path.join(this.tmpDir, `${process.pid}-${tag}-${++tmpCounter}`);
+    const tmp = tempIn(this.tmpDir, tag);
     try {
       writeFileSync(tmp, buf, { flag: 'wx', mode: 0o444 });
       renameSync(tmp, dest);
@@ -452,7 +452,7 @@ export class LooseStore implements ObjectStore {
     }
     let removed = 0;
     for (const n of names) {
-      const pid = Number(/^(\d+)-/.exec(n)?.[1]);
+      const pid = writerPid(n);
       if (!pid || pid === process.pid || pidIsAlive(pid)) continue;
       await fsp.rm(path.join(this.tmpDir, n), { force: true, recursive: true });
       removed++;
@@ -512,7 +512,7 @@ export class LooseStore implements ObjectStore {
       } catch (err) {
         if (!isErrno(err, 'EXDEV')) throw err;
         await fsp.rm(tmp, { force: true });
-        tmp = path.join(path.dirname(dest), `.trove-tmp-${process.pid}-${++tmpCounter}`);
+        tmp = tempBeside(dest);
         await make(tmp);
         await fsp.rename(tmp, dest);
       }
@@ -577,14 +577,14 @@ export class LooseStore implements ObjectStore {
       copyVia(this.tempPathSync());
     } catch (err) {
       if (!isErrno(err, 'EXDEV')) throw err;
-      copyVia(path.join(path.dirname(dest), `.trove-tmp-${process.pid}-${++tmpCounter}`));
+      copyVia(tempBeside(dest));
     }
     return 'copy';
   }
 
   private tempPathSync(): string {
     this.ensureDirSync(this.tmpDir);
-    return path.join(this.tmpDir, `${process.pid}-m-${++tmpCounter}`);
+    return tempIn(this.tmpDir, 'm');
   }
 
   /**

@@ -29,12 +29,13 @@
  * to packs, large ones loose (hardlink and symlink modes need a real file), reads from either. Packed
  * objects are materialized by copy.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, constants as fsc, fsyncSync, mkdirSync, openSync, promises as fsp, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { TroveError, isErrno, isTroveError } from '../errors.js';
 import { hexOf, oidFromHex, type Oid } from '../oid.js';
+import { tempBeside, tempIn } from '../tempName.js';
 import type { LinkMode, ObjectInfo, ObjectKind, ObjectRef, ObjectStore, Part, PutResult } from './objectStore.js';
 import { wholeParts } from './objectStore.js';
 import { PackReader, PackWriter, scanPack, type PackKind } from './pack.js';
@@ -79,7 +80,6 @@ export interface PackCheck {
   quarantined: { oid: Oid; kind: PackKind; to: string }[];
 }
 
-let tmpCounter = 0;
 
 function missing(oid: Oid, what: string): TroveError {
   return new TroveError('MISSING_OBJECT', `${what}: object ${oid} is not in the cache`, 'run `trove pull` (or `trove fetch`) to get it from a remote', { data: { oids: [oid] } });
@@ -291,7 +291,7 @@ export class PackedObjects {
   }
 
   private tempName(what: string): string {
-    return path.join(this.tmpDir, `${process.pid}-${what}-${randomBytes(3).toString('hex')}-${++tmpCounter}`);
+    return tempIn(this.tmpDir, what);
   }
 
   /**
@@ -1015,9 +1015,9 @@ function copyOut(buf: Buffer, dest: string, exec: boolean, tmpDir: string): void
   };
   try {
     mkdirSync(tmpDir, { recursive: true });
-    via(path.join(tmpDir, `${process.pid}-m-${randomBytes(3).toString('hex')}-${++tmpCounter}`));
+    via(tempIn(tmpDir, 'm'));
   } catch (err) {
     if (!isErrno(err, 'EXDEV')) throw err;
-    via(path.join(path.dirname(dest), `.trove-tmp-${process.pid}-${++tmpCounter}`));
+    via(tempBeside(dest));
   }
 }
