@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants as fsc, copyFileSync, createReadStream, existsSync, fchmodSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, promises as fsp, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsc, copyFileSync, createReadStream, existsSync, fchmodSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, promises as fsp, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { TroveError, isErrno } from '../errors.js';
 import { pidIsAlive } from '../pidAlive.js';
 import { tempBeside, tempIn, writerPid } from '../tempName.js';
 import { hexOf, isOid, oidFromHex, type Oid } from '../oid.js';
+import { fanoutFolders } from './fanout.js';
 import { LAYOUT_DIRS, migrateV1, readLayoutVersion, writeLayoutFileSync } from './layout.js';
 import type { LinkMode, ObjectInfo, ObjectKind, ObjectRef, ObjectStore, Part, PutResult } from './objectStore.js';
 import { wholeParts } from './objectStore.js';
@@ -407,28 +408,13 @@ export class LooseStore implements ObjectStore {
    */
   async *list(): AsyncIterable<ObjectInfo> {
     for (const kind of ['blob', 'tree'] as const) {
-      const root = this.kindDir(kind);
-      let fans: string[];
-      try {
-        fans = readdirSync(root);
-      } catch (err) {
-        if (isErrno(err, 'ENOENT')) continue;
-        throw err;
-      }
-      for (const fan of fans.sort()) {
-        if (!/^[0-9a-f]{2}$/.test(fan)) continue;
-        let names: string[];
-        try {
-          names = readdirSync(path.join(root, fan));
-        } catch {
-          continue;
-        }
+      for (const { fan, dir, names } of fanoutFolders(this.kindDir(kind), { sort: true })) {
         const batch: ObjectInfo[] = [];
-        for (const n of names.sort()) {
+        for (const n of names) {
           const oid = oidFromHex(fan + n);
           if (!isOid(oid)) continue;
           try {
-            const st = lstatSync(path.join(root, fan, n));
+            const st = lstatSync(path.join(dir, n));
             batch.push({ oid, kind, size: st.isFile() ? st.size : 0, mtimeMs: st.mtimeMs });
           } catch (err) {
             if (!isErrno(err, 'ENOENT')) throw err; // removed meanwhile
