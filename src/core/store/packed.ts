@@ -23,7 +23,8 @@
  * more garbage joins them). A rewrite is restic's two-phase prune: the new pack and its index are made
  * visible first, then the old index is removed, then the old pack. A reader that still has the old
  * pack open keeps reading it (POSIX unlink); one that looks it up after finds the object in the new pack
- * (a vanished pack makes the reader reload the indexes once).
+ * (a vanished pack makes the reader reload the indexes once). gc also merges small packs into few
+ * (`mergeGroups`, the same two phases; when: packMerge.ts), dropping the garbage in them.
  *
  * `PackedStore` puts this in front of the loose store behind the `ObjectStore` interface: small objects
  * to packs, large ones loose (hardlink and symlink modes need a real file), reads from either. Packed
