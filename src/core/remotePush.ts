@@ -25,7 +25,7 @@ import type { ObjectStore } from './store/objectStore.js';
 import { isTroveError } from './errors.js';
 import type { Oid } from './oid.js';
 import { PACK_OBJECT_MAX, type RemotePack, type RemoteStore } from './remoteStore.js';
-import { PackWriter } from './store/pack.js';
+import { ENTRY_HEADER_SIZE, PackWriter } from './store/pack.js';
 import { chunkedParts, pushChunkedBlobs, type ChunkedBlob } from './chunkTransfer.js';
 import { encodePackIndex, parsePackIndex } from './store/packIndex.js';
 
@@ -155,8 +155,13 @@ export async function sendObjects(cache: ObjectStore, store: RemoteStore, nodes:
   let broken: unknown;
   let writer: PackWriter | null = null;
   let members: { oid: Oid; size: number }[] = [];
+  let heldTrees: [Oid, Buffer][] = [];
+  let heldBytes = 0;
   const seal = async () => {
     if (!writer) return;
+    for (const [oid, body] of heldTrees) writer.add('tree', body, oid, { hashedBy: 'caller' });
+    heldTrees = [];
+    heldBytes = 0;
     const w = writer;
     const these = members;
     writer = null;
@@ -201,10 +206,15 @@ export async function sendObjects(cache: ObjectStore, store: RemoteStore, nodes:
         continue;
       }
       if (!writer) writer = PackWriter.create(await cache.tempPath());
-      writer.add(n.tree ? 'tree' : 'blob', body, oid);
+      // trees wait for the end of their pack: a pull then reads a pack's trees in one ranged GET.
+      // (Order inside a pack does not matter: the whole pack becomes visible with its index.)
+      if (n.tree) {
+        heldTrees.push([oid, body]);
+        heldBytes += body.length + ENTRY_HEADER_SIZE;
+      } else writer.add('blob', body, oid, { hashedBy: 'caller' }); // readSmall verified these bytes against oid
       members.push({ oid, size: body.length });
       status.set(oid, true); // optimistic for its parents: if its pack fails, so do all later packs
-      if (writer.bytes >= target) await seal();
+      if (writer.bytes + heldBytes >= target) await seal();
     }
     await seal();
   } finally {

@@ -29,7 +29,8 @@
  */
 import pLimit from 'p-limit';
 import { INVENTORY_KEY, encodeInventory, parseInventory } from './inventory.js';
-import { entryRange, verifyEntryBytes } from './store/pack.js';
+import { createHash } from 'node:crypto';
+import { ENTRY_HEADER_SIZE, PACK_END_MAGIC, PACK_HEADER_SIZE, PACK_TRAILER_SIZE, checkPackHeader, entryRange, verifyEntryBytes } from './store/pack.js';
 import { parsePackIndex, type PackIndex, type PackIndexEntry } from './store/packIndex.js';
 import { TroveError, isTroveError } from './errors.js';
 import { hashBytes, hexOf, type Oid } from './oid.js';
@@ -497,6 +498,86 @@ export class RemoteStore {
       (body as { destroy?: () => void }).destroy?.();
     });
     return done;
+  }
+
+  /**
+   * A whole pack, streamed into the open file `fd` (truncated for each attempt) and checked on the
+   * way: the index must describe the pack's layout exactly (entries back to back from the header to
+   * the trailer), every entry's header and body must match its index entry and oid, and the trailer
+   * must count the entries and carry the checksum that is the pack's id. Memory: one entry plus the
+   * chunks in flight. Returns the entries (offset order), or null when the index does not describe a
+   * contiguous pack (the caller then reads ranges instead). INTEGRITY when the bytes are wrong (not
+   * retried); a body that dies midway is retried whole.
+   */
+  async downloadPack(pack: RemotePack, fd: number, onBytes?: (n: number) => void): Promise<PackIndexEntry[] | null> {
+    const entries = [...pack.idx.entries()].sort((a, b) => a.offset - b.offset);
+    let at = PACK_HEADER_SIZE;
+    for (const e of entries) {
+      if (e.offset !== at + ENTRY_HEADER_SIZE) return null;
+      at = e.offset + e.length;
+    }
+    if (at + PACK_TRAILER_SIZE !== pack.size || pack.idx.packSize !== pack.size) return null;
+    const key = packKey(pack.id, 'pack');
+    const label = `remote "${this.name}": ${key}`;
+    const { ftruncateSync, writeSync } = await import('node:fs');
+    await this.retry(async () => {
+      ftruncateSync(fd, 0);
+      const body = await this.remote.get(key, { signal: this.o.signal });
+      const reader = new ByteReader(body as AsyncIterable<Buffer>);
+      const hash = createHash('sha256');
+      let pos = 0;
+      let staged: Buffer[] = [];
+      let stagedBytes = 0;
+      const out = (b: Buffer, last = false) => {
+        if (b.length) { staged.push(b); stagedBytes += b.length; }
+        if (stagedBytes >= 1 << 20 || (last && stagedBytes)) {
+          const all = staged.length === 1 ? staged[0] : Buffer.concat(staged);
+          let off = 0;
+          while (off < all.length) off += writeSync(fd, all, off, all.length - off, pos + off);
+          pos += all.length;
+          onBytes?.(all.length);
+          staged = [];
+          stagedBytes = 0;
+        }
+      };
+      const need = async (n: number, what: string) => {
+        const b = await reader.read(n);
+        if (b.length !== n) throw new TroveError('REMOTE', `${label}: the body ended early (${what})`, undefined, { retryable: true });
+        return b;
+      };
+      try {
+        const head = await need(PACK_HEADER_SIZE, 'header');
+        checkPackHeader(head, label);
+        hash.update(head);
+        out(head);
+        for (const e of entries) {
+          const bytes = await need(ENTRY_HEADER_SIZE + e.length, `object ${e.oid}`);
+          try {
+            verifyEntryBytes(bytes, e, label);
+          } catch (err) {
+            if (!isTroveError(err, 'INTEGRITY')) throw err;
+            throw new TroveError('INTEGRITY', `object ${e.oid} from remote "${this.name}" does not match its name (${err.message})`,
+              'the copy on the remote is corrupt; nothing was inserted into the cache. Push a good copy from a clone that has it', { cause: err });
+          }
+          hash.update(bytes);
+          out(bytes); // a view of the network's chunks, which nothing reuses: no copy
+
+        }
+        const t = await need(PACK_TRAILER_SIZE, 'trailer');
+        if (!t.subarray(0, 8).equals(PACK_END_MAGIC) || t.readUInt32BE(8) !== entries.length || !t.subarray(16).equals(hash.digest()) || t.subarray(16).toString('hex') !== pack.id) {
+          throw new TroveError('INTEGRITY', `${label}: the pack's trailer does not match its bytes or its name`,
+            'the copy on the remote is corrupt; nothing was inserted into the cache. Push a good copy from a clone that has it');
+        }
+        out(t, true);
+        if ((await reader.read(1)).length) throw new TroveError('INTEGRITY', `${label}: the pack is longer than its index says`);
+      } catch (err) {
+        (body as { destroy?: () => void }).destroy?.();
+        if (isTroveError(err)) throw err;
+        throw new TroveError('REMOTE', `${label}: read failed midway: ${(err as Error)?.message ?? String(err)}`, undefined, { cause: err, retryable: true });
+      }
+      (body as { destroy?: () => void }).destroy?.();
+    });
+    return entries;
   }
 
   /**
