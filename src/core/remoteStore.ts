@@ -105,6 +105,8 @@ export interface RemoteView {
   orphans: { id: string; size: number; mtimeMs?: number }[];
   /** loose objects: seen in a listing made now (true) or claimed by the inventory (false, re-checked before use) */
   loose: Map<Oid, boolean>;
+  /** files held as manifests, as the inventory claims (re-checked before use); undefined: not recorded */
+  manifests?: Set<Oid>;
   /** an inventory was found */
   inventory: boolean;
   /** the inventory differs from what was found (packs it lacks or names wrongly): rewrite it */
@@ -279,6 +281,7 @@ export class RemoteStore {
     // 3. loose objects: claimed by the inventory, or listed now when there is none
     if (inv) {
       for (const oid of inv.loose) v.loose.set(oid, false);
+      v.manifests = inv.manifests;
     } else {
       let pages = 0;
       let k = 0;
@@ -328,8 +331,11 @@ export class RemoteStore {
     if (await this.locate(oid, kind)) return true;
     const v = await this.view();
     if (v.loose.get(oid) === true) return true;
+    // a manifest the inventory claims: one HEAD of it first (a chunked file is not also loose)
+    if (kind === 'blob' && v.manifests?.has(oid) && (await this.hasManifest(oid))) return true;
     if (await this.headLoose(oid)) return true;
-    return kind === 'blob' && (await this.hasManifest(oid));
+    // an inventory that records manifests and names none for it: no manifest HEAD (sending it again is safe)
+    return kind === 'blob' && !v.manifests && (await this.hasManifest(oid));
   }
 
   /** Whether the remote holds a manifest for the file `oid` (then its chunks are there: they are put first). */
@@ -378,15 +384,25 @@ export class RemoteStore {
     const v = await this.view();
     const present = new Set<Oid>();
     const recheck: Oid[] = [];
+    const manifestClaims: Oid[] = [];
     for (const [oid, n] of nodes) {
+      const big = (n.size ?? 0) > PACK_OBJECT_MAX && !n.children;
       if (await this.locate(oid)) present.add(oid);
       else if (v.loose.get(oid) === true) present.add(oid);
-      // a loose claim of the inventory; or, with an inventory, a large object it does not name.
-      // (without one, the loose objects were listed just now: what is not listed is not there)
-      else if (v.loose.has(oid) || (v.inventory && (n.size ?? 0) > PACK_OBJECT_MAX)) recheck.push(oid);
+      // a manifest the inventory claims: one HEAD of the manifest before it is skipped
+      else if (big && v.manifests?.has(oid) && !v.loose.has(oid)) manifestClaims.push(oid);
+      // a loose claim of the inventory; or, with an inventory that does not record manifests, a
+      // large object it does not name (HEAD loose, then its manifest). An inventory that records
+      // manifests and names neither says it is missing: no request. (Without an inventory, the
+      // loose objects were listed just now: what is not listed is not there.)
+      else if (v.loose.has(oid) || (v.inventory && !v.manifests && (n.size ?? 0) > PACK_OBJECT_MAX)) recheck.push(oid);
     }
     void roots;
     void o.knownAbsent;
+    if (manifestClaims.length) {
+      const got = await Promise.all(manifestClaims.map((oid) => this.hasManifest(oid)));
+      manifestClaims.forEach((oid, i) => got[i] && present.add(oid));
+    }
     if (!recheck.length) return { present, strategy: v.inventory ? 'inventory' : 'list' };
     // loose claims and large objects: HEAD each, or list their prefixes when they are many
     if (recheck.length <= (o.headMax ?? HEAD_MAX)) {
@@ -591,9 +607,14 @@ export class RemoteStore {
     return { id: idx.packId, idx, size: idx.packSize, mtimeMs: Date.now() };
   }
 
-  /** Writes the inventory: these packs and loose objects (one atomic put). */
-  async writeInventory(packs: Iterable<PackIndex>, loose: Iterable<Oid>): Promise<void> {
-    const body = encodeInventory({ packs: [...packs], loose: new Set(loose) });
+  /** Writes the inventory: these packs, loose objects and (when given) manifests (one atomic put). */
+  async writeInventory(packs: Iterable<PackIndex>, loose: Iterable<Oid>, manifests?: Iterable<Oid>): Promise<void> {
+    // one entry per pack: a caller's "packs it read" and "packs it published" may overlap (a chunked
+    // push refreshes the view after publishing its chunk packs), and a pack listed twice would make
+    // every reader refuse the whole inventory
+    const byId = new Map<string, PackIndex>();
+    for (const p of packs) byId.set(p.packId, p);
+    const body = encodeInventory({ packs: [...byId.values()], loose: new Set(loose), manifests: manifests && new Set(manifests) });
     await this.retry(() => this.remote.putBytes(INVENTORY_KEY, body, { signal: this.o.signal }));
   }
 
