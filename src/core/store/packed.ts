@@ -296,6 +296,13 @@ export class PackedObjects {
   put(body: Buffer, kind: PackKind, hashed?: Oid): { oid: Oid; stored: boolean } {
     const oid = hashed ?? oidFromHex(createHash('sha256').update(body).digest('hex'));
     if (this.find(oid, kind)) return { oid, stored: false };
+    const w = this.ensureWriter();
+    w.add(kind, body, oid, { hashedBy: 'caller' });
+    if (w.bytes >= this.targetBytes) this.sealSync();
+    return { oid, stored: true };
+  }
+
+  private ensureWriter(): PackWriter {
     if (!this.writer) {
       this.ensureDirs();
       this.writer = PackWriter.create(this.tempName('pack'));
@@ -304,9 +311,30 @@ export class PackedObjects {
       };
       process.once('exit', this.exitHook);
     }
-    this.writer.add(kind, body, oid, { hashedBy: 'caller' });
-    if (this.writer.bytes >= this.targetBytes) this.sealSync();
-    return { oid, stored: true };
+    return this.writer;
+  }
+
+  /**
+   * put() of a small file, read straight into the pending pack's write buffer: no buffer per file, one
+   * checksum pass per object. `elsewhere`: whether the store already has the object outside the packs.
+   * Null when the file holds more than `size` bytes now (the caller takes the general path).
+   */
+  putFile(src: string, size: number, kind: PackKind, elsewhere: (oid: Oid) => boolean): { oid: Oid; size: number; stored: boolean } | null {
+    const w = this.ensureWriter();
+    const fd = openSync(src, 'r');
+    let body: Buffer | null;
+    try {
+      body = w.readFileInto(fd, size);
+    } finally {
+      closeSync(fd);
+    }
+    if (!body) return null;
+    const oid = oidOf(body);
+    const n = body.length;
+    if (this.find(oid, kind) || elsewhere(oid)) return { oid, size: n, stored: false };
+    w.commitRead(kind, oid);
+    if (w.bytes >= this.targetBytes) this.sealSync();
+    return { oid, size: n, stored: true };
   }
 
   /** Makes the pending pack a sealed, indexed, durable pack (no-op when nothing is pending). */
@@ -751,6 +779,9 @@ export class PackedStore implements ObjectStore {
 
   putFileSync(src: string, size: number, kind: ObjectKind): PutResult {
     if (size > this.limit(kind)) return this.loose.putFileSync(src, size, kind);
+    const direct = this.packs.putFile(src, size, kind, (oid) => this.loose.hasSync(oid, kind));
+    if (direct) return direct;
+    // it grew since it was listed: read it whole, and pack it or store it loose by its size now
     const buf = readFileSync(src);
     if (buf.length > this.limit(kind)) return this.loose.putFileSync(src, size, kind);
     const oid = oidOf(buf);
