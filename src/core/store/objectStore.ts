@@ -70,6 +70,11 @@ export interface ObjectStore {
   has(oid: Oid, kind: ObjectKind): Promise<boolean>;
   /** has() with one synchronous check (~3 µs): for loops over 100k objects where a promise each costs more than the check */
   hasSync(oid: Oid, kind: ObjectKind): boolean;
+  /**
+   * hasSync for a caller to whom a wrong "no" costs only a second copy (a store about to pack an
+   * object it may also hold loose); it may answer "no" from a listing up to a second old.
+   */
+  mayHaveSync?(oid: Oid, kind: ObjectKind): boolean;
   /** Size and time of a stored object; null when absent or not a sound object (a FIFO where a file should be). */
   stat(oid: Oid, kind: ObjectKind): Promise<ObjectInfo | null>;
 

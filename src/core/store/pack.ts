@@ -89,6 +89,14 @@ export function readU64(buf: Buffer, at: number, file: string, field: string): n
   return Number(v);
 }
 
+/**
+ * The writer's key for (kind, oid): a blob's is its oid itself (the string its caller holds anyway, so
+ * 100,000 blobs make no key strings), other kinds' are `kind:oid` (never equal to an oid: no "sha256:" in front).
+ */
+function seenKey(kind: PackKind, oid: Oid): string {
+  return kind === 'blob' ? oid : `${kind}:${oid}`;
+}
+
 function entryHeader(kind: PackKind, oid: Oid, length: number): Buffer {
   const h = Buffer.alloc(ENTRY_HEADER_SIZE);
   writeEntryHeader(h, 0, kind, oid, length);
@@ -144,7 +152,7 @@ const WRITE_CAPACITY = WRITE_BUFFER + (64 << 10) + ENTRY_HEADER_SIZE + 1;
  */
 export class PackWriter {
   private hash: Hash = createHash('sha256');
-  /** by `${kind}:${oid}`: the same bytes may be stored under two kinds */
+  /** by seenKey: the same bytes may be stored under two kinds */
   private readonly seen = new Map<string, PackIndexEntry>();
   private readonly order: PackIndexEntry[] = [];
   /** logical size: bytes written plus bytes buffered (always flushed + wlen) */
@@ -181,12 +189,12 @@ export class PackWriter {
   }
 
   has(oid: Oid, kind: PackKind): boolean {
-    return this.seen.has(`${kind}:${oid}`);
+    return this.seen.has(seenKey(kind, oid));
   }
 
   /** The entry of an object added to this (unfinished) pack. */
   entry(oid: Oid, kind: PackKind): PackIndexEntry | undefined {
-    return this.seen.get(`${kind}:${oid}`);
+    return this.seen.get(seenKey(kind, oid));
   }
 
   /** Every entry added so far, in the order written. */
@@ -278,12 +286,12 @@ export class PackWriter {
     if (this.staged < 0) throw new Error('commitRead without a readFileInto before it');
     const length = this.staged;
     this.staged = -1;
-    if (this.seen.has(`${kind}:${oid}`)) return;
+    if (this.seen.has(seenKey(kind, oid))) return;
     writeEntryHeader(this.wbuf!, this.wlen, kind, oid, length);
     const entry: PackIndexEntry = { oid, kind, offset: this.pos + ENTRY_HEADER_SIZE, length };
     this.wlen += ENTRY_HEADER_SIZE + length;
     this.pos += ENTRY_HEADER_SIZE + length;
-    this.seen.set(`${kind}:${oid}`, entry);
+    this.seen.set(seenKey(kind, oid), entry);
     this.order.push(entry);
     if (this.wlen >= WRITE_BUFFER) this.flush();
   }
@@ -306,11 +314,11 @@ export class PackWriter {
     if (expected !== undefined && oid !== expected) {
       throw new TroveError('INTEGRITY', `${this.file}: object bytes hash to ${oid}, expected ${expected}`, 'the source is corrupt; nothing was added to the pack');
     }
-    if (this.seen.has(`${kind}:${oid}`)) return oid;
+    if (this.seen.has(seenKey(kind, oid))) return oid;
     this.append(entryHeader(kind, oid, body.length));
     const entry: PackIndexEntry = { oid, kind, offset: this.pos, length: body.length };
     this.append(body);
-    this.seen.set(`${kind}:${oid}`, entry);
+    this.seen.set(seenKey(kind, oid), entry);
     this.order.push(entry);
     return oid;
   }
@@ -326,7 +334,7 @@ export class PackWriter {
     kindCode(kind);
     if (!isOid(oid)) throw new TypeError(`not an oid: ${String(oid)}`);
     if (!Number.isSafeInteger(length) || length < 0) throw new TypeError(`bad length ${length}`);
-    if (this.seen.has(`${kind}:${oid}`)) {
+    if (this.seen.has(seenKey(kind, oid))) {
       for await (const _ of body) { /* drain: the object is already in this pack */ }
       return;
     }
@@ -359,7 +367,7 @@ export class PackWriter {
       throw new TroveError('INTEGRITY', `${this.file}: object ${oid}: ${fail}`, 'the source is corrupt; nothing was added to the pack');
     }
     const entry: PackIndexEntry = { oid, kind, offset: start + ENTRY_HEADER_SIZE, length };
-    this.seen.set(`${kind}:${oid}`, entry);
+    this.seen.set(seenKey(kind, oid), entry);
     this.order.push(entry);
   }
 

@@ -34,6 +34,7 @@ import { chmodSync, closeSync, constants as fsc, fsyncSync, mkdirSync, openSync,
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { TroveError, isErrno, isTroveError } from '../errors.js';
+import { sha256Hex } from '../hash.js';
 import { hexOf, oidFromHex, type Oid } from '../oid.js';
 import type { LinkMode, ObjectInfo, ObjectKind, ObjectRef, ObjectStore, Part, PutResult } from './objectStore.js';
 import { wholeParts } from './objectStore.js';
@@ -779,7 +780,7 @@ export class PackedStore implements ObjectStore {
 
   putFileSync(src: string, size: number, kind: ObjectKind): PutResult {
     if (size > this.limit(kind)) return this.loose.putFileSync(src, size, kind);
-    const direct = this.packs.putFile(src, size, kind, (oid) => this.loose.hasSync(oid, kind));
+    const direct = this.packs.putFile(src, size, kind, (oid) => (this.loose.mayHaveSync ? this.loose.mayHaveSync(oid, kind) : this.loose.hasSync(oid, kind)));
     if (direct) return direct;
     // it grew since it was listed: read it whole, and pack it or store it loose by its size now
     const buf = readFileSync(src);
@@ -939,7 +940,7 @@ export function packsOf(store: ObjectStore): PackedObjects | undefined {
 const kind0: ObjectKind = 'blob';
 
 function oidOf(buf: Buffer): Oid {
-  return oidFromHex(createHash('sha256').update(buf).digest('hex'));
+  return oidFromHex(sha256Hex(buf));
 }
 
 /**
