@@ -169,6 +169,10 @@ export class PackWriter {
   /** the body that the last readFileInto read (at wlen + ENTRY_HEADER_SIZE), until commitRead or the next call */
   private staged = -1;
   private done = false;
+  /** finished by finishUnsynced: the file stays open until durable()/durableSync() */
+  private unsynced = false;
+  private syncing = false;
+  private fdClosed = false;
 
   private constructor(readonly file: string, private readonly fd: number) {}
 
@@ -389,7 +393,7 @@ export class PackWriter {
       await new Promise<void>((resolve, reject) => fsync(this.fd, (err) => (err ? reject(err) : resolve())));
       return t;
     } finally {
-      closeSync(this.fd);
+      this.closeFd();
     }
   }
 
@@ -401,7 +405,7 @@ export class PackWriter {
       fsyncSync(this.fd);
       return t;
     } finally {
-      closeSync(this.fd);
+      this.closeFd();
     }
   }
 
@@ -420,11 +424,49 @@ export class PackWriter {
     return { id: sum.toString('hex'), size: this.pos, entries: this.order.slice() };
   }
 
+  /**
+   * finish() in two steps, for a caller that goes on with other work while the disk catches up: the
+   * trailer now (the pack's id and entries are final), then `durable()` (fsync on the thread pool) or
+   * `durableSync()`, either of which closes the file. The pack must not be named or indexed before.
+   */
+  finishUnsynced(): FinishedPack {
+    this.checkOpen();
+    this.unsynced = true;
+    return this.trailer();
+  }
+
+  /** After finishUnsynced: fsync on the thread pool, then close. */
+  durable(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.fdClosed) return resolve();
+      this.syncing = true;
+      fsync(this.fd, (err) => {
+        this.syncing = false;
+        this.closeFd();
+        if (err) reject(err);
+        else resolve();
+      });
+    });
+  }
+
+  /** After finishUnsynced: fsync now (also while a durable() is under way: that one then closes the file). */
+  durableSync(): void {
+    if (this.fdClosed) return; // a durable() has finished
+    fsyncSync(this.fd);
+    if (!this.syncing) this.closeFd();
+  }
+
+  private closeFd(): void {
+    if (this.fdClosed) return;
+    this.fdClosed = true;
+    try { closeSync(this.fd); } catch { /* already closed */ }
+  }
+
   /** Gives up on the pack: closes the file and removes it. */
   abort(): void {
-    if (!this.done) {
+    if (!this.done || this.unsynced) {
       this.done = true;
-      try { closeSync(this.fd); } catch { /* already closed */ }
+      if (!this.syncing) this.closeFd();
     }
     rmSync(this.file, { force: true });
   }

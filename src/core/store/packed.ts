@@ -38,7 +38,7 @@ import { sha256Hex } from '../hash.js';
 import { hexOf, oidFromHex, type Oid } from '../oid.js';
 import type { LinkMode, ObjectInfo, ObjectKind, ObjectRef, ObjectStore, Part, PutResult } from './objectStore.js';
 import { wholeParts } from './objectStore.js';
-import { PackReader, PackWriter, scanPack, type PackKind } from './pack.js';
+import { PackReader, PackWriter, scanPack, type FinishedPack, type PackKind } from './pack.js';
 import { encodePackIndex, PackIndex, type PackIndexEntry } from './packIndex.js';
 
 /**
@@ -62,6 +62,16 @@ interface LoadedPack {
   index: PackIndex;
   mtimeMs: number;
   reader?: PackReader;
+}
+
+/** A full pack sealed without waiting for its fsync (PackedObjects.sealLater). */
+interface Sealing {
+  w: PackWriter;
+  pack: FinishedPack;
+  installed: boolean;
+  /** settles (never rejects) when the fsync and the install are done or failed */
+  done: Promise<void>;
+  error?: unknown;
 }
 
 /** Where an object was found: in a sealed pack, or in this process's pending pack. */
@@ -95,6 +105,11 @@ export class PackedObjects {
   private dirMtime = -1;
   private lastLook = 0;
   private writer?: PackWriter;
+  /**
+   * Full packs whose fsync runs on the thread pool while the next one fills (see sealLater). Their
+   * objects are found and read back from their writers until they are installed.
+   */
+  private sealing: Sealing[] = [];
   private exitHook?: () => void;
   private madeDirs = false;
   /** deletes queued inside removals() (gc's sweep), applied once at its end */
@@ -187,6 +202,10 @@ export class PackedObjects {
   private find(oid: Oid, kind: PackKind, look = false): Found | undefined {
     const e = this.writer?.entry(oid, kind);
     if (e) return { pending: this.writer!, entry: e };
+    for (const s of this.sealing) {
+      const se = s.w.entry(oid, kind);
+      if (se) return { pending: s.w, entry: se };
+    }
     this.ensureLoaded();
     let f = this.findSealed(oid, kind);
     if (!f && (look || Date.now() - this.lastLook > 1000)) {
@@ -279,6 +298,7 @@ export class PackedObjects {
         yield { oid: e.oid, kind: e.kind as ObjectKind, size: e.length, mtimeMs: p.mtimeMs };
       }
     }
+    for (const s of this.sealing) for (const e of s.w.entries()) yield { oid: e.oid, kind: e.kind as ObjectKind, size: e.length, mtimeMs: Date.now() };
     for (const e of this.writer?.entries() ?? []) yield { oid: e.oid, kind: e.kind as ObjectKind, size: e.length, mtimeMs: Date.now() };
   }
 
@@ -305,7 +325,7 @@ export class PackedObjects {
     if (this.find(oid, kind)) return { oid, stored: false };
     const w = this.ensureWriter();
     w.add(kind, body, oid, { hashedBy: 'caller' });
-    if (w.bytes >= this.targetBytes) this.sealSync();
+    if (w.bytes >= this.targetBytes) this.sealLater();
     return { oid, stored: true };
   }
 
@@ -313,10 +333,12 @@ export class PackedObjects {
     if (!this.writer) {
       this.ensureDirs();
       this.writer = PackWriter.create(this.tempName('pack'));
-      this.exitHook = () => {
-        try { this.sealSync(); } catch { /* the process is ending; the temp pack is removed by the next cleanStaleTemp */ }
-      };
-      process.once('exit', this.exitHook);
+      if (!this.exitHook) {
+        this.exitHook = () => {
+          try { this.sealSync(); } catch { /* the process is ending; the temp pack is removed by the next cleanStaleTemp */ }
+        };
+        process.once('exit', this.exitHook);
+      }
     }
     return this.writer;
   }
@@ -340,13 +362,49 @@ export class PackedObjects {
     const n = body.length;
     if (this.find(oid, kind) || elsewhere(oid)) return { oid, size: n, stored: false };
     w.commitRead(kind, oid);
-    if (w.bytes >= this.targetBytes) this.sealSync();
+    if (w.bytes >= this.targetBytes) this.sealLater();
     return { oid, size: n, stored: true };
   }
 
   /** Makes the pending pack a sealed, indexed, durable pack (no-op when nothing is pending). */
   async seal(): Promise<void> {
-    this.sealSync();
+    this.sealLater();
+    await Promise.all(this.sealing.map((x) => x.done));
+    this.sealSync(); // installs what is left and raises what failed
+  }
+
+  /**
+   * Seals the pending pack without waiting for the disk: its trailer is written now, its fsync runs on
+   * the thread pool (a 32 MiB pack's fsync waits ~40 ms or more for the disk, ten times in a
+   * 20,000 × 16 KiB add), and it is installed (renamed, indexed) when that is done, or at the latest by
+   * seal()/sealSync(), which every command reaches before it names the objects in a pointer.
+   */
+  private sealLater(): void {
+    const w = this.writer;
+    if (!w) return;
+    this.writer = undefined;
+    if (w.count === 0) {
+      w.abort();
+      return;
+    }
+    let pack: FinishedPack;
+    try {
+      pack = w.finishUnsynced();
+    } catch (err) {
+      w.abort();
+      throw err;
+    }
+    const s: Sealing = { w, pack, installed: false, done: Promise.resolve() };
+    s.done = w.durable().then(() => this.installSealed(s)).catch((err) => { s.error ??= err; });
+    this.sealing.push(s);
+  }
+
+  /** A pack whose fsync is done: renamed into packs/ and indexed (once), then found like any other. */
+  private installSealed(s: Sealing): void {
+    if (s.installed || s.error) return;
+    s.installed = true;
+    this.install(s.w.file, s.pack.id, s.pack.size, s.pack.entries);
+    this.sealing = this.sealing.filter((x) => x !== s);
   }
 
   /**
@@ -354,11 +412,31 @@ export class PackedObjects {
    * rename into packs/; index to a temp file + fsync + rename; fsync packs/ (both names durable).
    */
   sealSync(): void {
+    // packs sealed earlier whose fsync is still on the thread pool: made durable and installed now
+    let failed: unknown;
+    for (const s of this.sealing.splice(0)) {
+      try {
+        if (s.error) throw s.error;
+        s.w.durableSync();
+        if (!s.installed) {
+          s.installed = true;
+          this.install(s.w.file, s.pack.id, s.pack.size, s.pack.entries);
+        }
+      } catch (err) {
+        s.error ??= err;
+        failed ??= err;
+        s.w.abort(); // its objects are gone with it: the caller must not name them (it gets the error)
+      }
+    }
     const w = this.writer;
-    if (!w) return;
     this.writer = undefined;
     if (this.exitHook) process.removeListener('exit', this.exitHook);
     this.exitHook = undefined;
+    if (failed) {
+      w?.abort();
+      throw failed;
+    }
+    if (!w) return;
     if (w.count === 0) {
       w.abort();
       return;
