@@ -2,7 +2,7 @@ import { lstatSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { SYNC_FILE } from './store/loose.js';
-import type { ObjectStore } from './store/objectStore.js';
+import type { ObjectStore, PutResult } from './store/objectStore.js';
 import { TroveError, isErrno } from './errors.js';
 import { hashFile, hashSmallFileSync } from './hash.js';
 import { hashBytes, type Oid } from './oid.js';
@@ -117,8 +117,10 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     return r;
   };
   /** Records the stat-cache row, but only if the file did not change while it was read. */
-  const remember = (fileRel: string, fileAbs: string, key: StatKey, oid: Oid) => {
-    const after = lstatSync(fileAbs);
+  const remember = (fileRel: string, fileAbs: string, key: StatKey, oid: Oid, seen?: PutResult['after']) => {
+    // the store's fstat of the file it read, when it has one (the same file: a file renamed over
+    // this path before it was opened has another ctime, one renamed over it after keeps its row's key)
+    const after = seen ?? lstatSync(fileAbs);
     if (after.mtimeMs === key.mtime && after.size === key.size && after.ctimeMs === key.ctime) records.push({ path: fileRel, key, oid, exec: (key as { exec?: boolean }).exec });
     // written in batches: memory must not hold a row per file of a 100k-file add until the end
     // (small batches: rows that wait long are promoted to the old generation and die there, which grew
@@ -128,8 +130,8 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   /** Small files: synchronous calls, no promise (see LooseStore.putFileSync for why). */
   const hashSmallSync = (fileRel: string, fileAbs: string, key: StatKey): { oid: Oid; size: number } => {
     counters.hashed++;
-    const res = o.store ? stored(ctx.cache.putFileSync(fileAbs, key.size, 'blob')) : hashSmallFileSync(fileAbs);
-    remember(fileRel, fileAbs, key, res.oid);
+    const res: { oid: Oid; size: number; after?: PutResult['after'] } = o.store ? stored(ctx.cache.putFileSync(fileAbs, key.size, 'blob')) : hashSmallFileSync(fileAbs);
+    remember(fileRel, fileAbs, key, res.oid, res.after);
     return res;
   };
   const hashOne = async (fileRel: string, fileAbs: string, key: StatKey, cached: Oid | null): Promise<{ oid: Oid; size: number }> => {

@@ -52,6 +52,11 @@ export interface PutResult {
   stored: boolean;
   /** bytes this put actually added to the store, when not `size` (a chunked file: only its new chunks) */
   newBytes?: number;
+  /**
+   * putFileSync of a file the store read through a descriptor: that file's stat (fstat) right after
+   * the read, so that the caller's "did it change while it was read?" check needs no lstat by path
+   */
+  after?: { size: number; mtimeMs: number; ctimeMs: number };
 }
 
 /** The kind of the object a pointer or tree entry of this type names. */
