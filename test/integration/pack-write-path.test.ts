@@ -112,6 +112,27 @@ describe('add write path: files into the pack buffer, fsync on the thread pool',
   });
 });
 
+describe('background installs racing the synchronous barrier', () => {
+  it('sealSync at any point of a background install leaves every pack once, indexed, and nothing in tmp', async () => {
+    for (const ticks of [0, 1, 2, 4, 8, 16]) {
+      const { dir, list } = await files(10, 5000);
+      const p = new PackedObjects(path.join(dir, 'cache'), path.join(dir, 'tmp'), 9000);
+      for (const { file, body } of list) p.putFile(file, body.length, 'blob', () => false);
+      for (let i = 0; i < ticks; i++) await new Promise((r) => setImmediate(r)); // let some fsyncs, renames, index writes through
+      p.sealSync();
+      await p.seal(); // and the late background steps finish on already installed packs
+      const packs = packFiles(dir, '.pack');
+      expect(packs.length).toBe(5);
+      expect(packFiles(dir, '.idx').map((n) => n.replace('.idx', ''))).toEqual(packs.map((n) => n.replace('.pack', '')));
+      expect(readdirSync(path.join(dir, 'tmp'))).toEqual([]);
+      const fresh = new PackedObjects(path.join(dir, 'cache'), path.join(dir, 'tmp'));
+      expect([...fresh.list()].length).toBe(10);
+      for (const { body } of list) expect(fresh.read(hashBytes(body), 'blob').equals(body)).toBe(true);
+      expect((await fresh.checkPacks()).problems).toEqual([]);
+    }
+  });
+});
+
 describe('pack index encoder', () => {
   /** The index as the format defines it, built the plain way (sort by raw key bytes, BigInt fields). */
   function reference(packId: string, packSize: number, entries: PackIndexEntry[]): Buffer {
