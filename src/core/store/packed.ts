@@ -499,6 +499,16 @@ export class PackedObjects {
     }
   }
 
+  /**
+   * Makes a complete pack that the caller has verified whole (every entry against its oid, the
+   * trailer's checksum against `id`) one of this store's packs: fsynced temp file `tmpPack` (in this
+   * store's tmp dir) renamed into packs/, then its index. For pull, which downloads a remote pack
+   * whole instead of inserting its objects one by one (pullPacks.ts).
+   */
+  adoptPack(tmpPack: string, id: string, size: number, entries: PackIndexEntry[]): void {
+    this.install(tmpPack, id, size, entries);
+  }
+
   /** Renames a finished temp pack into packs/ and writes its index (index last); registers it. */
   private install(tmpPack: string, id: string, size: number, entries: PackIndexEntry[]): void {
     this.ensureDirs();
