@@ -84,7 +84,7 @@ interface OpenChunk {
 export async function chunkFileParallel(fh: FileHandle, params: ChunkerParams, store: StoreChunk, o: PipelineOptions = {}): Promise<PipelineResult> {
   const onBytes = o.onBytes;
   // the open chunk can span maxSize/PIECE + 1 slots; keep room for the read ahead and hashing lag
-  const slots = Math.max(16, Math.ceil(params.maxSize / PIECE) + 6);
+  const slots = Math.max(10, Math.ceil(params.maxSize / PIECE) + 6);
   // the ring lives in a shared WebAssembly memory, so that the gear pass (gearWasm.ts) runs over it
   // in place; without WebAssembly, a plain shared buffer and the JavaScript Cutter
   const mem = o.gear === 'js' ? null : gearMemory(slots * PIECE);
