@@ -437,7 +437,7 @@ export class ChunkedStore implements ObjectStore {
 
   /** putChunked for big files: the three passes on three threads (chunkPipeline.ts), then steps 2–3. */
   private async putChunkedParallel(fh: fsp.FileHandle, onBytes?: (n: number) => void): Promise<PutResult> {
-    const r = await chunkFileParallel(fh, this.params, (oid, segs) => this.storeChunk(oid, segs), onBytes);
+    const r = await chunkFileParallel(fh, this.params, (oid, segs) => this.storeChunk(oid, segs), { onBytes });
     const oid = oidFromHex(r.wholeHex);
     if (this.manifestSync(oid, 'blob') || (await this.inner.has(oid, 'blob'))) return { oid, size: r.size, stored: false };
     const m = makeManifest(oid, r.entries, this.params);
