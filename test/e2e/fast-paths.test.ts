@@ -57,6 +57,20 @@ describe('start-up cost', () => {
     expect(r.stdout).toContain('up to date');
     expect(r.modules.some((m) => m.includes('/dist/core/statusWalk.js'))).toBe(true);
     expect(r.modules.filter((m) => heavy.some((h) => m.includes(h)))).toEqual([]);
+    // the bare command runs without commander, and without the other operations' modules
+    expect(r.modules.filter((m) => m.includes('node_modules/commander/'))).toEqual([]);
+    expect(r.modules.filter((m) => /\/dist\/core\/ops\/(add|checkout|fsck|ls|move|remove)\.js$/.test(m))).toEqual([]);
+    const json = await loadedBy(dir, 'status', '--json');
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject([{ path: 'data', workspace: 'unchanged', cache: 'present' }]);
+    expect(json.modules.filter((m) => m.includes('node_modules/commander/'))).toEqual([]);
+    // with anything else on the line, commander parses it as before: a bad flag is a usage error
+    const bad = await loadedBy(dir, 'status', '--jsn');
+    expect(bad.code).toBe(2);
+    expect(bad.modules.some((m) => m.includes('node_modules/commander/'))).toBe(true);
+    const sub = await loadedBy(dir, 'status', 'data/sub');
+    expect(sub.code).toBe(0);
+    expect(sub.modules.some((m) => m.includes('node_modules/commander/'))).toBe(true);
     // with a .troveignore the rules are loaded and applied
     await write(dir, '.troveignore', 'sub/\n');
     const again = await loadedBy(dir, 'status');
