@@ -33,7 +33,7 @@ process.on('exit', () => appendFileSync(${JSON.stringify(log)}, Object.keys(cach
   return { code: r.code, stdout: r.stdout, modules: text.split('\n').filter(Boolean) };
 }
 
-const heavy = ['node_modules/ignore/', 'node_modules/yaml/', 'node_modules/simple-git/', 'node_modules/@aws-sdk/', 'node_modules/better-sqlite3/', 'node_modules/zod/', '/dist/server/', '/dist/core/runs/'];
+const heavy = ['node_modules/ignore/', 'node_modules/yaml/', 'node_modules/simple-git/', 'node_modules/@aws-sdk/', 'node_modules/better-sqlite3/', 'node_modules/zod/', '/dist/server/', '/dist/core/runs/', '/dist/core/store/chunkPipeline.js', '/dist/core/store/gearWasm.js'];
 
 describe('start-up cost', () => {
   it('`trove --version` and `-V` print the version and load no command module', async () => {

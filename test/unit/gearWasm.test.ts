@@ -1,6 +1,6 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { chunkLengths, DEFAULT_CHUNKING, GEAR, type ChunkerParams } from '../../src/core/store/chunker.js';
+import { chunkLengths, DEFAULT_CHUNKING, gearTable, type ChunkerParams } from '../../src/core/store/chunker.js';
 import { DATA_START, gearMemory, WasmCutter } from '../../src/core/store/gearWasm.js';
 
 function prng(seed: string, n: number): Buffer {
@@ -42,7 +42,7 @@ describe('WebAssembly gear pass', () => {
     const mem = gearMemory(1);
     expect(mem).not.toBeNull();
     const t = new DataView(mem!.buffer, 0, 1024);
-    for (let i = 0; i < 256; i++) expect(t.getUint32(i * 4, true)).toBe(GEAR[i]);
+    for (let i = 0; i < 256; i++) expect(t.getUint32(i * 4, true)).toBe(gearTable()[i]);
   });
 
   const cases: [string, ChunkerParams][] = [

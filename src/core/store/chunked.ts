@@ -39,7 +39,6 @@ import { Readable } from 'node:stream';
 import { TroveError, isErrno, isTroveError } from '../errors.js';
 import { hexOf, isOid, oidFromHex, type Oid } from '../oid.js';
 import { tempBeside, tempIn } from '../tempName.js';
-import { chunkFileParallel } from './chunkPipeline.js';
 import { fanoutFolders } from './fanout.js';
 import { Cutter, DEFAULT_CHUNKING, type ChunkerParams } from './chunker.js';
 import { makeManifest, parseManifest, serializeManifest, type Manifest, type ManifestEntry } from './manifest.js';
@@ -437,6 +436,8 @@ export class ChunkedStore implements ObjectStore {
 
   /** putChunked for big files: the three passes on three threads (chunkPipeline.ts), then steps 2–3. */
   private async putChunkedParallel(fh: fsp.FileHandle, onBytes?: (n: number) => void): Promise<PutResult> {
+    // loaded here: it brings worker_threads, which commands that never chunk a big file need not load
+    const { chunkFileParallel } = await import('./chunkPipeline.js');
     const r = await chunkFileParallel(fh, this.params, (oid, segs) => this.storeChunk(oid, segs), { onBytes });
     const oid = oidFromHex(r.wholeHex);
     if (this.manifestSync(oid, 'blob') || (await this.inner.has(oid, 'blob'))) return { oid, size: r.size, stored: false };

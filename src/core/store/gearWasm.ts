@@ -16,7 +16,7 @@
  * where `table` is the gear table at address 0 (256 × i32, little-endian) and `g` an exported global
  * that carries `h` out.
  */
-import { GEAR, validateParams, type ChunkerParams } from './chunker.js';
+import { gearTable, validateParams, type ChunkerParams } from './chunker.js';
 
 /** WebAssembly pages are 64 KiB; the table lives in the first page, data from the second on. */
 export const WASM_PAGE = 1 << 16;
@@ -99,7 +99,8 @@ export function gearMemory(dataBytes: number): GearMemory | null {
   }
   const buffer = memory.buffer as unknown as SharedArrayBuffer;
   const table = new DataView(buffer, 0, 1024);
-  for (let i = 0; i < 256; i++) table.setUint32(i * 4, GEAR[i], true);
+  const gear = gearTable();
+  for (let i = 0; i < 256; i++) table.setUint32(i * 4, gear[i], true);
   return { memory, buffer };
 }
 
