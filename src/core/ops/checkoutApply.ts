@@ -5,7 +5,7 @@ import pLimit from 'p-limit';
 import { SYNC_FILE } from '../store/loose.js';
 import type { LinkMode } from '../store/objectStore.js';
 import type { RepoContext } from '../context.js';
-import { isErrno, isTroveError } from '../errors.js';
+import { TroveError, isErrno, isTroveError } from '../errors.js';
 import type { Oid } from '../oid.js';
 import { statKey } from '../statusIndex.js';
 import type { OnProgress } from '../workspace.js';
@@ -69,8 +69,10 @@ export async function applyCheckout(ctx: RepoContext, plan: CheckoutPlan, o: { o
     done++;
     if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: 'checkout', done, total });
   };
-  const notCached = (w: (typeof plan.writes)[number], err: unknown) => {
+  const notCached = (w: (typeof plan.writes)[number], err: unknown, dest: string) => {
     const gone = isTroveError(err, 'MISSING_OBJECT') || (isErrno(err, 'ENOENT') && !ctx.cache.hasSync(w.oid, 'blob'));
+    // the store names the path it wrote to: in a staging folder, say which workspace file that is
+    if (!gone && err instanceof TroveError && dest !== ctx.abs(w.rel)) throw new TroveError(err.code, err.message.split(dest).join(w.rel), err.hint, { cause: err, data: err.data });
     if (!gone) throw err;
     missing.add(w.oid);
     missingFiles.push(w.rel);
@@ -89,7 +91,7 @@ export async function applyCheckout(ctx: RepoContext, plan: CheckoutPlan, o: { o
           try {
             used(await ctx.cache.materialize(w.oid, dest, modeFor(w), w.exec));
           } catch (err) {
-            return notCached(w, err);
+            return notCached(w, err, dest);
           }
           written(w, dest);
         }),
@@ -104,7 +106,7 @@ export async function applyCheckout(ctx: RepoContext, plan: CheckoutPlan, o: { o
         try {
           used(ctx.cache.materializeSync(w.oid, dest, modeFor(w), w.exec, fresh(w)));
         } catch (err) {
-          notCached(w, err);
+          notCached(w, err, dest);
           continue;
         }
         written(w, dest);
