@@ -17,6 +17,10 @@
  * runs (repack its kept objects, mark it doomed; delete it a grace period later, rescuing what the
  * mark then keeps): remoteGc.ts, so that a push running meanwhile never loses an object.
  *
+ * In the cache, packed objects go with their pack's rewrite (store/packed.ts: once a pack's garbage passes
+ * REPACK_GARBAGE_SHARE), and many small packs are merged into few (store/packMerge.ts: at 4 or more packs
+ * under 8 MiB), the candidates in them dropped whatever their share; both two-phase, under the repo lock.
+ *
  * Core never asks or prints: planGc returns the plan, the CLI confirms, applyGc sweeps.
  */
 import { promises as fsp } from 'node:fs';
@@ -38,6 +42,8 @@ import { planManifests, type ManifestGcPlan } from './remoteManifestGc.js';
 import { smallFilesRemote } from '../remotes/retry.js';
 import type { Root } from './transfer.js';
 import { parseTree } from './tree.js';
+import { packsOf } from './store/packed.js';
+import { mergeSmallPacks, packsToMerge } from './store/packMerge.js';
 import type { Remote } from '../remotes/index.js';
 
 export interface GcOptions {
@@ -76,6 +82,8 @@ export interface GcPlan {
   unreadableTrees: string[];
   /** remote: packs an earlier gc doomed, past the grace period now: applyGc deletes them (rescuing what is in use) */
   packsDue?: number;
+  /** cache: small packs applyGc merges (store/packMerge.ts says when), dropping the candidates in them */
+  packsToMerge?: number;
   /** with unreadable trees: how many objects would have been candidates; gc deletes none of them */
   blocked?: number;
   badPointers: BadRevPointer[];
@@ -225,6 +233,9 @@ export async function planGc(repo: RepoContext, o: GcOptions = {}): Promise<GcPl
       ...gcCandidates(stored, marker, now, graceMs),
       ...(packsDue && { packsDue }),
     };
+    const packs = store ? undefined : packsOf(repo.cache);
+    const merging = packs && !marker.unreadable.length ? packsToMerge(packs) : 0;
+    if (merging) plan.packsToMerge = merging;
     if (manifests) {
       // dead manifests are candidates too (the sweep deletes them before any chunk)
       if (marker.unreadable.length) plan.blocked = (plan.blocked ?? 0) + manifests.dead.length;
@@ -289,8 +300,8 @@ async function readRemoteSmall(store: RemoteStore, oid: Oid): Promise<Buffer | n
  * lock for the cache) and only objects that are candidates in both go: the user may have taken minutes
  * to answer, and an `add` or `git commit` meanwhile may have made an old object reachable again.
  */
-export async function applyGc(repo: RepoContext, shown: GcPlan): Promise<{ deleted: number; bytes: number }> {
-  if (!shown.candidates.length && !shown.packsDue) return { deleted: 0, bytes: 0 };
+export async function applyGc(repo: RepoContext, shown: GcPlan): Promise<{ deleted: number; bytes: number; packsMerged?: number }> {
+  if (!shown.candidates.length && !shown.packsDue && !shown.packsToMerge) return { deleted: 0, bytes: 0 };
   const unlockCache = shown.target === 'cache' ? await (async () => {
     await fsp.mkdir(repo.troveDir, { recursive: true });
     return acquireLock(path.join(repo.troveDir, 'lock'), 'gc');
@@ -318,7 +329,7 @@ export function unreadableError(p: GcPlan): TroveError {
 
 const plural = (n: number, w: string) => `${n} ${n === 1 ? w : w + 's'}`;
 
-async function sweep(repo: RepoContext, plan: GcPlan): Promise<{ deleted: number; bytes: number }> {
+async function sweep(repo: RepoContext, plan: GcPlan): Promise<{ deleted: number; bytes: number; packsMerged?: number }> {
   if (plan.target !== 'cache') {
     const { remote } = openRepoRemote(repo, plan.target);
     const store = new RemoteStore(remote);
@@ -331,6 +342,7 @@ async function sweep(repo: RepoContext, plan: GcPlan): Promise<{ deleted: number
       await remote.close();
     }
   }
+  await repo.cache.cleanStaleTemp(); // what killed commands left (a merge's temp pack among it); live writers' files stay
   let deleted = 0;
   let bytes = 0;
   await repo.cache.removals(async () => {
@@ -340,5 +352,10 @@ async function sweep(repo: RepoContext, plan: GcPlan): Promise<{ deleted: number
       bytes += c.size;
     }
   });
-  return { deleted, bytes };
+  // small packs (and the garbage the rewrite left in them) merged, after the deletes are applied
+  const packs = packsOf(repo.cache);
+  if (!packs || !plan.packsToMerge) return { deleted, bytes };
+  const drop = plan.candidates.map((c) => ({ oid: c.oid, kind: c.kind }));
+  const m = await repo.cache.removals(async () => mergeSmallPacks(packs, drop));
+  return { deleted, bytes, packsMerged: m.merged };
 }

@@ -6,12 +6,18 @@
  * ```json
  * { "format": "trove-inventory", "version": 1, "written": "2026-12-01T19:30:00.000Z",
  *   "packs": [{ "id": "<64 hex>", "idx": "<base64 of the pack's .idx file>" }, …],
- *   "loose": ["<64 hex>", …] }
+ *   "loose": ["<64 hex>", …], "manifests": ["<64 hex>", …] }
  * ```
  * - `packs`: the indexes of the packs it was built from, embedded byte for byte (packIndex.ts format,
  *   with its own version and checksum), so one GET gives every packed object's kind, offset and
  *   length without one request per pack;
- * - `loose`: objects stored loose (`objects/sha256/…`) when it was written.
+ * - `loose`: objects stored loose (`objects/sha256/…`) when it was written;
+ * - `manifests` (optional, added in December without a version bump: readers that predate it ignore
+ *   unknown fields, so old and new troves keep sharing a remote): the files held as a chunk manifest
+ *   (`manifests/sha256/…`), as 64-hex oids of the files. Absent means "not recorded" (an inventory
+ *   written by an older trove, or by gc): readers then ask with a HEAD, as before; present, a large
+ *   object it does not name is missing without a request, and a claim is re-checked with one HEAD of
+ *   the manifest before anything is skipped.
  *
  * It is advisory, never the truth. Readers re-check it before anything is skipped (remoteStore.ts):
  * a pack counts only while `packs/<id>.idx` is in the listing of `packs/` (one request per 1,000
@@ -32,13 +38,16 @@ const FORMAT = 'trove-inventory';
 export interface Inventory {
   packs: PackIndex[];
   loose: Set<Oid>;
+  /** files held as manifests; undefined when the inventory does not record them */
+  manifests?: Set<Oid>;
 }
 
 /** Serializes an inventory (packs sorted by id, loose oids sorted) for one atomic put. */
 export function encodeInventory(inv: Inventory, now = new Date()): Buffer {
   const packs = [...inv.packs].sort((a, b) => (a.packId < b.packId ? -1 : 1)).map((p) => ({ id: p.packId, idx: p.bytes().toString('base64') }));
   const loose = [...inv.loose].map(hexOf).sort();
-  return Buffer.from(JSON.stringify({ format: FORMAT, version: INVENTORY_VERSION, written: now.toISOString(), packs, loose }));
+  const manifests = inv.manifests && [...inv.manifests].map(hexOf).sort();
+  return Buffer.from(JSON.stringify({ format: FORMAT, version: INVENTORY_VERSION, written: now.toISOString(), packs, loose, ...(manifests && { manifests }) }));
 }
 
 /**
@@ -75,12 +84,18 @@ export function parseInventory(buf: Buffer, where: string): Inventory {
     if (idx.packId !== e.id) throw bad(`packs[${i}]: the index is for pack ${idx.packId}, not ${e.id}`);
     packs.push(idx);
   });
-  const loose = new Set<Oid>();
-  d.loose.forEach((h: unknown, i: number) => {
-    if (typeof h !== 'string' || !/^[0-9a-f]{64}$/.test(h)) throw bad(`loose[${i}] is not a 64-hex object name`);
-    const oid = oidFromHex(h);
-    if (!isOid(oid)) throw bad(`loose[${i}] is not an object name`);
-    loose.add(oid);
-  });
-  return { packs, loose };
+  const oids = (field: string, list: unknown[]) => {
+    const out = new Set<Oid>();
+    list.forEach((h: unknown, i: number) => {
+      if (typeof h !== 'string' || !/^[0-9a-f]{64}$/.test(h)) throw bad(`${field}[${i}] is not a 64-hex object name`);
+      const oid = oidFromHex(h);
+      if (!isOid(oid)) throw bad(`${field}[${i}] is not an object name`);
+      out.add(oid);
+    });
+    return out;
+  };
+  const loose = oids('loose', d.loose);
+  if (d.manifests === undefined) return { packs, loose };
+  if (!Array.isArray(d.manifests)) throw bad('field "manifests" is not a list');
+  return { packs, loose, manifests: oids('manifests', d.manifests) };
 }

@@ -17,7 +17,8 @@
  *    are reported failed, their bodies stay invisible (gc removes bodies without an index).
  *    A tree whose children failed or are missing is not packed (INCOMPLETE), nor its parents.
  * 3. Large trees (and any tree above one) go loose last, one by one in post-order.
- * 4. The inventory is rewritten when anything was sent or it was stale (inventory.ts).
+ * 4. The inventory is rewritten when anything was sent or it was stale, or when it does not record
+ *    manifests yet (inventory.ts); manifests published now join the ones it names.
  */
 import { rm } from 'node:fs/promises';
 import pLimit from 'p-limit';
@@ -25,7 +26,7 @@ import type { ObjectStore } from './store/objectStore.js';
 import { isTroveError } from './errors.js';
 import type { Oid } from './oid.js';
 import { PACK_OBJECT_MAX, type RemotePack, type RemoteStore } from './remoteStore.js';
-import { PackWriter } from './store/pack.js';
+import { ENTRY_HEADER_SIZE, PackWriter } from './store/pack.js';
 import { chunkedParts, pushChunkedBlobs, type ChunkedBlob } from './chunkTransfer.js';
 import { encodePackIndex, parsePackIndex } from './store/packIndex.js';
 
@@ -155,8 +156,13 @@ export async function sendObjects(cache: ObjectStore, store: RemoteStore, nodes:
   let broken: unknown;
   let writer: PackWriter | null = null;
   let members: { oid: Oid; size: number }[] = [];
+  let heldTrees: [Oid, Buffer][] = [];
+  let heldBytes = 0;
   const seal = async () => {
     if (!writer) return;
+    for (const [oid, body] of heldTrees) writer.add('tree', body, oid, { hashedBy: 'caller' });
+    heldTrees = [];
+    heldBytes = 0;
     const w = writer;
     const these = members;
     writer = null;
@@ -201,10 +207,15 @@ export async function sendObjects(cache: ObjectStore, store: RemoteStore, nodes:
         continue;
       }
       if (!writer) writer = PackWriter.create(await cache.tempPath());
-      writer.add(n.tree ? 'tree' : 'blob', body, oid);
+      // trees wait for the end of their pack: a pull then reads a pack's trees in one ranged GET.
+      // (Order inside a pack does not matter: the whole pack becomes visible with its index.)
+      if (n.tree) {
+        heldTrees.push([oid, body]);
+        heldBytes += body.length + ENTRY_HEADER_SIZE;
+      } else writer.add('blob', body, oid, { hashedBy: 'caller' }); // readSmall verified these bytes against oid
       members.push({ oid, size: body.length });
       status.set(oid, true); // optimistic for its parents: if its pack fails, so do all later packs
-      if (writer.bytes >= target) await seal();
+      if (writer.bytes + heldBytes >= target) await seal();
     }
     await seal();
   } finally {
@@ -220,13 +231,24 @@ export async function sendObjects(cache: ObjectStore, store: RemoteStore, nodes:
 
   // 4. the inventory
   const sentLoose = order.filter((oid) => status.get(oid) === true && !sentChunked.has(oid) && !published.some((p) => p.idx.has(oid)));
-  if (published.length || sentLoose.length || chunksLoose.length || (await store.view()).stale) {
-    const v = await store.view();
+  const v0 = await store.view();
+  const sentManifests = [...sentChunked].filter((oid) => status.get(oid) === true);
+  if (published.length || sentLoose.length || chunksLoose.length || sentManifests.length || v0.stale || (v0.inventory && !v0.manifests)) {
+    const v = v0;
     const loose = new Set(v.loose.keys());
     for (const oid of order) loose.delete(oid); // re-added below when sent loose
     for (const oid of sentLoose) loose.add(oid);
     for (const oid of chunksLoose) loose.add(oid);
-    await store.writeInventory([...[...v.packs.values()].map((p) => p.idx), ...published.map((p) => p.idx)], loose);
+    // manifests: the inventory's claims, or (an inventory from before they were recorded, or none) a
+    // listing of manifests/ (one request per 1,000), plus the ones just published
+    let manifests = v.manifests ? new Set(v.manifests) : null;
+    if (!manifests) {
+      manifests = new Set<Oid>();
+      for await (const m of store.listManifests()) manifests.add(m.oid);
+      store.checks++;
+    }
+    for (const oid of sentManifests) manifests.add(oid);
+    await store.writeInventory([...[...v.packs.values()].map((p) => p.idx), ...published.map((p) => p.idx)], loose, manifests);
   }
   if (published.length || sentLoose.length || chunked.length) store.refresh(); // the remote changed: a later plan with this store reads it again
   return rep;

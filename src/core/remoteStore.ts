@@ -29,7 +29,8 @@
  */
 import pLimit from 'p-limit';
 import { INVENTORY_KEY, encodeInventory, parseInventory } from './inventory.js';
-import { entryRange, verifyEntryBytes } from './store/pack.js';
+import { createHash } from 'node:crypto';
+import { ENTRY_HEADER_SIZE, PACK_END_MAGIC, PACK_HEADER_SIZE, PACK_TRAILER_SIZE, checkPackHeader, entryRange, verifyEntryBytes } from './store/pack.js';
 import { parsePackIndex, type PackIndex, type PackIndexEntry } from './store/packIndex.js';
 import { TroveError, isTroveError } from './errors.js';
 import { hashBytes, hexOf, type Oid } from './oid.js';
@@ -104,6 +105,8 @@ export interface RemoteView {
   orphans: { id: string; size: number; mtimeMs?: number }[];
   /** loose objects: seen in a listing made now (true) or claimed by the inventory (false, re-checked before use) */
   loose: Map<Oid, boolean>;
+  /** files held as manifests, as the inventory claims (re-checked before use); undefined: not recorded */
+  manifests?: Set<Oid>;
   /** an inventory was found */
   inventory: boolean;
   /** the inventory differs from what was found (packs it lacks or names wrongly): rewrite it */
@@ -278,6 +281,7 @@ export class RemoteStore {
     // 3. loose objects: claimed by the inventory, or listed now when there is none
     if (inv) {
       for (const oid of inv.loose) v.loose.set(oid, false);
+      v.manifests = inv.manifests;
     } else {
       let pages = 0;
       let k = 0;
@@ -327,8 +331,11 @@ export class RemoteStore {
     if (await this.locate(oid, kind)) return true;
     const v = await this.view();
     if (v.loose.get(oid) === true) return true;
+    // a manifest the inventory claims: one HEAD of it first (a chunked file is not also loose)
+    if (kind === 'blob' && v.manifests?.has(oid) && (await this.hasManifest(oid))) return true;
     if (await this.headLoose(oid)) return true;
-    return kind === 'blob' && (await this.hasManifest(oid));
+    // an inventory that records manifests and names none for it: no manifest HEAD (sending it again is safe)
+    return kind === 'blob' && !v.manifests && (await this.hasManifest(oid));
   }
 
   /** Whether the remote holds a manifest for the file `oid` (then its chunks are there: they are put first). */
@@ -377,15 +384,25 @@ export class RemoteStore {
     const v = await this.view();
     const present = new Set<Oid>();
     const recheck: Oid[] = [];
+    const manifestClaims: Oid[] = [];
     for (const [oid, n] of nodes) {
+      const big = (n.size ?? 0) > PACK_OBJECT_MAX && !n.children;
       if (await this.locate(oid)) present.add(oid);
       else if (v.loose.get(oid) === true) present.add(oid);
-      // a loose claim of the inventory; or, with an inventory, a large object it does not name.
-      // (without one, the loose objects were listed just now: what is not listed is not there)
-      else if (v.loose.has(oid) || (v.inventory && (n.size ?? 0) > PACK_OBJECT_MAX)) recheck.push(oid);
+      // a manifest the inventory claims: one HEAD of the manifest before it is skipped
+      else if (big && v.manifests?.has(oid) && !v.loose.has(oid)) manifestClaims.push(oid);
+      // a loose claim of the inventory; or, with an inventory that does not record manifests, a
+      // large object it does not name (HEAD loose, then its manifest). An inventory that records
+      // manifests and names neither says it is missing: no request. (Without an inventory, the
+      // loose objects were listed just now: what is not listed is not there.)
+      else if (v.loose.has(oid) || (v.inventory && !v.manifests && (n.size ?? 0) > PACK_OBJECT_MAX)) recheck.push(oid);
     }
     void roots;
     void o.knownAbsent;
+    if (manifestClaims.length) {
+      const got = await Promise.all(manifestClaims.map((oid) => this.hasManifest(oid)));
+      manifestClaims.forEach((oid, i) => got[i] && present.add(oid));
+    }
     if (!recheck.length) return { present, strategy: v.inventory ? 'inventory' : 'list' };
     // loose claims and large objects: HEAD each, or list their prefixes when they are many
     if (recheck.length <= (o.headMax ?? HEAD_MAX)) {
@@ -500,6 +517,86 @@ export class RemoteStore {
   }
 
   /**
+   * A whole pack, streamed into the open file `fd` (truncated for each attempt) and checked on the
+   * way: the index must describe the pack's layout exactly (entries back to back from the header to
+   * the trailer), every entry's header and body must match its index entry and oid, and the trailer
+   * must count the entries and carry the checksum that is the pack's id. Memory: one entry plus the
+   * chunks in flight. Returns the entries (offset order), or null when the index does not describe a
+   * contiguous pack (the caller then reads ranges instead). INTEGRITY when the bytes are wrong (not
+   * retried); a body that dies midway is retried whole.
+   */
+  async downloadPack(pack: RemotePack, fd: number, onBytes?: (n: number) => void): Promise<PackIndexEntry[] | null> {
+    const entries = [...pack.idx.entries()].sort((a, b) => a.offset - b.offset);
+    let at = PACK_HEADER_SIZE;
+    for (const e of entries) {
+      if (e.offset !== at + ENTRY_HEADER_SIZE) return null;
+      at = e.offset + e.length;
+    }
+    if (at + PACK_TRAILER_SIZE !== pack.size || pack.idx.packSize !== pack.size) return null;
+    const key = packKey(pack.id, 'pack');
+    const label = `remote "${this.name}": ${key}`;
+    const { ftruncateSync, writeSync } = await import('node:fs');
+    await this.retry(async () => {
+      ftruncateSync(fd, 0);
+      const body = await this.remote.get(key, { signal: this.o.signal });
+      const reader = new ByteReader(body as AsyncIterable<Buffer>);
+      const hash = createHash('sha256');
+      let pos = 0;
+      let staged: Buffer[] = [];
+      let stagedBytes = 0;
+      const out = (b: Buffer, last = false) => {
+        if (b.length) { staged.push(b); stagedBytes += b.length; }
+        if (stagedBytes >= 1 << 20 || (last && stagedBytes)) {
+          const all = staged.length === 1 ? staged[0] : Buffer.concat(staged);
+          let off = 0;
+          while (off < all.length) off += writeSync(fd, all, off, all.length - off, pos + off);
+          pos += all.length;
+          onBytes?.(all.length);
+          staged = [];
+          stagedBytes = 0;
+        }
+      };
+      const need = async (n: number, what: string) => {
+        const b = await reader.read(n);
+        if (b.length !== n) throw new TroveError('REMOTE', `${label}: the body ended early (${what})`, undefined, { retryable: true });
+        return b;
+      };
+      try {
+        const head = await need(PACK_HEADER_SIZE, 'header');
+        checkPackHeader(head, label);
+        hash.update(head);
+        out(head);
+        for (const e of entries) {
+          const bytes = await need(ENTRY_HEADER_SIZE + e.length, `object ${e.oid}`);
+          try {
+            verifyEntryBytes(bytes, e, label);
+          } catch (err) {
+            if (!isTroveError(err, 'INTEGRITY')) throw err;
+            throw new TroveError('INTEGRITY', `object ${e.oid} from remote "${this.name}" does not match its name (${err.message})`,
+              'the copy on the remote is corrupt; nothing was inserted into the cache. Push a good copy from a clone that has it', { cause: err });
+          }
+          hash.update(bytes);
+          out(bytes); // a view of the network's chunks, which nothing reuses: no copy
+
+        }
+        const t = await need(PACK_TRAILER_SIZE, 'trailer');
+        if (!t.subarray(0, 8).equals(PACK_END_MAGIC) || t.readUInt32BE(8) !== entries.length || !t.subarray(16).equals(hash.digest()) || t.subarray(16).toString('hex') !== pack.id) {
+          throw new TroveError('INTEGRITY', `${label}: the pack's trailer does not match its bytes or its name`,
+            'the copy on the remote is corrupt; nothing was inserted into the cache. Push a good copy from a clone that has it');
+        }
+        out(t, true);
+        if ((await reader.read(1)).length) throw new TroveError('INTEGRITY', `${label}: the pack is longer than its index says`);
+      } catch (err) {
+        (body as { destroy?: () => void }).destroy?.();
+        if (isTroveError(err)) throw err;
+        throw new TroveError('REMOTE', `${label}: read failed midway: ${(err as Error)?.message ?? String(err)}`, undefined, { cause: err, retryable: true });
+      }
+      (body as { destroy?: () => void }).destroy?.();
+    });
+    return entries;
+  }
+
+  /**
    * Puts a finished local pack and then its index (index last: a reader never sees an index
    * without its pack). The pack file is read again for each attempt.
    */
@@ -510,9 +607,14 @@ export class RemoteStore {
     return { id: idx.packId, idx, size: idx.packSize, mtimeMs: Date.now() };
   }
 
-  /** Writes the inventory: these packs and loose objects (one atomic put). */
-  async writeInventory(packs: Iterable<PackIndex>, loose: Iterable<Oid>): Promise<void> {
-    const body = encodeInventory({ packs: [...packs], loose: new Set(loose) });
+  /** Writes the inventory: these packs, loose objects and (when given) manifests (one atomic put). */
+  async writeInventory(packs: Iterable<PackIndex>, loose: Iterable<Oid>, manifests?: Iterable<Oid>): Promise<void> {
+    // one entry per pack: a caller's "packs it read" and "packs it published" may overlap (a chunked
+    // push refreshes the view after publishing its chunk packs), and a pack listed twice would make
+    // every reader refuse the whole inventory
+    const byId = new Map<string, PackIndex>();
+    for (const p of packs) byId.set(p.packId, p);
+    const body = encodeInventory({ packs: [...byId.values()], loose: new Set(loose), manifests: manifests && new Set(manifests) });
     await this.retry(() => this.remote.putBytes(INVENTORY_KEY, body, { signal: this.o.signal }));
   }
 

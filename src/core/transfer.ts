@@ -45,6 +45,7 @@ import { sendObjects } from './remotePush.js';
 import { fetchChunked } from './chunkTransfer.js';
 import type { RemotePack } from './remoteStore.js';
 import { ENTRY_HEADER_SIZE } from './store/pack.js';
+import { adoptRemotePack, packTarget, worthAdopting } from './pullPacks.js';
 import type { PackIndexEntry } from './store/packIndex.js';
 
 export { HEAD_MAX } from './remoteStore.js';
@@ -341,13 +342,42 @@ export async function fetchObjects(cache: ObjectStore, from: Remote | RemoteStor
   const TRUE = Promise.resolve(true);
   const FALSE = Promise.resolve(false);
 
+  // Trees fetched ahead, a pack's at a time: oid → bytes, until the walk asks for them.
+  const prefetched = new Map<Oid, number>();
+  const treePacks = new Map<string, Promise<void>>();
+  const prefetchTrees = (pack: RemotePack): Promise<void> => {
+    let p = treePacks.get(pack.id);
+    if (!p) {
+      p = (async () => {
+        const trees = [...pack.idx.entries()].filter((e) => e.kind === 'tree' && !cache.hasSync(e.oid, 'tree')).sort((a, b) => a.offset - b.offset);
+        if (trees.length < 2) return;
+        const span = trees[trees.length - 1].offset + trees[trees.length - 1].length - (trees[0].offset - ENTRY_HEADER_SIZE);
+        const treeBytes = trees.reduce((n, e) => n + e.length + ENTRY_HEADER_SIZE, 0);
+        // trees spread between files (a pack pushed before trees went last): one request each instead
+        if (span > 2 * treeBytes + RUN_GAP || span > RUN_MAX) return;
+        await limit(() => store.readRun(pack, trees, async (e, body) => {
+          if (cache.hasSync(e.oid, 'tree')) return;
+          if (cache.putBytesSync) cache.putBytesSync(body, 'tree');
+          else await cache.putBytes(body, 'tree');
+          prefetched.set(e.oid, body.length);
+          bytes += body.length;
+        }));
+      })().catch((err) => {
+        // the walk fetches each tree on its own then, and reports what fails
+        if (isTroveError(err, 'ABORTED') || o.signal?.aborted) throw err;
+      });
+      treePacks.set(pack.id, p);
+    }
+    return p;
+  };
+
   /** Makes `oid` present in the cache; false when it could not. */
   const ensure = (oid: Oid, where: string, size?: number, kind: CacheKind = 'blob'): Promise<boolean> => {
     const f = finished.get(oid);
     if (f !== undefined) return f ? TRUE : FALSE;
     let p = inflight.get(oid);
     if (p) return p;
-    if (cache.hasSync(oid, kind)) {
+    if (cache.hasSync(oid, kind) && !prefetched.has(oid)) {
       res.skipped++;
       res.skippedBytes += size ?? 0;
       finished.set(oid, true);
@@ -356,6 +386,19 @@ export async function fetchObjects(cache: ObjectStore, from: Remote | RemoteStor
     p = (async () => {
       total++;
       try {
+        if (kind === 'tree') {
+          // the trees of a pack come in one ranged GET (push puts them last in each pack)
+          const at = await store.locate(oid, 'tree');
+          if (at) await prefetchTrees(at.pack);
+          const got = prefetched.get(oid);
+          if (got !== undefined && cache.hasSync(oid, 'tree')) {
+            prefetched.delete(oid);
+            res.transferred++;
+            res.transferredBytes += got;
+            done++;
+            return true;
+          }
+        }
         const n = await limit(() => store.download(oid, kind, async (body) => {
           let got = 0;
           try {
@@ -427,7 +470,51 @@ export async function fetchObjects(cache: ObjectStore, from: Remote | RemoteStor
   }));
   // 3. Files in remote packs: coalesced into ranged GETs per pack (a whole pack when most of it is
   //    wanted), each object verified against the index and its hash before it enters the cache.
-  const runs = await packRuns(store, files.filter(([oid]) => !cache.hasSync(oid, 'blob')));
+  let want = files.filter(([oid]) => !cache.hasSync(oid, 'blob'));
+  // 3a. Packs of which most is wanted: downloaded whole into the cache's packs (pullPacks.ts)
+  const target = packTarget(cache);
+  if (target && want.length) {
+    const byPack = new Map<string, { pack: RemotePack; bytes: number; items: [Oid, number][] }>();
+    for (const [oid] of want) {
+      const at = await store.locate(oid, 'blob');
+      if (!at) continue;
+      let g = byPack.get(at.pack.id);
+      if (!g) byPack.set(at.pack.id, (g = { pack: at.pack, bytes: 0, items: [] }));
+      g.bytes += at.entry.length + ENTRY_HEADER_SIZE;
+      g.items.push([oid, at.entry.length]);
+    }
+    const whole = [...byPack.values()].filter((g) => worthAdopting(g.pack, g.bytes, target));
+    const wholeLimit = pLimit(2);
+    await Promise.all(whole.map((g) => wholeLimit(async () => {
+      total += g.items.length;
+      let got = 0;
+      try {
+        if (!(await adoptRemotePack(cache, target, store, g.pack, (b) => { got += b; bytes += b; }))) {
+          total -= g.items.length;
+          bytes -= got;
+          return; // not a contiguous pack: its objects are read by range below
+        }
+      } catch (err) {
+        if (isTroveError(err, 'ABORTED') || o.signal?.aborted) throw err;
+        // the ranged path below reads its objects one run at a time: one bad object then fails alone
+        total -= g.items.length;
+        bytes -= got;
+        return;
+      }
+      for (const [oid, size] of g.items) {
+        if (finished.has(oid)) continue;
+        res.transferred++;
+        res.transferredBytes += size;
+        finished.set(oid, true);
+        done++;
+      }
+      tick();
+    })));
+    want = want.filter(([oid]) => !finished.has(oid));
+  }
+  // 3b. The rest of the files in remote packs: ranged GETs of nearby entries
+  const runs = await packRuns(store, want);
+  want = [];
   const runLimit = pLimit(Math.max(1, Math.min(o.jobs, 8)));
   await Promise.all(runs.map((run) => runLimit(async () => {
     const pending = new Map(run.items.map((it) => [it.entry, it]));

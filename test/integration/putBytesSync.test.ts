@@ -60,4 +60,24 @@ describe('putBytesSync', () => {
       process.umask(old);
     }
   });
+  it('packed over a store without putBytesSync: the method is absent (callers use putBytes), never a TypeError', async () => {
+    const dir = await tempDir();
+    const loose = new LooseStore(path.join(dir, 'cache'), path.join(dir, 'tmp'));
+    Object.defineProperty(loose, 'putBytesSync', { value: undefined }); // an inner store that lacks the optional method
+    const packed = new PackedStore(loose);
+    expect(packed.putBytesSync).toBeUndefined();
+    expect(new ChunkedStore(packed).putBytesSync).toBeUndefined();
+    // the async path stores both sizes
+    const large = randomBytes(PACK_MAX_OBJECT + 10);
+    const oid = await packed.putBytes(large, 'blob');
+    expect(packed.readSmall(oid, 'blob')).toEqual(large);
+    // with the method on the inner store, large bytes go through it and small ones to a pack
+    const full = new PackedStore(new LooseStore(path.join(dir, 'c2'), path.join(dir, 't2')));
+    const big = full.putBytesSync!(large, 'blob');
+    const small = full.putBytesSync!(randomBytes(100), 'blob');
+    await full.syncToDisk();
+    expect(full.packs.has(small, 'blob')).toBe(true);
+    expect(full.packs.has(big, 'blob')).toBe(false);
+    expect(full.readSmall(big, 'blob')).toEqual(large);
+  });
 });

@@ -179,25 +179,35 @@ describe('remote packs and inventory', () => {
     expect((await ok(b, 'fsck')).code).toBe(0);
   });
 
-  it('fetch of a few files reads them out of the pack by HTTP Range; a full pull reads the pack in one ranged GET', async () => {
-    const { dir } = await s3Repo(300);
+  it('fetch of a few files reads them out of the pack by HTTP Range (all trees of the pack in one); a full fetch downloads the pack whole into the cache', async () => {
+    const { dir, bucket } = await s3Repo(300);
     await withRepo(dir, (repo) => push(repo, {}));
     const b = await cloneOf(dir);
     s3.requests.reset();
     const f = await withRepo(b, (repo) => fetch(repo, { paths: ['data/d2/e1'], runs: false }));
     const filesInSub = (await fsp.readdir(path.join(dir, 'data/d2/e1'))).length;
     expect(f.transferred).toBe(3 + filesInSub); // root, d2 and e1 trees, and the files below
-    // inventory + packs listing, then ranged GETs only: 3 trees + 1 run of files (post-order keeps a folder's files together)
-    expect(s3.requests.ranged).toBe(4);
-    expect(s3.requests.total).toBe(6);
+    // inventory + packs listing, then ranged GETs only: the pack's trees (push puts them last in the
+    // pack: one range) + 1 run of files (post-order keeps a folder's files together)
+    expect(s3.requests.ranged).toBe(2);
+    expect(s3.requests.total).toBe(4);
+    const packsBefore = (await fsp.readdir(path.join(b, '.trove/cache/packs'))).filter((f) => f.endsWith('.pack'));
 
     s3.requests.reset();
     const all = await withRepo(b, (repo) => fetch(repo, { runs: false }));
     expect(all.failed).toEqual([]);
-    const trees = 1 + 7 + 21; // data, d0..d6, d*/e0..e2
-    expect(s3.requests.ranged).toBe(trees - 3 + 1); // the trees it lacked, and one GET for all the files
+    expect(all.transferred).toBe(300 - filesInSub); // the files it lacked (its trees came with the first fetch)
+    // most of the pack is wanted: one plain GET of the whole pack, no ranges, and it becomes a local pack as it is
+    expect(s3.requests.ranged).toBe(0);
+    expect(s3.requests.total).toBe(3); // the inventory, the packs listing and the pack
+    const [remotePack] = (await keys(bucket, 'packs/')).filter((k) => k.endsWith('.pack'));
+    const packsAfter = (await fsp.readdir(path.join(b, '.trove/cache/packs'))).filter((f) => f.endsWith('.pack'));
+    expect(packsAfter).toContain(path.basename(remotePack));
+    expect(packsAfter.length).toBe(packsBefore.length + 1);
+    expect(await fsp.readdir(path.join(b, '.trove/tmp')).catch(() => [])).toEqual([]);
     await ok(b, 'checkout');
     expect(await snapshot(b, noTrove)).toEqual(await snapshot(dir, noTrove));
+    expect((await ok(b, 'fsck')).code).toBe(0);
   });
 
   it('a push that read the remote before gc doomed a pack never loses an object: readers still find it, the next gc rescues it', async () => {

@@ -19,6 +19,15 @@ describe('inventory', () => {
     expect([...inv.loose]).toEqual([b]);
   });
 
+  it('records the files held as manifests; an inventory without the field (an older trove) reads as "not recorded"', () => {
+    const buf = encodeInventory({ packs: [idx], loose: new Set([b]), manifests: new Set([a]) }, new Date(0));
+    expect(JSON.parse(buf.toString())).toMatchObject({ version: 1, manifests: [hexOf(a)] });
+    expect([...parseInventory(buf, 'inventory.json').manifests!]).toEqual([a]);
+    const old = encodeInventory({ packs: [idx], loose: new Set([b]) });
+    expect(JSON.parse(old.toString())).not.toHaveProperty('manifests');
+    expect(parseInventory(old, 'inventory.json').manifests).toBeUndefined();
+  });
+
   it('refuses malformed input, naming the file and the field', () => {
     const good = JSON.parse(encodeInventory({ packs: [idx], loose: new Set([b]) }).toString());
     const cases: [string, unknown, RegExp][] = [
@@ -32,6 +41,8 @@ describe('inventory', () => {
       ['a pack twice', { ...good, packs: [good.packs[0], good.packs[0]] }, /listed twice/],
       ['a corrupt index', { ...good, packs: [{ id: packId, idx: Buffer.from('nope').toString('base64') }] }, /packs\[0\]/],
       ['a bad loose name', { ...good, loose: ['../etc'] }, /loose\[0\]/],
+      ['manifests not a list', { ...good, manifests: 'x' }, /"manifests"/],
+      ['a bad manifest name', { ...good, manifests: [hexOf(a), 'AB'] }, /manifests\[1\]/],
     ];
     for (const [what, doc, re] of cases) {
       const buf = Buffer.from(typeof doc === 'string' ? doc : JSON.stringify(doc));

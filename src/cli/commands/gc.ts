@@ -31,7 +31,8 @@ gc never deletes without asking: without a terminal it refuses unless --force is
           if (!o.json) show(plan);
           throw unreadableError(plan);
         }
-        const work = plan.candidates.length + (plan.packsDue ?? 0); // doomed packs past the grace period go too
+        // doomed packs past the grace period go too; small packs are merged
+        const work = plan.candidates.length + (plan.packsDue ?? 0) + (plan.packsToMerge ?? 0);
         if (o.json && (o.dryRun || !work)) return json(plan);
         if (!o.json) show(plan);
         if (o.dryRun || !work) return;
@@ -50,7 +51,7 @@ gc never deletes without asking: without a terminal it refuses unless --force is
         }
         const r = await applyGc(repo, plan);
         if (o.json) return json({ plan, ...r });
-        out(`deleted ${plural(r.deleted, 'object')} (${humanBytes(r.bytes)})`);
+        out(`deleted ${plural(r.deleted, 'object')} (${humanBytes(r.bytes)})${r.packsMerged ? `; merged ${plural(r.packsMerged, 'small pack')}` : ''}`);
       } finally {
         repo.close();
       }
@@ -63,6 +64,7 @@ function show(p: GcPlan): void {
   if (p.keptYoung) out(`kept ${plural(p.keptYoung, 'unused object')} (${humanBytes(p.keptYoungBytes)}) younger than the grace period`);
   if (p.blocked) out(`would have deleted ${plural(p.blocked, 'object')}, but some trees cannot be read (below)`);
   else out(p.candidates.length ? `would delete ${plural(p.candidates.length, 'object')} (${humanBytes(p.bytes)})` : 'nothing to delete');
+  if (p.packsToMerge) out(`would merge ${plural(p.packsToMerge, 'small pack')} into fewer (nothing in use is lost)`);
   if (p.packsDue) out(`would remove ${plural(p.packsDue, 'pack')} that an earlier gc marked (what is still in use in them is copied first)`);
   for (const w of p.unreadableTrees.slice(0, 5)) err(`warning: ${w}; objects below it could not be marked, so gc deletes nothing`);
   for (const b of p.badPointers.slice(0, 5)) err(`warning: skipped a bad pointer: ${b.message}`);

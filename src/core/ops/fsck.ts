@@ -20,9 +20,22 @@ export interface FsckResult {
 
 /**
  * Re-hashes every cached object; corrupt ones are moved to `cache/quarantine/`, never deleted.
+ * Under the repo lock, held to the end: fsck rewrites packs (repair, quarantine) and must not meet a gc
+ * rewriting or merging the same packs, nor take a pack a gc removed meanwhile for a corrupt one. A
+ * concurrent add, gc or checkout waits for it (and fails with LOCKED, changing nothing, after the
+ * lock's 2-minute wait); reads (status, diff, push) go on beside it.
  * @example const { corrupt } = await fsck(ctx)
  */
 export async function fsck(ctx: RepoContext, o: { onProgress?: OnProgress; jobs?: number } = {}): Promise<FsckResult> {
+  const unlock = await ctx.lock('fsck');
+  try {
+    return await fsckLocked(ctx, o);
+  } finally {
+    await unlock();
+  }
+}
+
+async function fsckLocked(ctx: RepoContext, o: { onProgress?: OnProgress; jobs?: number }): Promise<FsckResult> {
   // packs first, whole: damaged packs and indexes are repaired (good objects kept), so the per-object
   // pass below meets only sound packs. Inside removals(): quarantining moves the store's generation.
   const packed = packsOf(ctx.cache);

@@ -9,9 +9,10 @@
  *   <dir>/manifests/sha256/ab/cdef…   one manifest per chunked blob, named by the blob's oid
  *
  * Writing a chunked blob (putFile):
- *  1. Read the file once, in 1 MiB pieces. Each piece goes through the Cutter (gear hash) and each
- *     chunk's bytes through its own SHA-256 on this thread; the whole-file SHA-256 runs in a worker
- *     thread (wholeHasher.ts) on the same pieces, so the two big hashes use both cores.
+ *  1. Read the file once, in 1 MiB pieces. Three passes go over each piece: the Cutter (gear hash) finds
+ *     the cut points, each chunk's bytes go through its own SHA-256, the whole file's through another.
+ *     For big files (48 MiB and more) they run on three threads at once (chunkPipeline.ts: a ring of
+ *     shared buffers, so both cores are busy and the bytes are read once); smaller ones on this thread.
  *  2. A chunk that is already stored is touched (its mtime protects it from a concurrent sweep, see 5);
  *     a new one is written to a temp file and renamed into place (complete or absent).
  *  3. When the whole file is read: if the blob is already stored (manifest, or whole in the inner
@@ -37,14 +38,14 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { TroveError, isErrno, isTroveError } from '../errors.js';
 import { hexOf, isOid, oidFromHex, type Oid } from '../oid.js';
+import { chunkFileParallel } from './chunkPipeline.js';
 import { Cutter, DEFAULT_CHUNKING, type ChunkerParams } from './chunker.js';
 import { makeManifest, parseManifest, serializeManifest, type Manifest, type ManifestEntry } from './manifest.js';
 import type { LinkMode, ObjectInfo, ObjectKind, ObjectRef, ObjectStore, Part, PutResult } from './objectStore.js';
-import { InlineHasher, WorkerHasher, type WholeHasher } from './wholeHasher.js';
 
 /** Blobs of this size and more are chunked (4× the largest chunk: smaller files gain little and keep link modes). */
 export const CHUNK_THRESHOLD = 16 << 20;
-/** From this size the whole-file hash runs in a worker thread (below it, starting one costs more than it saves). */
+/** From this size the parallel pipeline is used (below it, starting its two workers costs more than it saves). */
 const WORKER_FROM = 48 << 20;
 const PIECE = 1 << 20;
 /** Chunk writes in flight at once (each holds at most one chunk's bytes). */
@@ -86,7 +87,7 @@ export interface ChunkedOptions {
   params?: ChunkerParams;
   /** unreferenced chunks younger than this are kept by the sweep (default 1 h) */
   chunkGraceMs?: number;
-  /** 'auto' (default): worker from 48 MiB; tests force either path */
+  /** 'auto' (default): the parallel pipeline (chunkPipeline.ts, two worker threads) from 48 MiB, else all on this thread; tests force either path */
   wholeHash?: 'auto' | 'worker' | 'inline';
 }
 
@@ -360,13 +361,20 @@ export class ChunkedStore implements ObjectStore {
    */
   private async putChunked(src: string, onBytes?: (n: number) => void): Promise<PutResult> {
     const fh = await fsp.open(src, 'r');
-    const useWorker = this.wholeHash === 'worker' || (this.wholeHash === 'auto' && (await fh.stat()).size >= WORKER_FROM);
-    // pieces come back from the hasher and are read into again: memory stays at the pieces in use
+    const parallel = this.wholeHash === 'worker' || (this.wholeHash === 'auto' && (await fh.stat()).size >= WORKER_FROM);
+    if (parallel) {
+      try {
+        return await this.putChunkedParallel(fh, onBytes);
+      } finally {
+        await fh.close().catch(() => {});
+      }
+    }
+    // pieces no chunk refers to any more are read into again: memory stays at the pieces in use
     const pool: ArrayBuffer[] = [];
     const recycle = (ab: ArrayBuffer) => {
       if (ab.byteLength === PIECE && pool.length < 32) pool.push(ab);
     };
-    const whole: WholeHasher = useWorker ? new WorkerHasher(recycle) : new InlineHasher(recycle);
+    const whole = createHash('sha256');
     const cutter = new Cutter(this.params);
     const entries: ManifestEntry[] = [];
     const inFlight = new Map<Oid, Promise<void>>();
@@ -396,16 +404,19 @@ export class ChunkedStore implements ObjectStore {
       inFlight.set(oid, tracked);
     };
 
-    /** Hands the pieces no unfinished chunk refers to to the whole-file hasher (in order). */
+    /** Hashes (in order) and recycles the pieces no unfinished chunk refers to. */
     const release = async (all: boolean) => {
       const keepFrom = all || open.length === 0 ? null : open[0].buffer;
       let n = 0;
       while (n < held.length && held[n].buffer !== keepFrom) n++;
       if (n === 0) return;
-      // a piece leaves this thread (its ArrayBuffer is transferred): its chunks' writes must be done
+      // a piece is read into again: its chunks' writes must be done
       await Promise.all(writes);
       if (writeError) throw writeError;
-      for (const piece of held.splice(0, n)) await whole.update(piece);
+      for (const piece of held.splice(0, n)) {
+        whole.update(piece);
+        if (piece.byteOffset === 0) recycle(piece.buffer as ArrayBuffer);
+      }
     };
 
     let next: Promise<Buffer> | null = null;
@@ -434,18 +445,28 @@ export class ChunkedStore implements ObjectStore {
       await release(true);
       await Promise.all(writes);
       if (writeError) throw writeError;
-      const oid = oidFromHex(await whole.digest());
+      const oid = oidFromHex(whole.digest('hex'));
       if (this.manifestSync(oid, 'blob') || (await this.inner.has(oid, 'blob'))) return { oid, size, stored: false };
       const m = makeManifest(oid, entries, this.params);
       if (written > 0) await syncFs(this.dir); // chunks durable before the manifest that names them
       await this.writeManifest(m);
       return { oid, size, stored: true, newBytes: writtenBytes };
     } finally {
-      await whole.close();
       await Promise.allSettled(writes);
       await next?.catch(() => {}); // a read ahead still in flight when something failed
       await fh.close().catch(() => {});
     }
+  }
+
+  /** putChunked for big files: the three passes on three threads (chunkPipeline.ts), then steps 2–3. */
+  private async putChunkedParallel(fh: fsp.FileHandle, onBytes?: (n: number) => void): Promise<PutResult> {
+    const r = await chunkFileParallel(fh, this.params, (oid, segs) => this.storeChunk(oid, segs), onBytes);
+    const oid = oidFromHex(r.wholeHex);
+    if (this.manifestSync(oid, 'blob') || (await this.inner.has(oid, 'blob'))) return { oid, size: r.size, stored: false };
+    const m = makeManifest(oid, r.entries, this.params);
+    if (r.written > 0) await syncFs(this.dir); // chunks durable before the manifest that names them
+    await this.writeManifest(m);
+    return { oid, size: r.size, stored: true, newBytes: r.writtenBytes };
   }
 
   /** Stores one chunk unless it is there (then touches it: see the sweep). Returns whether it wrote. */

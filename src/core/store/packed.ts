@@ -289,7 +289,13 @@ export class PackedObjects {
     this.refresh();
     for (const p of this.slots) {
       if (!p) continue;
-      for (const e of p.index.entries()) yield { oid: e.oid, kind: e.kind as ObjectKind, size: e.length, mtimeMs: p.mtimeMs };
+      for (let i = 0; i < p.index.count; i++) {
+        const e = p.index.entryAt(i);
+        // an object in two packs (a merge or rewrite killed between its two phases) is listed once: from
+        // the pack a lookup finds (only a shared 6-byte prefix needs the full lookup)
+        if (typeof this.map.get(p.index.prefixAt(i)) !== 'number' && this.findSealed(e.oid, e.kind)?.pack !== p) continue;
+        yield { oid: e.oid, kind: e.kind as ObjectKind, size: e.length, mtimeMs: p.mtimeMs };
+      }
     }
     for (const e of this.writer?.entries() ?? []) yield { oid: e.oid, kind: e.kind as ObjectKind, size: e.length, mtimeMs: Date.now() };
   }
@@ -355,6 +361,16 @@ export class PackedObjects {
     } finally {
       if (!done) rmSync(w.file, { force: true });
     }
+  }
+
+  /**
+   * Makes a complete pack that the caller has verified whole (every entry against its oid, the
+   * trailer's checksum against `id`) one of this store's packs: fsynced temp file `tmpPack` (in this
+   * store's tmp dir) renamed into packs/, then its index. For pull, which downloads a remote pack
+   * whole instead of inserting its objects one by one (pullPacks.ts).
+   */
+  adoptPack(tmpPack: string, id: string, size: number, entries: PackIndexEntry[]): void {
+    this.install(tmpPack, id, size, entries);
   }
 
   /** Renames a finished temp pack into packs/ and writes its index (index last); registers it. */
@@ -523,6 +539,83 @@ export class PackedObjects {
     p.reader = undefined;
     rmSync(path.join(this.packsDir, `${p.id}.pack`), { force: true });
     this.forget(p);
+  }
+
+  // ------------------------------------------------------------------ merging (policy: packMerge.ts)
+
+  /** The sealed packs: id, file size, object count (what the merge policy chooses from). */
+  packSizes(): { id: string; bytes: number; count: number }[] {
+    this.sealSync();
+    this.refresh();
+    const out: { id: string; bytes: number; count: number }[] = [];
+    for (const p of this.slots) if (p) out.push({ id: p.id, bytes: p.index.packSize, count: p.index.count });
+    return out;
+  }
+
+  /**
+   * Merges each group of packs into one new pack, two-phase like a rewrite: the group's entries that
+   * `keep` (and that verify; the others are quarantined) are written to a temp pack, which is sealed and
+   * indexed in packs/; only then are the old indexes removed, then the old packs. A kill before the new
+   * index leaves the old packs (and a temp file, or an unindexed pack that adoptOrphans indexes); a kill
+   * after it leaves objects in two packs, which readers and fsck accept and the next merge folds. Callers
+   * hold the repo lock. Returns how many packs were merged away and how many were written.
+   */
+  mergeGroups(groups: readonly (readonly string[])[], keep: (e: PackIndexEntry) => boolean, quarantined?: PackCheck['quarantined']): { merged: number; written: number } {
+    this.sealSync();
+    this.refresh();
+    let merged = 0;
+    let written = 0;
+    for (const ids of groups) {
+      const ps = ids.map((id) => this.byId.get(id)).filter((p): p is LoadedPack => p !== undefined);
+      if (ps.length < 2) continue;
+      let w: PackWriter | undefined;
+      let newId: string | undefined;
+      try {
+        for (const p of ps) {
+          const r = this.reader(p);
+          for (const e of p.index.entries()) {
+            if (!keep(e) || w?.has(e.oid, e.kind)) continue;
+            let body: Buffer;
+            try {
+              body = r.readSync(e);
+            } catch (err) {
+              if (!isTroveError(err, 'INTEGRITY')) throw err;
+              quarantined?.push({ oid: e.oid, kind: e.kind, to: path.relative(this.dir, this.quarantineBytes(r, e)) });
+              continue;
+            }
+            this.ensureDirs();
+            w ??= PackWriter.create(this.tempName('pack'));
+            w.add(e.kind, body, e.oid);
+          }
+        }
+        if (w) {
+          const pack = w.finishSync();
+          const tmp = w.file;
+          w = undefined;
+          try {
+            this.install(tmp, pack.id, pack.size, pack.entries);
+          } finally {
+            rmSync(tmp, { force: true });
+          }
+          newId = pack.id;
+          written++;
+        }
+      } catch (err) {
+        w?.abort();
+        throw err;
+      }
+      // phase two: every kept object of the group is in the new pack now
+      for (const p of ps) if (p.id !== newId) rmSync(path.join(this.packsDir, `${p.id}.idx`), { force: true });
+      for (const p of ps) {
+        if (p.id === newId) continue;
+        p.reader?.close();
+        p.reader = undefined;
+        rmSync(path.join(this.packsDir, `${p.id}.pack`), { force: true });
+        this.forget(p);
+        merged++;
+      }
+    }
+    return { merged, written };
   }
 
   /** Copies an entry's raw bytes (as they are, unverified) to quarantine/<kind>-<hex>.<ms>. */
@@ -707,6 +800,8 @@ export class PackedStore implements ObjectStore {
    */
   constructor(readonly loose: ObjectStore, readonly maxPacked = PACK_MAX_OBJECT, targetBytes = PACK_TARGET_BYTES, readonly packBlobs = true) {
     this.packs = new PackedObjects(loose.dir, loose.tmpDir, targetBytes);
+    const looseSync = loose.putBytesSync?.bind(loose);
+    if (looseSync) this.putBytesSync = (buf, kind) => this.putBytesSyncVia(looseSync, buf, kind);
   }
 
   /** the largest object of this kind that goes into a pack (-1: none) */
@@ -785,12 +880,14 @@ export class PackedStore implements ObjectStore {
     return oid;
   }
 
-  /** putBytes, synchronously (see the interface): a pull inserts what it read out of remote packs */
-  putBytesSync(buf: Buffer, kind: ObjectKind): Oid {
-    if (buf.length > this.limit(kind)) {
-      if (this.loose.putBytesSync) return this.loose.putBytesSync(buf, kind);
-      throw new TypeError('putBytesSync of a large object on a store without it'); // the chunked store never asks
-    }
+  /**
+   * putBytes, synchronously (see the interface): a pull inserts what it read out of remote packs. Present
+   * only when the loose store has it (a large object goes there): callers that find it absent use putBytes.
+   */
+  readonly putBytesSync?: (buf: Buffer, kind: ObjectKind) => Oid;
+
+  private putBytesSyncVia(looseSync: (buf: Buffer, kind: ObjectKind) => Oid, buf: Buffer, kind: ObjectKind): Oid {
+    if (buf.length > this.limit(kind)) return looseSync(buf, kind);
     const oid = oidOf(buf);
     if (!this.loose.hasSync(oid, kind)) this.packs.put(buf, kind, oid);
     return oid;

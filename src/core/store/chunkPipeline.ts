@@ -1,0 +1,234 @@
+/**
+ * The parallel chunking pipeline for big files: the three passes over a file's bytes (the gear hash
+ * that finds the cut points, each chunk's SHA-256, the whole file's SHA-256) run on three threads at
+ * once over one read of the file, so a 2-core machine keeps both cores busy.
+ *
+ *   main thread     reads pieces into a ring of shared buffers, runs the gear pass (Cutter), sends
+ *                   each piece to the whole-file worker and each chunk's segments to the chunk worker,
+ *                   stores the new chunks (the bytes are still in the ring) when their digests return
+ *   whole worker    SHA-256 of every piece, in file order
+ *   chunk worker    SHA-256 of each chunk's segments, one digest per chunk, in chunk order
+ *
+ * Measured on a 1 GiB file (2-core Xeon): gear ≈ 0.7 s, each SHA-256 pass ≈ 0.6 s of CPU; on one
+ * thread (gear + chunk hashes) the main thread was the bottleneck at ~1.4 s while the whole-file worker
+ * idled half the time.
+ *
+ * Memory: the ring (a SharedArrayBuffer of `slots` pieces, fixed: the file is never held whole); a slot
+ * is reused once the whole-file worker is done with it and every chunk with bytes in it is hashed and,
+ * when new, written. Messages carry slot numbers and offsets, never bytes.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+import { oidFromHex, type Oid } from '../oid.js';
+import { Cutter, type ChunkerParams } from './chunker.js';
+import type { ManifestEntry } from './manifest.js';
+
+const PIECE = 1 << 20;
+
+// The workers' code: CommonJS (eval workers are), no imports from trove. role 'whole': one message per
+// piece [slot, len], answered [slot] once hashed; [-1] asks for the digest. role 'chunk': [slot, off,
+// len, end] per segment; end = 1 closes the chunk and answers its digest.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const ring = new Uint8Array(workerData.sab);
+const whole = workerData.role === 'whole';
+let h = createHash('sha256');
+parentPort.on('message', (m) => {
+  if (whole) {
+    if (m[0] < 0) { parentPort.postMessage(h.digest('hex')); return; }
+    h.update(ring.subarray(m[0] * ${PIECE}, m[0] * ${PIECE} + m[1]));
+    parentPort.postMessage(m[0]);
+    return;
+  }
+  if (m[2] > 0) h.update(ring.subarray(m[0] * ${PIECE} + m[1], m[0] * ${PIECE} + m[1] + m[2]));
+  if (m[3] === 1) { parentPort.postMessage(h.digest('hex')); h = createHash('sha256'); }
+});
+`;
+
+export interface PipelineResult {
+  /** hex SHA-256 of the whole file */
+  wholeHex: string;
+  size: number;
+  /** the chunks in file order */
+  entries: ManifestEntry[];
+  /** chunks written (new) and their bytes */
+  written: number;
+  writtenBytes: number;
+}
+
+/**
+ * Stores one chunk given as views of the ring (valid until the returned promise settles); resolves
+ * to whether it wrote (false: it was there already).
+ */
+export type StoreChunk = (oid: Oid, segs: Buffer[], size: number) => Promise<boolean>;
+
+interface OpenChunk {
+  segs: Buffer[];
+  slots: number[];
+  size: number;
+}
+
+/**
+ * Reads `fh` from its current position to the end, cutting, hashing and storing chunks (see the
+ * header). Rejects with the first failure (a read, a write, a worker); the workers are gone either way.
+ */
+export async function chunkFileParallel(fh: FileHandle, params: ChunkerParams, store: StoreChunk, onBytes?: (n: number) => void): Promise<PipelineResult> {
+  // the open chunk can span maxSize/PIECE + 1 slots; keep room for the read ahead and hashing lag
+  const slots = Math.max(16, Math.ceil(params.maxSize / PIECE) + 6);
+  const sab = new SharedArrayBuffer(slots * PIECE);
+  const view = (slot: number, off = 0, len = PIECE) => Buffer.from(sab, slot * PIECE + off, len);
+  const execArgv: string[] = []; // a parent started with `--input-type=module` would make the eval'd source an ES module
+  const wholeW = new Worker(WORKER_SOURCE, { eval: true, execArgv, workerData: { sab, role: 'whole' } });
+  const chunkW = new Worker(WORKER_SOURCE, { eval: true, execArgv, workerData: { sab, role: 'chunk' } });
+
+  const refs = new Int32Array(slots);
+  const free: number[] = Array.from({ length: slots }, (_, i) => slots - 1 - i);
+  let failure: unknown = null;
+  let finished = false;
+  let wake: (() => void) | null = null;
+  const poke = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const fail = (err: unknown) => {
+    failure ??= err;
+    poke();
+  };
+  /** waits for any event (a slot freed, a digest, a failure) */
+  const event = () => new Promise<void>((r) => (wake = r));
+
+  const release = (slot: number) => {
+    if (--refs[slot] === 0) {
+      free.push(slot);
+      poke();
+    }
+  };
+
+  const entries: ManifestEntry[] = [];
+  /** chunks cut and sent to the chunk worker, waiting for their digests (oldest first) */
+  const hashing: OpenChunk[] = [];
+  const storing = new Map<Oid, Promise<boolean>>();
+  let pendingStores = 0;
+  let written = 0;
+  let writtenBytes = 0;
+  let wholeHex: string | null = null;
+
+  wholeW.on('message', (m: number | string) => {
+    if (typeof m === 'string') {
+      wholeHex = m;
+      poke();
+    } else release(m);
+  });
+  chunkW.on('message', (hex: string) => {
+    const c = hashing.shift();
+    if (!c) return fail(new Error('chunk worker answered a digest that no chunk waits for'));
+    const oid = oidFromHex(hex);
+    entries.push({ oid, size: c.size });
+    // the same chunk twice in one file: store it once, release the second's slots when the first is stored
+    const prior = storing.get(oid);
+    const p = prior ?? store(oid, c.segs, c.size);
+    if (!prior) storing.set(oid, p);
+    pendingStores++;
+    p.then((w) => {
+      if (w && !prior) {
+        written++;
+        writtenBytes += c.size;
+      }
+    }, fail).finally(() => {
+      for (const s of c.slots) release(s);
+      pendingStores--;
+      poke();
+    });
+  });
+  for (const w of [wholeW, chunkW]) {
+    w.on('error', fail);
+    w.on('exit', (code) => {
+      if (!finished) fail(new Error(`hash worker exited with code ${code}`));
+    });
+  }
+
+  const cutter = new Cutter(params);
+  let open: OpenChunk = { segs: [], slots: [], size: 0 };
+  const addSegment = (slot: number, off: number, len: number, end: boolean) => {
+    if (len > 0) {
+      open.segs.push(view(slot, off, len));
+      if (open.slots[open.slots.length - 1] !== slot) {
+        open.slots.push(slot);
+        refs[slot]++;
+      }
+      open.size += len;
+    }
+    chunkW.postMessage([slot, off, len, end ? 1 : 0]);
+    if (end) {
+      hashing.push(open);
+      open = { segs: [], slots: [], size: 0 };
+    }
+  };
+
+  const takeSlot = async (): Promise<number> => {
+    while (free.length === 0 && !failure) await event();
+    if (failure) throw failure;
+    return free.pop() as number;
+  };
+  const readSlot = async (slot: number): Promise<number> => {
+    const buf = view(slot);
+    let n = 0;
+    while (n < PIECE) {
+      const { bytesRead } = await fh.read(buf, n, PIECE - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return n;
+  };
+
+  let size = 0;
+  let ahead: Promise<number> | null = null;
+  try {
+    let slot = await takeSlot();
+    ahead = readSlot(slot);
+    for (;;) {
+      const n: number = await (ahead as Promise<number>);
+      ahead = null;
+      if (failure) throw failure;
+      if (n === 0) {
+        free.push(slot);
+        break;
+      }
+      const cur = slot;
+      // two references: the whole-file worker's, and this loop's until the gear pass below has added the
+      // chunks' own (waiting for the next slot lets the whole worker's answer arrive before that)
+      refs[cur] = 2;
+      wholeW.postMessage([cur, n]);
+      size += n;
+      onBytes?.(n);
+      // read the next piece while this one is cut (a read is a copy in the kernel, on a libuv thread)
+      if (n === PIECE) {
+        slot = await takeSlot();
+        ahead = readSlot(slot);
+      }
+      const buf = view(cur, 0, n);
+      let i = 0;
+      while (i < n) {
+        const end = cutter.scan(buf, i, n);
+        addSegment(cur, i, (end < 0 ? n : end) - i, end >= 0);
+        if (end < 0) break;
+        i = end;
+      }
+      release(cur);
+      if (n < PIECE) break; // the end of the file
+    }
+    if (cutter.pending > 0) addSegment(0, 0, 0, true);
+    wholeW.postMessage([-1]);
+    while ((wholeHex === null || hashing.length > 0 || pendingStores > 0) && !failure) await event();
+    if (failure) throw failure;
+    return { wholeHex: wholeHex as unknown as string, size, entries, written, writtenBytes };
+  } finally {
+    finished = true;
+    await ahead?.catch(() => {});
+    // stores in flight read the ring: let them settle before returning (or rethrowing)
+    while (pendingStores > 0) await event();
+    await Promise.all([wholeW.terminate(), chunkW.terminate()]);
+  }
+}

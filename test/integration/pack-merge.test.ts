@@ -1,0 +1,155 @@
+/**
+ * gc merges small packs (store/packMerge.ts), and fsck takes the repo lock. Many small adds leave a pack
+ * each; gc folds them into one, dropping garbage whatever its share; a kill -9 at each step of the merge
+ * (real SIGKILL of a child doing the merge) leaves a state fsck passes and a re-run of gc completes.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, promises as fsp, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { acquireLock } from '../../src/core/lock.js';
+import { git, newRepo, ROOT, sh, sha256File, spawnTrove, trove, write } from '../helpers/repo.js';
+
+const packsDir = (dir: string) => path.join(dir, '.trove/cache/packs');
+const packFiles = (dir: string, ext: 'pack' | 'idx') => (existsSync(packsDir(dir)) ? readdirSync(packsDir(dir)).filter((n) => n.endsWith(`.${ext}`)).sort() : []);
+
+async function ok(dir: string, ...args: string[]) {
+  const r = await trove(dir, ...args);
+  expect(r.code, `trove ${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return r;
+}
+
+async function hashes(dir: string): Promise<Map<string, string>> {
+  const m = new Map<string, string>();
+  for (const e of await fsp.readdir(path.join(dir, 'data'), { recursive: true, withFileTypes: true })) {
+    if (e.isFile()) m.set(path.relative(dir, path.join(e.parentPath, e.name)), await sha256File(path.join(e.parentPath, e.name)));
+  }
+  return m;
+}
+
+async function expectData(dir: string, want: Map<string, string>) {
+  await fsp.rm(path.join(dir, 'data'), { recursive: true, force: true });
+  await ok(dir, 'checkout');
+  expect(await hashes(dir)).toEqual(want);
+}
+
+/**
+ * Six adds, one pack each (the first holds 40 files). Only the last version is committed: the first
+ * version of data/a/f0.bin and the old trees are garbage, well under REPACK_GARBAGE_SHARE of pack 1.
+ */
+async function sixSmallPacks(): Promise<{ dir: string; want: Map<string, string>; objects: number }> {
+  const dir = await newRepo();
+  for (let i = 0; i < 40; i++) await write(dir, `data/a/f${i}.bin`, randomBytes(1500));
+  await ok(dir, 'add', 'data');
+  for (let k = 1; k < 6; k++) {
+    await write(dir, `data/b${k}/g.bin`, randomBytes(1000 + k));
+    if (k === 5) await write(dir, 'data/a/f0.bin', randomBytes(1500)); // the old f0 becomes garbage
+    await ok(dir, 'add', 'data');
+  }
+  expect(packFiles(dir, 'pack')).toHaveLength(6);
+  await git(dir, 'add', '-A');
+  await git(dir, 'commit', '-qm', 'data');
+  const objects = JSON.parse((await ok(dir, 'fsck', '--json')).stdout).checked as number;
+  return { dir, want: await hashes(dir), objects };
+}
+
+/**
+ * Runs the merge gc would run (store/packMerge.ts over the repo's cache) in a child that SIGKILLs itself
+ * at `at`: after writing `n` entries of the new pack, at the new pack's index rename, at the first old
+ * index's removal, or at the first old pack's removal. fs calls are intercepted through node:fs itself
+ * (syncBuiltinESMExports), so the merge code runs unchanged.
+ */
+async function mergeKilledAt(dir: string, at: 'write' | 'new-index' | 'old-index' | 'old-pack'): Promise<void> {
+  const script = path.join(dir, '.trove', 'merge-kill.mjs');
+  writeFileSync(script, `
+import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+const at = ${JSON.stringify(at)};
+const die = () => process.kill(process.pid, 'SIGKILL');
+const rename = fs.renameSync, rm = fs.rmSync;
+fs.renameSync = (a, b) => { if (at === 'new-index' && String(b).endsWith('.idx')) die(); return rename(a, b); };
+fs.rmSync = (p, o) => {
+  if (at === 'old-index' && String(p).endsWith('.idx') && String(p).includes('/packs/')) die();
+  if (at === 'old-pack' && String(p).endsWith('.pack') && String(p).includes('/packs/')) die();
+  return rm(p, o);
+};
+syncBuiltinESMExports();
+const { PackedObjects } = await import(${JSON.stringify(path.join(ROOT, 'dist/core/store/packed.js'))});
+const { planMerge } = await import(${JSON.stringify(path.join(ROOT, 'dist/core/store/packMerge.js'))});
+const packs = new PackedObjects(${JSON.stringify(path.join(dir, '.trove/cache'))}, ${JSON.stringify(path.join(dir, '.trove/tmp'))});
+let n = 0;
+packs.mergeGroups(planMerge(packs.packSizes()), () => { if (at === 'write' && ++n === 20) die(); return true; });
+console.log('not killed');
+`);
+  const r = await sh(process.execPath, [script], dir);
+  expect(r.stdout).not.toContain('not killed');
+  expect(r.code).not.toBe(0);
+  await fsp.rm(script);
+}
+
+describe('gc merges small packs', () => {
+  it('six small packs become one; garbage under the repack share is dropped with them; the data is whole', async () => {
+    const { dir, want, objects } = await sixSmallPacks();
+    const plan = JSON.parse((await ok(dir, 'gc', '--grace', '0', '--dry-run', '--json')).stdout);
+    expect(plan.packsToMerge).toBe(6);
+    expect(plan.candidates.length).toBeGreaterThanOrEqual(1); // the old f0 and the old trees
+    const r = await ok(dir, 'gc', '--grace', '0', '--force', '--json');
+    const done = JSON.parse(r.stdout);
+    expect(done.packsMerged).toBe(6);
+    expect(packFiles(dir, 'pack')).toHaveLength(1);
+    expect(packFiles(dir, 'idx')).toHaveLength(1);
+    const f = JSON.parse((await ok(dir, 'fsck', '--json')).stdout);
+    expect(f.corrupt).toEqual([]);
+    expect(f.checked).toBe(objects - plan.candidates.length); // the garbage is gone, though under 20 % of its pack
+    // nothing more to merge: a second gc has no work
+    expect(JSON.parse((await ok(dir, 'gc', '--grace', '0', '--dry-run', '--json')).stdout).packsToMerge).toBeUndefined();
+    await expectData(dir, want);
+  });
+
+  it('three small packs: below the threshold, left alone', async () => {
+    const dir = await newRepo();
+    for (let k = 0; k < 3; k++) {
+      await write(dir, `data/f${k}.bin`, randomBytes(1000));
+      await ok(dir, 'add', 'data');
+    }
+    expect(packFiles(dir, 'pack')).toHaveLength(3);
+    const plan = JSON.parse((await ok(dir, 'gc', '--grace', '0', '--dry-run', '--json')).stdout);
+    expect(plan.packsToMerge).toBeUndefined();
+  });
+
+  it.each(['write', 'new-index', 'old-index', 'old-pack'] as const)('merge killed (-9) at %s: fsck passes, a re-run of gc completes, nothing is lost', async (at) => {
+    const { dir, want, objects } = await sixSmallPacks();
+    await mergeKilledAt(dir, at);
+    const f = await trove(dir, 'fsck', '--json');
+    expect(f.code, f.stdout + f.stderr).toBe(0);
+    expect(JSON.parse(f.stdout).checked).toBe(objects); // every object still there, once each in the listing
+    await ok(dir, 'gc', '--grace', '0', '--force');
+    expect(packFiles(dir, 'pack')).toHaveLength(1);
+    expect(existsSync(path.join(dir, '.trove/tmp')) ? readdirSync(path.join(dir, '.trove/tmp')) : []).toEqual([]);
+    expect(JSON.parse((await ok(dir, 'fsck', '--json')).stdout).corrupt).toEqual([]);
+    await expectData(dir, want);
+  });
+});
+
+describe('fsck takes the repo lock', () => {
+  it('fsck waits while another command holds the lock, repairs nothing meanwhile, then runs', async () => {
+    const dir = await newRepo();
+    for (let i = 0; i < 10; i++) await write(dir, `data/f${i}.bin`, randomBytes(1000));
+    await ok(dir, 'add', 'data');
+    const [idx] = packFiles(dir, 'idx');
+    await fsp.rm(path.join(packsDir(dir), idx)); // a pack without an index: fsck rebuilds it
+    const unlock = await acquireLock(path.join(dir, '.trove/lock'), 'test holding the lock');
+    const child = spawnTrove(dir, ['fsck', '--json']);
+    let stdout = '';
+    child.stdout?.on('data', (c) => (stdout += c));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    // long enough for an unlocked fsck of 11 objects to have repaired the index several times over
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(child.exitCode).toBeNull();
+    expect(packFiles(dir, 'idx')).toEqual([]);
+    await unlock();
+    expect(await exited).toBe(0);
+    expect(packFiles(dir, 'idx')).toEqual([idx]);
+    expect(JSON.parse(stdout).packs.problems.map((p: { action: string }) => p.action)).toEqual(['index rebuilt from the pack']);
+  });
+});
