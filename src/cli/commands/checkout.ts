@@ -79,7 +79,7 @@ With a revision, nothing is changed unless every object it needs is in the cache
         const missing = res.flatMap((r) => r.missingFiles);
         if (o.json) json(res);
         else {
-          for (const r of res) if (r.written || r.deleted) out(`${r.path}: ${plural(r.written, 'file')} written, ${r.deleted} deleted`);
+          for (const r of res) if (r.written || r.deleted) out(`${r.path}: ${plural(r.written, 'file')} written, ${r.deleted} deleted${copiedInstead(r)}`);
           const gitAdd = [...new Set(res.flatMap((r) => r.gitAdd ?? []))];
           if (gitAdd.length) out(`\nThe pointers now name those versions; to record that in git, run:\n\n\tgit add ${gitAdd.map(shellQuote).join(' ')}`);
         }
@@ -92,4 +92,11 @@ With a revision, nothing is changed unless every object it needs is in the cache
         repo.close();
       }
     });
+}
+
+/** In a hardlink or symlink repo: how many files were copies all the same, and why. */
+function copiedInstead(r: CheckoutResult): string {
+  const n = r.modes?.copy ?? 0;
+  if (r.wanted === 'copy' || r.wanted === 'reflink' || !n) return '';
+  return ` (${plural(n, 'file')} copied, not ${r.wanted}ed: small files kept in packs and executable files have no cache file of their own to link to)`;
 }

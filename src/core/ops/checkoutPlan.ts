@@ -43,6 +43,8 @@ export interface CheckoutPlan {
   dirsToRemove: string[];
   dirsToMake: string[];
   unchanged: number;
+  /** nothing is at the tracked path now: a folder can be built aside and renamed into place (checkoutStage.ts) */
+  absent: boolean;
   /** objects not in the cache (the file's, or the folder trees that could not be read) */
   missing: Oid[];
   missingFiles: string[];
@@ -68,7 +70,7 @@ export type WorkspaceState =
 export function checkoutActions(t: Tracked, want: DesiredState, have: WorkspaceState, o: { only?: string[] | null } = {}): CheckoutPlan {
   const only = o.only ?? null;
   const plan: CheckoutPlan = {
-    t, drops: [], conflicts: [], writes: [], chmods: [], deletes: [], dirsToRemove: [], dirsToMake: [], unchanged: 0, missing: [], missingFiles: [],
+    t, drops: [], conflicts: [], writes: [], chmods: [], deletes: [], dirsToRemove: [], dirsToMake: [], unchanged: 0, absent: have === null, missing: [], missingFiles: [],
   };
   const under = (p: string) => `${t.path}/${p}`;
 

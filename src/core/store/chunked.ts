@@ -734,7 +734,7 @@ export class ChunkedStore implements ObjectStore {
     }
   }
 
-  materializeSync(oid: Oid, dest: string, mode: LinkMode, exec: boolean, fresh: boolean): LinkMode {
+  materializeSync(oid: Oid, dest: string, mode: LinkMode, exec: boolean, fresh: boolean | 'staged'): LinkMode {
     // a whole copy wins when there is one: try it first (a failed manifest open per small file cost
     // a pull of 100k files ~1.7 s of thrown ENOENTs), the manifest only when it is missing
     try {

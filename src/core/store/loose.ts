@@ -540,9 +540,10 @@ export class LooseStore implements ObjectStore {
   /**
    * materialize() for small objects, with synchronous calls (the per-file cost is syscalls, see
    * putFileSync). `fresh`: dest is known not to exist, so a link can be made in place
-   * (link() is atomic); copies always go through a temp file so that no partial file is visible.
+   * (link() is atomic); copies go through a temp file so that no partial file is visible, except with
+   * `'staged'` (dest is in a folder nobody sees until it is complete), where they are made in place.
    */
-  materializeSync(oid: Oid, dest: string, mode: LinkMode, exec: boolean, fresh: boolean): LinkMode {
+  materializeSync(oid: Oid, dest: string, mode: LinkMode, exec: boolean, fresh: boolean | 'staged'): LinkMode {
     const src = this.pathOf(oid, 'blob');
     const st = lstatOrMissing(src, oid, dest);
     if (!st.isFile()) throw notRegular(oid, dest);
@@ -565,29 +566,37 @@ export class LooseStore implements ObjectStore {
       }
     }
     // a copy appears whole: temp in the store's tmp dir, or beside the destination across filesystems
+    const copyTo = (file: string) => {
+      if (st.size <= COPY_BY_READ) {
+        // a small file: read + write costs fewer syscalls than copyFile's clone attempt and
+        // copy_file_range (measured ~2× faster for 1 KiB files; a pull of 100k spent 5 s in copyFile)
+        const buf = readFileSync(src);
+        const fd = openSync(file, 'wx', exec ? 0o755 : 0o644);
+        try {
+          writeSync(fd, buf);
+          fchmodSync(fd, exec ? 0o755 : 0o644); // the exact mode, whatever the umask
+        } finally {
+          closeSync(fd);
+        }
+      } else {
+        copyFileSync(src, file, fsc.COPYFILE_FICLONE);
+        chmodSync(file, exec ? 0o755 : 0o644);
+      }
+    };
     const copyVia = (tmp: string) => {
       try {
-        if (st.size <= COPY_BY_READ) {
-          // a small file: read + write costs fewer syscalls than copyFile's clone attempt and
-          // copy_file_range (measured ~2× faster for 1 KiB files; a pull of 100k spent 5 s in copyFile)
-          const buf = readFileSync(src);
-          const fd = openSync(tmp, 'wx', exec ? 0o755 : 0o644);
-          try {
-            writeSync(fd, buf);
-            fchmodSync(fd, exec ? 0o755 : 0o644); // the exact mode, whatever the umask
-          } finally {
-            closeSync(fd);
-          }
-        } else {
-          copyFileSync(src, tmp, fsc.COPYFILE_FICLONE);
-          chmodSync(tmp, exec ? 0o755 : 0o644);
-        }
+        copyTo(tmp);
         renameSync(tmp, dest);
       } catch (err) {
         rmSync(tmp, { force: true });
         throw err;
       }
     };
+    if (fresh === 'staged') {
+      // inside a staging folder that nobody sees yet (checkoutStage.ts): created in place
+      copyTo(dest);
+      return 'copy';
+    }
     try {
       copyVia(this.tempPathSync());
     } catch (err) {

@@ -154,7 +154,7 @@ export class MemoryStore implements ObjectStore {
   async materialize(oid: Oid, dest: string, _mode: LinkMode, exec: boolean): Promise<LinkMode> {
     return this.materializeSync(oid, dest, 'copy', exec, false);
   }
-  materializeSync(oid: Oid, dest: string, _mode: LinkMode, exec: boolean, _fresh: boolean): LinkMode {
+  materializeSync(oid: Oid, dest: string, _mode: LinkMode, exec: boolean, _fresh: boolean | 'staged'): LinkMode {
     const buf = this.get(oid, 'blob', dest);
     const tmp = tempBeside(dest);
     writeFileSync(tmp, buf, { mode: exec ? 0o755 : 0o644 });

@@ -130,8 +130,12 @@ export interface ObjectStore {
    * hold as a plain file are always copied).
    */
   materialize(oid: Oid, dest: string, mode: LinkMode, exec: boolean): Promise<LinkMode>;
-  /** materialize() with synchronous calls, for small objects; `fresh`: dest is known not to exist */
-  materializeSync(oid: Oid, dest: string, mode: LinkMode, exec: boolean, fresh: boolean): LinkMode;
+  /**
+   * materialize() with synchronous calls, for small objects; `fresh`: dest is known not to exist;
+   * `'staged'`: dest does not exist and is inside a folder that nobody sees until it is complete (a
+   * checkout's staging folder), so a copy is written there directly, without a temp file and rename.
+   */
+  materializeSync(oid: Oid, dest: string, mode: LinkMode, exec: boolean, fresh: boolean | 'staged'): LinkMode;
   /** The blob a workspace symlink made by `materialize(…, 'symlink')` names; null for any other link. */
   linkedBlob(linkAbs: string): Oid | null;
 

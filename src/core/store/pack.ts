@@ -548,6 +548,19 @@ export class PackReader {
   }
 
   /**
+   * readSync into the caller's scratch buffer (used when it is large enough): the verified body is a
+   * view of it, valid until the scratch is reused. Checkout writes each object out at once; in a CPU
+   * profile of checkout of 20,000 × 16 KiB, a buffer per object and the GC it caused cost more than hashing.
+   */
+  readIntoSync(e: PackIndexEntry, scratch: Buffer): Buffer {
+    const { start, end } = entryRange(e);
+    const buf = end - start <= scratch.length ? scratch.subarray(0, end - start) : Buffer.allocUnsafe(end - start);
+    const n = readFully(this.fd, buf, start);
+    if (n !== buf.length) throw badPack(this.file, `truncated: object ${e.oid} ends past the end of the pack`);
+    return verifyEntryBytes(buf, e, this.file);
+  }
+
+  /**
    * The object's bytes as a stream of 1 MiB reads; the stream errors with INTEGRITY (naming the pack)
    * if the header does not match the index or the body does not hash to the oid.
    */
