@@ -11,7 +11,7 @@
  *    (chunkTransfer.ts); `sentBytes` counts what was uploaded.
  * 2. Small objects, in post-order (children before parents), are appended to a local pack file
  *    (read from the cache and verified on the way: a corrupt local object is quarantined and never
- *    sent). A pack that reaches PACK_TARGET is sealed and its body uploaded (two at a time) while the
+ *    sent). A pack that reaches PACK_TARGET is sealed and its body uploaded (one at a time; its multipart parts in parallel) while the
  *    next one fills; indexes are put strictly in order, each after its own body and the index
  *    before it. A failed pack stops every later index (they may hold its parents): their objects
  *    are reported failed, their bodies stay invisible (gc removes bodies without an index).
