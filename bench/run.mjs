@@ -66,6 +66,9 @@ function ensureTools() {
 }
 
 const sync = () => spawnSync('sync');
+/** Names each step on stderr with the time since the run started, so that a slow one names itself. */
+const T0 = Date.now();
+const step = (set, what) => console.error(`[${((Date.now() - T0) / 1000).toFixed(0)} s] ${set}: ${what}`);
 /** rm -rf that never takes the run down (a peer's leftover helper may still be writing). */
 const rmTree = (dir) => {
   for (let i = 0; i < 5; i++) {
@@ -200,6 +203,7 @@ function benchSet(name) {
   };
 
   // the hashing limit: read every byte once and hash it (CPU-bound, stable)
+  step(name, 'openssl');
   r.openssl = repeat(RUNS, null, () => timed('sh', ['-c', `find . -type f ! -name .complete -print0 | sort -z | xargs -0 cat | openssl dgst -sha256 >/dev/null`], src));
 
   const repo = freshRepo(name, 'trove');
@@ -220,6 +224,7 @@ function benchSet(name) {
     rmTree(resticEnv.RESTIC_CACHE_DIR);
     sh(`RESTIC_PASSWORD=bench restic init -q --repo ${JSON.stringify(resticRepo)} >/dev/null`, ROOT);
   };
+  step(name, `cp -r / trove add${withRestic ? ' / restic backup' : ''}`);
   Object.assign(r, paired(RUNS, [
     ['cp', rmCp, () => timed('cp', ['-r', src, cpDst], ROOT)],
     ['add', () => { rmCp(); resetCache(); }, () => timed(process.execPath, [TROVE, 'add', 'data'], repo)],
@@ -230,6 +235,7 @@ function benchSet(name) {
   timed(process.execPath, [TROVE, 'status'], repo); // settle racy entries once, as git does
   // status beside Node's own floor (bench/status-floor.mjs: start, readdir + lstat of the same files,
   // exit), timed alternately, no sleep between (neither writes); bench/status.mjs is the longer study
+  step(name, 'status / floor, re-add');
   r.status = { all: [] };
   r.floor = { all: [] };
   for (let i = 0; i < Math.max(RUNS, 5); i++) {
@@ -245,6 +251,7 @@ function benchSet(name) {
   r.readd = repeat(RUNS, null, () => timed(process.execPath, [TROVE, 'add', 'data'], repo));
   const setLink = (mode) => execFileSync(process.execPath, [TROVE, 'config', 'cache.link', mode], { cwd: repo });
   const rmData = () => rmSync(data(repo), { recursive: true, force: true });
+  step(name, 'checkout copy / hardlink');
   setLink('reflink,copy');
   const co = paired(RUNS, [
     ['checkout', () => { rmCp(); rmData(); }, () => timed(process.execPath, [TROVE, 'checkout'], repo)],
@@ -263,23 +270,29 @@ function benchSet(name) {
   rmSync(repo, { recursive: true, force: true });
 
   // git status of the same tree committed to git
+  // gc.auto=0: after 100,000 new loose objects the commit would start `git gc --auto`, which packs
+  // them in the background (minutes of both cores) while the next rows run and this repo is removed
+  step(name, 'git status setup (git add -A + commit)');
   const g = freshRepo(name, 'git');
   copyIn(g);
-  sh('git add -A && git commit -qm data', g);
+  sh('git config gc.auto 0 && git add -A && git commit -qm data', g);
   sh('git status >/dev/null', g);
+  step(name, 'git status');
   r.gitStatus = repeat(Math.max(RUNS, 5), null, () => timed('git', ['status'], g));
-  rmSync(g, { recursive: true, force: true });
+  rmTree(g);
 
   // peers (one run each: they are slow), each right after a cp -r of the same data for scale
   if (PEERS && has('git-lfs')) {
     const l = freshRepo(name, 'lfs');
     copyIn(l);
-    sh('git lfs install --local >/dev/null && git lfs track "data/**" >/dev/null && git add .gitattributes', l);
+    step(name, 'git-lfs add');
+    sh('git config gc.auto 0 && git lfs install --local >/dev/null && git lfs track "data/**" >/dev/null && git add .gitattributes', l);
     sync();
     r.lfs = timed('timeout', ['-k', '10', String(PEER_TIMEOUT), 'git', 'add', 'data'], l, { timeout: PEER_TIMEOUT + 30 });
     rmTree(l);
   } else if (PEERS) r.lfs = notInstalled('git-lfs');
   if (ANNEX && has('git-annex')) {
+    step(name, 'git-annex add');
     const a = freshRepo(name, 'annex');
     copyIn(a);
     sh('git annex init -q bench >/dev/null 2>&1', a);

@@ -12,6 +12,7 @@ import type { Oid } from './oid.js';
 import { isTroveError } from './errors.js';
 import { kindOf, type ObjectKind, type ObjectStore } from './store/objectStore.js';
 import { parseTree, type TreeEntry } from './tree.js';
+import { walkTrees, type TreeReader } from './walkTrees.js';
 
 export interface StoredObject {
   oid: Oid;
@@ -54,18 +55,19 @@ export class GcMarker {
   }
 
   async mark(oid: Oid, type: 'file' | 'dir', where: string): Promise<void> {
-    const k = this.keyOf(oid, kindOf(type));
-    if (this.marked.has(k) && (type === 'file' || this.trees.has(oid))) return;
-    this.marked.add(k);
+    this.marked.add(this.keyOf(oid, kindOf(type)));
     if (type === 'file') return;
-    this.trees.add(oid);
-    const got = await this.limit(() => this.readTree(oid, where));
-    if (!got.entries) {
-      this.unreadable.push(`${where}: tree ${oid} ${got.why}`);
-      return;
-    }
-    await Promise.all(got.entries.map((e) => this.mark(e.oid, e.type, `${where}/${e.name}`)));
+    // the one tree walk (walkTrees.ts), its memo the trees marked so far: a shared subtree is read once
+    await walkTrees(this.read, oid, (e) => void this.marked.add(this.keyOf(e.oid, kindOf(e.type))), { where, memo: this.trees, limit: this.limit });
   }
+
+  /** walkTrees' reader over `readTree`: an unreadable tree is recorded (and blocks the sweep). */
+  private readonly read: TreeReader = async (oid, where) => {
+    const got = await this.readTree(oid, where);
+    if (got.entries) return got.entries;
+    this.unreadable.push(`${where}: tree ${oid} ${got.why}`);
+    return null;
+  };
 
   /**
    * Step 3a: a young unmarked tree keeps its subtree (a concurrent add or push may be about to name it,

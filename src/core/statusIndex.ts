@@ -363,42 +363,53 @@ export class StatusIndex {
 
   encode(): Buffer {
     const parts: Buffer[] = [];
-    const head = Buffer.alloc(16);
-    MAGIC.copy(head, 0);
-    head.writeUInt32LE(STATUS_INDEX_VERSION, 8);
+    this.encodeTo((chunk) => parts.push(Buffer.from(chunk)));
+    return Buffer.concat(parts);
+  }
+
+  /**
+   * The file's bytes, handed to `out` in pieces of about 1 MiB (each valid only during the call):
+   * save() writes them as they come, so that memory holds one piece, not the whole file (~10 MB at
+   * 100,000 rows, at the peak of `add`'s memory).
+   */
+  private encodeTo(out: (chunk: Buffer) => void): void {
+    const piece = new Piece(out);
     let nFolders = 0;
-    parts.push(head);
+    for (const f of this.folders.values()) if ((f.rows ? f.rows.size : f.rowCount) || f.tree) nFolders++;
+    let b = piece.room(16);
+    MAGIC.copy(b, piece.at);
+    b.writeUInt32LE(STATUS_INDEX_VERSION, piece.at + 8);
+    b.writeUInt32LE(nFolders, piece.at + 12);
+    piece.at += 16;
     for (const [rel, f] of this.folders) {
       const rowCount = f.rows ? f.rows.size : f.rowCount;
       if (!rowCount && !f.tree) continue;
-      nFolders++;
-      const rows = f.rows ? encodeRows(f.rows) : f.raw!;
-      const name = Buffer.from(rel, 'utf8');
-      const h = Buffer.alloc(4 + name.length + 1 + 32 + 16 + 12);
-      let p = h.writeUInt32LE(name.length, 0);
-      p += name.copy(h, p);
-      p = h.writeUInt8(f.tree ? 1 : 0, p);
-      if (f.tree) Buffer.from(hexOf(f.tree.oid), 'hex').copy(h, p);
+      const nameLen = Buffer.byteLength(rel, 'utf8');
+      const rowsLen = f.rows ? rowsLength(f.rows) : f.raw!.length;
+      b = piece.room(4 + nameLen + 1 + 32 + 16 + 12 + rowsLen);
+      let p = b.writeUInt32LE(nameLen, piece.at);
+      p += b.write(rel, p, 'utf8');
+      p = b.writeUInt8(f.tree ? 1 : 0, p);
+      if (f.tree) b.write(hexOf(f.tree.oid), p, 32, 'hex');
+      else b.fill(0, p, p + 32);
       p += 32;
-      p = h.writeDoubleLE(f.tree?.size ?? 0, p);
-      p = h.writeDoubleLE(f.tree?.count ?? 0, p);
-      p = h.writeUInt32LE(f.tree?.subdirs ?? 0, p);
-      p = h.writeUInt32LE(rowCount, p);
-      h.writeUInt32LE(rows.length, p);
-      parts.push(h, rows);
+      p = b.writeDoubleLE(f.tree?.size ?? 0, p);
+      p = b.writeDoubleLE(f.tree?.count ?? 0, p);
+      p = b.writeUInt32LE(f.tree?.subdirs ?? 0, p);
+      p = b.writeUInt32LE(rowCount, p);
+      p = b.writeUInt32LE(rowsLen, p);
+      piece.at = f.rows ? encodeRowsInto(f.rows, b, p) : p + f.raw!.copy(b, p);
     }
-    head.writeUInt32LE(nFolders, 12);
-    const gen = Buffer.from(this.generation, 'utf8');
-    const tail = Buffer.alloc(8 + gen.length + this.completeTrees.size * 32);
-    let p = tail.writeUInt32LE(gen.length, 0);
-    p += gen.copy(tail, p);
-    p = tail.writeUInt32LE(this.completeTrees.size, p);
-    for (const hex of this.completeTrees) p += tail.write(hex, p, 'hex');
-    parts.push(tail);
-    const body = Buffer.concat(parts);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32LE(crc32(body), 0);
-    return Buffer.concat([body, crc]);
+    const genLen = Buffer.byteLength(this.generation, 'utf8');
+    b = piece.room(8 + genLen);
+    let p = b.writeUInt32LE(genLen, piece.at);
+    p += b.write(this.generation, p, 'utf8');
+    piece.at = b.writeUInt32LE(this.completeTrees.size, p);
+    for (const hex of this.completeTrees) {
+      b = piece.room(32);
+      piece.at += b.write(hex, piece.at, 32, 'hex');
+    }
+    piece.end();
   }
 
   /**
@@ -407,7 +418,6 @@ export class StatusIndex {
    */
   save(): void {
     if (!this.dirty) return;
-    const buf = this.encode();
     const tmp = tempBeside(this.file);
     try {
       let fd: number;
@@ -422,7 +432,9 @@ export class StatusIndex {
       try {
         // no fsync: this file is a cache, and one torn by a crash fails its CRC and is rebuilt;
         // fsync of ~10 MB (100,000 rows) was a visible part of a status after one file changed
-        writeSync(fd, buf);
+        this.encodeTo((chunk) => {
+          for (let off = 0; off < chunk.length;) off += writeSync(fd, chunk, off, chunk.length - off);
+        });
       } finally {
         closeSync(fd);
       }
@@ -552,11 +564,49 @@ function decodeRows(raw: Buffer, count: number): Map<string, Row> {
   return rows;
 }
 
-function encodeRows(rows: Map<string, Row>): Buffer {
+/**
+ * A 1 MiB staging buffer for StatusIndex.encodeTo: `room(n)` hands out the buffer with n bytes free at
+ * `at` (a bigger one for a folder larger than that), passing on what is full; `end` appends the CRC-32
+ * of every byte passed on and passes on the rest.
+ */
+class Piece {
+  private buf = Buffer.allocUnsafe(1 << 20);
+  private crc = 0;
+  at = 0;
+
+  constructor(private readonly out: (chunk: Buffer) => void) {}
+
+  room(n: number): Buffer {
+    if (this.at + n <= this.buf.length) return this.buf;
+    this.pass();
+    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
+    return this.buf;
+  }
+
+  private pass(): void {
+    if (this.at === 0) return;
+    const chunk = this.buf.subarray(0, this.at);
+    this.crc = crc32(chunk, this.crc);
+    this.out(chunk);
+    this.at = 0;
+  }
+
+  end(): void {
+    this.pass();
+    const tail = Buffer.alloc(4);
+    tail.writeUInt32LE(this.crc >>> 0, 0);
+    this.out(tail);
+  }
+}
+
+function rowsLength(rows: Map<string, Row>): number {
   let len = 0;
   for (const name of rows.keys()) len += 4 + Buffer.byteLength(name) + ROW_FIXED;
-  const b = Buffer.alloc(len);
-  let p = 0;
+  return len;
+}
+
+/** Writes rows at `p` in `b` (sized by rowsLength); returns where they end. */
+function encodeRowsInto(rows: Map<string, Row>, b: Buffer, p: number): number {
   for (const [name, r] of rows) {
     const n = b.write(name, p + 4, 'utf8');
     b.writeUInt32LE(n, p);
@@ -570,7 +620,7 @@ function encodeRows(rows: Map<string, Row>): Buffer {
     p = b.writeDoubleLE(r.recorded, p);
     p += b.write(hexOf(r.oid), p, 'hex');
   }
-  return b;
+  return p;
 }
 
 /** Whether a row vouches for a file with this stat (strict: not racily clean). */

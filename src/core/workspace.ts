@@ -2,7 +2,7 @@ import { lstatSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { SYNC_FILE } from './store/loose.js';
-import type { ObjectStore } from './store/objectStore.js';
+import type { ObjectStore, PutResult } from './store/objectStore.js';
 import { TroveError, isErrno } from './errors.js';
 import { hashFile, hashSmallFileSync } from './hash.js';
 import { hashBytes, type Oid } from './oid.js';
@@ -117,17 +117,21 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     return r;
   };
   /** Records the stat-cache row, but only if the file did not change while it was read. */
-  const remember = (fileRel: string, fileAbs: string, key: StatKey, oid: Oid) => {
-    const after = lstatSync(fileAbs);
+  const remember = (fileRel: string, fileAbs: string, key: StatKey, oid: Oid, seen?: PutResult['after']) => {
+    // the store's fstat of the file it read, when it has one (the same file: a file renamed over
+    // this path before it was opened has another ctime, one renamed over it after keeps its row's key)
+    const after = seen ?? lstatSync(fileAbs);
     if (after.mtimeMs === key.mtime && after.size === key.size && after.ctimeMs === key.ctime) records.push({ path: fileRel, key, oid, exec: (key as { exec?: boolean }).exec });
     // written in batches: memory must not hold a row per file of a 100k-file add until the end
-    if (records.length >= 8192) ctx.state.record(records.splice(0));
+    // (small batches: rows that wait long are promoted to the old generation and die there, which grew
+    // the heap of a 100k-file add by megabytes)
+    if (records.length >= 512) ctx.state.record(records.splice(0));
   };
   /** Small files: synchronous calls, no promise (see LooseStore.putFileSync for why). */
   const hashSmallSync = (fileRel: string, fileAbs: string, key: StatKey): { oid: Oid; size: number } => {
     counters.hashed++;
-    const res = o.store ? stored(ctx.cache.putFileSync(fileAbs, key.size, 'blob')) : hashSmallFileSync(fileAbs);
-    remember(fileRel, fileAbs, key, res.oid);
+    const res: { oid: Oid; size: number; after?: PutResult['after'] } = o.store ? stored(ctx.cache.putFileSync(fileAbs, key.size, 'blob')) : hashSmallFileSync(fileAbs);
+    remember(fileRel, fileAbs, key, res.oid, res.after);
     return res;
   };
   const hashOne = async (fileRel: string, fileAbs: string, key: StatKey, cached: Oid | null): Promise<{ oid: Oid; size: number }> => {
@@ -195,7 +199,9 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
   const generation = o.store ? ctx.cache.generation() : '';
   // Index hits are settled here, synchronously: no promise or queue entry per unchanged file.
   // the absolute path is derived when needed (root + rel): one string per file fewer to hold
-  const toHash: { f: ScanFile; rel: string; key: StatKey }[] = [];
+  // a file's path is joined when it is hashed, not held here for the whole scan (100k strings)
+  const toHash: { f: ScanFile; dir: string; name: string; key: StatKey }[] = [];
+  const relOf = (t: { dir: string; name: string }) => `${t.dir}/${t.name}`;
   const absOf = (fileRel: string) => `${root}/${fileRel}`;
   /**
    * Settles every file whose row vouches for it and says whether the whole folder is vouched for:
@@ -232,7 +238,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
         prog.done++;
         prog.bytes += f.size;
       } else {
-        toHash.push({ f, rel: `${nodeRel}/${name}`, key: f });
+        toHash.push({ f, dir: nodeRel, name, key: f });
         all = false;
       }
     }
@@ -267,7 +273,7 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
           (f as { oid?: Oid }).oid = undefined;
           prog.done--;
           prog.bytes -= f.size;
-          toHash.push({ f, rel: `${nodeRel}/${name}`, key: f });
+          toHash.push({ f, dir: nodeRel, name, key: f });
         }
       }
       for (const [name, d] of node.dirs) check(d, `${nodeRel}/${name}`);
@@ -285,12 +291,13 @@ export async function scanPath(ctx: Ctx, root: string, rel: string, o: ScanOptio
     // Large files stream through the thread pool, several at a time; small ones are read (and
     // stored) here in a plain loop with synchronous calls and no promise per file, yielding now and
     // then so that progress is drawn, Ctrl-C is seen and the large files' callbacks run.
-    const large = Promise.all(toHash.filter((t) => t.key.size > SYNC_FILE).map((t) => limit(async () => settle(t, await hashOne(t.rel, absOf(t.rel), t.key, null)))));
+    const large = Promise.all(toHash.filter((t) => t.key.size > SYNC_FILE).map((t) => limit(async () => { const fileRel = relOf(t); settle(t, await hashOne(fileRel, absOf(fileRel), t.key, null)); })));
     large.catch(() => {}); // observed below; an early failure must not be an unhandled rejection
     let n = 0;
     for (const t of toHash) {
       if (t.key.size > SYNC_FILE) continue;
-      settle(t, hashSmallSync(t.rel, absOf(t.rel), t.key));
+      const fileRel = relOf(t);
+      settle(t, hashSmallSync(fileRel, absOf(fileRel), t.key));
       if ((++n & 511) === 0) {
         await new Promise((r) => setImmediate(r));
         o.signal?.throwIfAborted();

@@ -5,13 +5,13 @@
  * is atomic), fsync, then rename into place; the temp file is removed in `finally`. A crash leaves at
  * most a stray temp file, which `list` never reports and a later put does not trip over.
  */
-import { randomBytes } from 'node:crypto';
 import { constants as fsc, createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, opendir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, addAbortSignal } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TroveError, isErrno } from '../core/errors.js';
+import { tempIn } from '../core/tempName.js';
 import { type ByteRange, type OpenBody, type PutOptions, type Remote, type RemoteEntry, bodyToBuffer, validateKey, validatePrefix } from './remote.js';
 import { DEFAULT_ATTEMPTS } from './retry.js';
 import { checkSha256, sha256Gate } from './verify.js';
@@ -225,7 +225,7 @@ export class FsRemote implements Remote {
     } catch (err) {
       throw this.wrap(err, 'create', dir);
     }
-    return path.join(dir, `${process.pid}-${randomBytes(8).toString('hex')}`);
+    return tempIn(dir, 'r');
   }
 
   /** mkdir -p the fan-out folder, then rename (atomic; replaces an existing object). */

@@ -33,7 +33,7 @@ process.on('exit', () => appendFileSync(${JSON.stringify(log)}, Object.keys(cach
   return { code: r.code, stdout: r.stdout, modules: text.split('\n').filter(Boolean) };
 }
 
-const heavy = ['node_modules/ignore/', 'node_modules/yaml/', 'node_modules/simple-git/', 'node_modules/@aws-sdk/', 'node_modules/better-sqlite3/', 'node_modules/zod/', '/dist/server/', '/dist/core/runs/'];
+const heavy = ['node_modules/ignore/', 'node_modules/yaml/', 'node_modules/simple-git/', 'node_modules/@aws-sdk/', 'node_modules/better-sqlite3/', 'node_modules/zod/', '/dist/server/', '/dist/core/runs/', '/dist/core/store/chunkPipeline.js', '/dist/core/store/gearWasm.js'];
 
 describe('start-up cost', () => {
   it('`trove --version` and `-V` print the version and load no command module', async () => {
@@ -57,6 +57,20 @@ describe('start-up cost', () => {
     expect(r.stdout).toContain('up to date');
     expect(r.modules.some((m) => m.includes('/dist/core/statusWalk.js'))).toBe(true);
     expect(r.modules.filter((m) => heavy.some((h) => m.includes(h)))).toEqual([]);
+    // the bare command runs without commander, and without the other operations' modules
+    expect(r.modules.filter((m) => m.includes('node_modules/commander/'))).toEqual([]);
+    expect(r.modules.filter((m) => /\/dist\/core\/ops\/(add|checkout|fsck|ls|move|remove)\.js$/.test(m))).toEqual([]);
+    const json = await loadedBy(dir, 'status', '--json');
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject([{ path: 'data', workspace: 'unchanged', cache: 'present' }]);
+    expect(json.modules.filter((m) => m.includes('node_modules/commander/'))).toEqual([]);
+    // with anything else on the line, commander parses it as before: a bad flag is a usage error
+    const bad = await loadedBy(dir, 'status', '--jsn');
+    expect(bad.code).toBe(2);
+    expect(bad.modules.some((m) => m.includes('node_modules/commander/'))).toBe(true);
+    const sub = await loadedBy(dir, 'status', 'data/sub');
+    expect(sub.code).toBe(0);
+    expect(sub.modules.some((m) => m.includes('node_modules/commander/'))).toBe(true);
     // with a .troveignore the rules are loaded and applied
     await write(dir, '.troveignore', 'sub/\n');
     const again = await loadedBy(dir, 'status');

@@ -86,6 +86,25 @@ describe('parallel chunking pipeline', () => {
     });
   }
 
+  it('without WebAssembly (the JavaScript gear pass) the pipeline cuts and names chunks the same way', async () => {
+    const dir = await tempDir('trove-pipeline-');
+    const data = prng('js-gear', 14 * MiB + 99);
+    const src = path.join(dir, 'f.bin');
+    writeFileSync(src, data);
+    const runs = [];
+    for (const gear of ['js', 'auto'] as const) {
+      const fh = await fsp.open(src, 'r');
+      try {
+        runs.push(await chunkFileParallel(fh, DEFAULT_CHUNKING, async () => true, { gear }));
+      } finally {
+        await fh.close();
+      }
+    }
+    expect(runs[0].wholeHex).toBe(oidOf(data).slice(7));
+    expect(runs[0].entries.map((c) => c.size)).toEqual(chunkLengths(data));
+    expect(runs[0].entries).toEqual(runs[1].entries);
+  });
+
   it('a chunk that repeats inside one file is stored once and listed at each place', async () => {
     const { dir, cache, store } = await makeStore({ minSize: 64 << 10, avgSize: 256 << 10, maxSize: 1 * MiB });
     const block = prng('block', 3 * MiB);

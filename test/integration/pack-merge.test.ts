@@ -4,11 +4,12 @@
  * (real SIGKILL of a child doing the merge) leaves a state fsck passes and a re-run of gc completes.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fsp, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, promises as fsp, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { acquireLock } from '../../src/core/lock.js';
-import { git, newRepo, ROOT, sh, sha256File, spawnTrove, trove, write } from '../helpers/repo.js';
+import { git, newRepo, ROOT, sh, sha256File, spawnTrove, tempDir, trove, write } from '../helpers/repo.js';
 
 const packsDir = (dir: string) => path.join(dir, '.trove/cache/packs');
 const packFiles = (dir: string, ext: 'pack' | 'idx') => (existsSync(packsDir(dir)) ? readdirSync(packsDir(dir)).filter((n) => n.endsWith(`.${ext}`)).sort() : []);
@@ -88,6 +89,10 @@ console.log('not killed');
 }
 
 describe('gc merges small packs', () => {
+  afterAll(async () => {
+    if (template) await fsp.rm(template.dir, { recursive: true, force: true });
+  });
+
   it('six small packs become one; garbage under the repack share is dropped with them; the data is whole', async () => {
     const { dir, want, objects } = await sixSmallPacks();
     const plan = JSON.parse((await ok(dir, 'gc', '--grace', '0', '--dry-run', '--json')).stdout);
@@ -106,20 +111,49 @@ describe('gc merges small packs', () => {
     await expectData(dir, want);
   });
 
-  it('three small packs: below the threshold, left alone', async () => {
+  it('three small packs are left alone; at four, a plain gc merges them without a question (it deletes nothing in use)', async () => {
     const dir = await newRepo();
-    for (let k = 0; k < 3; k++) {
+    const add = async (k: number) => {
       await write(dir, `data/f${k}.bin`, randomBytes(1000));
       await ok(dir, 'add', 'data');
-    }
+      await git(dir, 'add', '-A');
+      await git(dir, 'commit', '-qm', `v${k}`);
+    };
+    for (let k = 0; k < 3; k++) await add(k);
     expect(packFiles(dir, 'pack')).toHaveLength(3);
     const plan = JSON.parse((await ok(dir, 'gc', '--grace', '0', '--dry-run', '--json')).stdout);
     expect(plan.packsToMerge).toBeUndefined();
+    await ok(dir, 'gc', '--grace', '0', '--all-commits');
+    expect(packFiles(dir, 'pack')).toHaveLength(3);
+    await add(3);
+    // every version is committed: nothing to delete, so no --force is needed (no terminal here)
+    const r = await ok(dir, 'gc', '--grace', '0', '--all-commits');
+    expect(r.stdout).toMatch(/merged 4 small packs/);
+    expect(packFiles(dir, 'pack')).toHaveLength(1);
+    await expectData(dir, await hashes(dir));
   });
 
+  // the six-pack repo is made once and copied for each kill point (six adds cost more than the rest)
+  let template: Awaited<ReturnType<typeof sixSmallPacks>>;
+  const copyOfTemplate = async () => {
+    if (!template) {
+      const t = await sixSmallPacks();
+      const keep = mkdtempSync(path.join(os.tmpdir(), 'trove-merge-template-'));
+      await fsp.cp(t.dir, keep, { recursive: true });
+      template = { ...t, dir: keep };
+    }
+    const dir = tempDir();
+    await fsp.cp(template.dir, dir, { recursive: true });
+    return { ...template, dir };
+  };
+
   it.each(['write', 'new-index', 'old-index', 'old-pack'] as const)('merge killed (-9) at %s: fsck passes, a re-run of gc completes, nothing is lost', async (at) => {
-    const { dir, want, objects } = await sixSmallPacks();
+    const { dir, want, objects } = await copyOfTemplate();
     await mergeKilledAt(dir, at);
+    // what each kill leaves on disk (packs, indexes, temp files)
+    const tmpNames = existsSync(path.join(dir, '.trove/tmp')) ? readdirSync(path.join(dir, '.trove/tmp')) : [];
+    const state = { packs: packFiles(dir, 'pack').length, idx: packFiles(dir, 'idx').length, temps: tmpNames.length };
+    expect(state).toEqual({ write: { packs: 6, idx: 6, temps: 1 }, 'new-index': { packs: 7, idx: 6, temps: 1 }, 'old-index': { packs: 7, idx: 7, temps: 0 }, 'old-pack': { packs: 7, idx: 1, temps: 0 } }[at]);
     const f = await trove(dir, 'fsck', '--json');
     expect(f.code, f.stdout + f.stderr).toBe(0);
     expect(JSON.parse(f.stdout).checked).toBe(objects); // every object still there, once each in the listing

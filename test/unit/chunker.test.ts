@@ -1,6 +1,6 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { chunkLengths, Cutter, DEFAULT_CHUNKING, GEAR, validateParams, type ChunkerParams } from '../../src/core/store/chunker.js';
+import { chunkLengths, Cutter, DEFAULT_CHUNKING, gearTable, validateParams, type ChunkerParams } from '../../src/core/store/chunker.js';
 import { isTroveError } from '../../src/core/errors.js';
 
 /** Deterministic pseudo-random bytes: AES-256-CTR of zeros under a key derived from `seed`. */
@@ -25,9 +25,9 @@ function chunkIds(buf: Buffer, p: ChunkerParams): string[] {
 describe('chunker (FastCDC)', () => {
   it('gear table is derived as documented: SHA-256("trove gear v1 <i>"), first 4 bytes big-endian', () => {
     for (const i of [0, 1, 127, 255]) {
-      expect(GEAR[i]).toBe(createHash('sha256').update(`trove gear v1 ${i}`).digest().readUInt32BE(0));
+      expect(gearTable()[i]).toBe(createHash('sha256').update(`trove gear v1 ${i}`).digest().readUInt32BE(0));
     }
-    expect(new Set(GEAR).size).toBe(256);
+    expect(new Set(gearTable()).size).toBe(256);
   });
 
   it('is deterministic and covers the input exactly', () => {

@@ -22,7 +22,9 @@ Examples:
   $ trove gc --all-commits --force   keep every committed version, delete the rest without asking
   $ trove gc --remote origin         the same on a remote
 
-gc never deletes without asking: without a terminal it refuses unless --force is given.`)
+gc never deletes without asking: without a terminal it refuses unless --force is given. Many small
+packs in the cache (4 or more under 8 MiB, e.g. from many small adds) are merged into few; that deletes
+nothing in use, so it needs no question.`)
     .action(async (o: { dryRun?: boolean; force?: boolean; allCommits?: boolean; remote?: string; grace?: string; json?: boolean }) => {
       const repo = await Repo.open();
       try {
@@ -31,12 +33,13 @@ gc never deletes without asking: without a terminal it refuses unless --force is
           if (!o.json) show(plan);
           throw unreadableError(plan);
         }
-        // doomed packs past the grace period go too; small packs are merged
-        const work = plan.candidates.length + (plan.packsDue ?? 0) + (plan.packsToMerge ?? 0);
+        // doomed packs past the grace period go too; small packs are merged (that deletes no object: no question)
+        const deletes = plan.candidates.length + (plan.packsDue ?? 0);
+        const work = deletes + (plan.packsToMerge ?? 0);
         if (o.json && (o.dryRun || !work)) return json(plan);
         if (!o.json) show(plan);
         if (o.dryRun || !work) return;
-        if (!o.force) {
+        if (!o.force && deletes) {
           if (!process.stdin.isTTY || !process.stderr.isTTY) {
             throw new TroveError('ABORTED', `gc would delete ${plural(plan.candidates.length, 'object')}; refusing without a terminal to ask on`, 'run `trove gc --dry-run` to review, then `trove gc --force`');
           }

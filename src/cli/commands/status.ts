@@ -19,21 +19,24 @@ Examples:
 States: unchanged, modified (with the files added / modified / deleted inside folders),
 missing (not in the workspace), and "not in cache" when the pointer's object is not local.
 Exit code 0 whenever the status could be computed.`)
-    .action(async (paths: string[], o: { json?: boolean; remote?: string | boolean }) => {
-      const repo = await Repo.open();
-      try {
-        if (o.remote !== undefined) {
-          const r = await (await import('../../core/transfer.js')).remoteStatus(repo, { paths, remote: typeof o.remote === 'string' ? o.remote : undefined });
-          if (o.json) return json(r);
-          return renderRemote(r.remote, r.entries);
-        }
-        const st = await repo.status(paths);
-        if (o.json) return json(st);
-        render(st);
-      } finally {
-        repo.close();
-      }
-    });
+    .action(runStatus);
+}
+
+/** The command's action; main.ts also calls it directly for a bare `trove status [--json]`. */
+export async function runStatus(paths: string[], o: { json?: boolean; remote?: string | boolean }): Promise<void> {
+  const repo = await Repo.open();
+  try {
+    if (o.remote !== undefined) {
+      const r = await (await import('../../core/transfer.js')).remoteStatus(repo, { paths, remote: typeof o.remote === 'string' ? o.remote : undefined });
+      if (o.json) return json(r);
+      return renderRemote(r.remote, r.entries);
+    }
+    const st = await repo.status(paths);
+    if (o.json) return json(st);
+    render(st);
+  } finally {
+    repo.close();
+  }
 }
 
 function render(st: StatusEntry[]): void {

@@ -12,6 +12,7 @@ import type { Oid } from '../oid.js';
 import type { RepoContext } from '../context.js';
 import { kindOf, type ObjectKind } from '../store/objectStore.js';
 import { parseTree, type TreeEntry } from '../tree.js';
+import { walkTrees } from '../walkTrees.js';
 import { remoteStoreOf } from '../remoteStore.js';
 
 export interface ObjectProblem {
@@ -90,33 +91,42 @@ export async function checkObjects(repo: RepoContext, oid: Oid, type: 'file' | '
   const c: Ctx = ctx ?? { repo, remote: o.remote, rehash: o.rehash, seen: new Map(), counts: { checked: 0, inCache: 0, onRemote: 0 } };
   const looked: ObjectProblem['looked'] = c.remote ? ['cache', 'remote'] : ['cache'];
   const problems: ObjectProblem[] = [];
-  const visit = async (x: Oid, t: 'file' | 'dir', p: string) => {
+  const bad = (p: string, x: Oid, problem: ObjectProblem['problem']): null => {
+    problems.push({ path: p, oid: x, problem, looked });
+    return null;
+  };
+  /** Checks one object (counted once, however often it is named); a tree comes back as its entries, null when there is a problem. */
+  const check = async (x: Oid, t: 'file' | 'dir', p: string): Promise<readonly TreeEntry[] | null> => {
     const before = c.seen.get(x);
-    if (before === 'missing' || before === 'corrupt') return void problems.push({ path: p, oid: x, problem: before, looked });
-    if (before && t === 'file') return;
+    if (before === 'missing' || before === 'corrupt') return bad(p, x, before);
+    if (before && t === 'file') return null;
     const r = before && t === 'dir' ? await checkOne(c, x, 'tree', true) : await checkOne(c, x, kindOf(t), t === 'dir');
     if (!before) c.counts.checked++;
     if (typeof r === 'string') {
       c.seen.set(x, r);
-      return void problems.push({ path: p, oid: x, problem: r, looked });
+      return bad(p, x, r);
     }
     if (!before) {
       c.seen.set(x, r.at);
       if (r.at === 'cache') c.counts.inCache++;
       else c.counts.onRemote++;
     }
-    if (t === 'dir') {
-      let entries: TreeEntry[];
-      try {
-        entries = parseTree(r.bytes!, p).entries;
-      } catch (err) {
-        if (!(err instanceof TroveError)) throw err;
-        return void problems.push({ path: p, oid: x, problem: 'corrupt', looked });
-      }
-      for (const e of entries) await visit(e.oid, e.type, `${p}/${e.name}`);
+    if (t === 'file') return null;
+    try {
+      return parseTree(r.bytes!, p).entries;
+    } catch (err) {
+      if (!(err instanceof TroveError)) throw err;
+      return bad(p, x, 'corrupt');
     }
   };
-  await visit(oid, type, where);
+  if (type === 'file') await check(oid, 'file', where);
+  else {
+    // the one tree walk: each tree is checked as it is read (wherever it lives), each file as it is visited;
+    // serial, so that "seen before" is decided in entry order, and no memo: a problem is reported at every path
+    await walkTrees((t, p) => check(t, 'dir', p), oid, async (e, p) => {
+      if (e.type === 'file') await check(e.oid, 'file', p);
+    }, { where, serial: true });
+  }
   return problems;
 }
 

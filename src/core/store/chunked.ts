@@ -33,12 +33,13 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, readdirSync, constants as fsc, fstatSync, lstatSync, openSync, promises as fsp, readFileSync, readSync, renameSync, rmSync, statSync, writeSync, chmodSync, fsyncSync } from 'node:fs';
+import { closeSync, existsSync, constants as fsc, fstatSync, lstatSync, openSync, promises as fsp, readFileSync, readSync, renameSync, rmSync, statSync, writeSync, chmodSync, fsyncSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { TroveError, isErrno, isTroveError } from '../errors.js';
 import { hexOf, isOid, oidFromHex, type Oid } from '../oid.js';
-import { chunkFileParallel } from './chunkPipeline.js';
+import { tempBeside, tempIn } from '../tempName.js';
+import { fanoutFolders } from './fanout.js';
 import { Cutter, DEFAULT_CHUNKING, type ChunkerParams } from './chunker.js';
 import { makeManifest, parseManifest, serializeManifest, type Manifest, type ManifestEntry } from './manifest.js';
 import type { LinkMode, ObjectInfo, ObjectKind, ObjectRef, ObjectStore, Part, PutResult } from './objectStore.js';
@@ -52,7 +53,6 @@ const PIECE = 1 << 20;
 const MAX_WRITES = 4;
 const MEMO = 64;
 
-let tmpCounter = 0;
 
 /**
  * `cache.chunk`: `off` (store every file whole), or the size from which files are chunked (`16MiB`,
@@ -151,7 +151,7 @@ export class ChunkedStore implements ObjectStore {
 
   private async temp(): Promise<string> {
     await this.ensureDir(this.tmpDir);
-    return path.join(this.tmpDir, `${process.pid}-c-${++tmpCounter}`);
+    return tempIn(this.tmpDir, 'c');
   }
 
   // ------------------------------------------------------------------ manifests
@@ -225,21 +225,7 @@ export class ChunkedStore implements ObjectStore {
   private chunkedOids(): Set<Oid> {
     if (this.known) return this.known;
     const known = new Set<Oid>();
-    const root = path.join(this.dir, 'manifests', 'sha256');
-    let fans: string[] = [];
-    try {
-      fans = readdirSync(root);
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw err;
-    }
-    for (const fan of fans) {
-      if (!/^[0-9a-f]{2}$/.test(fan)) continue;
-      let names: string[] = [];
-      try {
-        names = readdirSync(path.join(root, fan));
-      } catch (err) {
-        if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw err;
-      }
+    for (const { fan, names } of fanoutFolders(path.join(this.dir, 'manifests', 'sha256'))) {
       for (const n of names) {
         const oid = oidFromHex(fan + n);
         if (isOid(oid)) known.add(oid);
@@ -292,21 +278,11 @@ export class ChunkedStore implements ObjectStore {
   }
 
   private async *listFiles(top: 'chunks' | 'manifests'): AsyncIterable<{ oid: Oid; mtimeMs: number; size: number }> {
-    const root = path.join(this.dir, top, 'sha256');
-    let fans: string[];
-    try {
-      fans = await fsp.readdir(root);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return;
-      throw err;
-    }
-    for (const fan of fans.sort()) {
-      if (!/^[0-9a-f]{2}$/.test(fan)) continue;
-      const names = await fsp.readdir(path.join(root, fan)).catch(() => [] as string[]);
-      for (const n of names.sort()) {
+    for (const { fan, dir, names } of fanoutFolders(path.join(this.dir, top, 'sha256'), { sort: true })) {
+      for (const n of names) {
         const oid = oidFromHex(fan + n);
         if (!isOid(oid)) continue;
-        const st = await fsp.lstat(path.join(root, fan, n)).catch(() => null);
+        const st = await fsp.lstat(path.join(dir, n)).catch(() => null);
         if (st?.isFile()) yield { oid, mtimeMs: st.mtimeMs, size: st.size };
       }
     }
@@ -460,7 +436,9 @@ export class ChunkedStore implements ObjectStore {
 
   /** putChunked for big files: the three passes on three threads (chunkPipeline.ts), then steps 2–3. */
   private async putChunkedParallel(fh: fsp.FileHandle, onBytes?: (n: number) => void): Promise<PutResult> {
-    const r = await chunkFileParallel(fh, this.params, (oid, segs) => this.storeChunk(oid, segs), onBytes);
+    // loaded here: it brings worker_threads, which commands that never chunk a big file need not load
+    const { chunkFileParallel } = await import('./chunkPipeline.js');
+    const r = await chunkFileParallel(fh, this.params, (oid, segs) => this.storeChunk(oid, segs), { onBytes });
     const oid = oidFromHex(r.wholeHex);
     if (this.manifestSync(oid, 'blob') || (await this.inner.has(oid, 'blob'))) return { oid, size: r.size, stored: false };
     const m = makeManifest(oid, r.entries, this.params);
@@ -746,7 +724,7 @@ export class ChunkedStore implements ObjectStore {
       } catch (err) {
         if (!isErrno(err, 'EXDEV')) throw err;
         await fsp.rm(tmp, { force: true });
-        tmp = path.join(path.dirname(dest), `.trove-tmp-${process.pid}-${++tmpCounter}`);
+        tmp = tempBeside(dest);
         await this.assemble(oid, m, tmp, exec ? 0o755 : 0o644, dest);
         await fsp.rename(tmp, dest);
       }
@@ -767,7 +745,7 @@ export class ChunkedStore implements ObjectStore {
     }
     // rare (callers use it for small files; a chunked blob is big): read whole, verified, write via temp
     const buf = this.readSmall(oid, 'blob', dest);
-    const tmp = path.join(path.dirname(dest), `.trove-tmp-${process.pid}-${++tmpCounter}`);
+    const tmp = tempBeside(dest);
     try {
       const fd = openSync(tmp, 'wx', exec ? 0o755 : 0o644);
       try {

@@ -46,14 +46,22 @@ export const DEFAULT_CHUNKING: Readonly<ChunkerParams> = Object.freeze({
  * entry i is the first 4 bytes (big-endian) of SHA-256("trove gear v1 " + i). Anyone can re-derive it,
  * and it must never change: the table decides where every file is cut.
  */
-export const GEAR: Uint32Array = (() => {
-  const t = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) t[i] = createHash('sha256').update(`trove gear v1 ${i}`).digest().readUInt32BE(0);
-  return t;
-})();
+let gear: Uint32Array | undefined;
+let gear32: Int32Array | undefined;
+
+/** The gear table, derived on first use (256 SHA-256s: not paid by commands that never chunk, like status). */
+export function gearTable(): Uint32Array {
+  if (!gear) {
+    gear = new Uint32Array(256);
+    for (let i = 0; i < 256; i++) gear[i] = createHash('sha256').update(`trove gear v1 ${i}`).digest().readUInt32BE(0);
+  }
+  return gear;
+}
 
 /** The gear table as int32 (the loop works in int32 so that V8 keeps `h` a small integer). */
-const GEAR32 = new Int32Array(GEAR.buffer);
+function gearTable32(): Int32Array {
+  return (gear32 ??= new Int32Array(gearTable().buffer));
+}
 
 /** `n` set bits at the top of a 32-bit word, as an int32. */
 function topBits(n: number): number {
@@ -116,7 +124,7 @@ export class Cutter {
     let i = start;
     if (base + i < minSize) i = Math.min(end, minSize - base); // cut-point skipping: not hashed
     if (base + i === maxSize) return this.cut(i); // only when minSize === maxSize
-    const g = GEAR32;
+    const g = gearTable32();
     let h = this.h;
     const maskS = this.maskS;
     const stopS = Math.min(end, avgSize - base);

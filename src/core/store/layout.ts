@@ -20,9 +20,11 @@
  * `cache.dir`) do the same links and write the same file: harmless.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants as fsc, existsSync, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { TroveError, isErrno } from '../errors.js';
+import { tempBeside } from '../tempName.js';
+import { fanoutFolders } from './fanout.js';
 import type { ObjectKind } from './objectStore.js';
 
 /** The layout this trove writes. */
@@ -87,7 +89,7 @@ export function writeLayoutFileSync(dir: string): void {
   const file = path.join(dir, LAYOUT_FILE);
   if (existsSync(file)) return;
   mkdirSync(dir, { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = tempBeside(file);
   try {
     const fd = openSync(tmp, 'w', 0o644);
     try {
@@ -140,23 +142,10 @@ export function migrateV1(dir: string, o: { afterLink?: (n: number) => void } = 
   const trees = path.join(dir, LAYOUT_DIRS.tree, 'sha256');
   const report: MigrationReport = { from: 1, to: LAYOUT_VERSION, objects: 0, trees: 0 };
   const head = Buffer.alloc(TREE_PREFIX.length);
-  let fans: string[] = [];
-  try {
-    fans = readdirSync(blobs);
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw err;
-  }
-  for (const fan of fans) {
-    if (!/^[0-9a-f]{2}$/.test(fan)) continue;
-    let names: string[];
-    try {
-      names = readdirSync(path.join(blobs, fan));
-    } catch {
-      continue;
-    }
+  for (const { fan, dir: fanDir, names } of fanoutFolders(blobs)) {
     for (const name of names) {
       if (!/^[0-9a-f]{62}$/.test(name)) continue;
-      const src = path.join(blobs, fan, name);
+      const src = path.join(fanDir, name);
       report.objects++;
       if (!startsLikeTree(src, head)) continue;
       mkdirSync(path.join(trees, fan), { recursive: true });
@@ -174,7 +163,7 @@ export function migrateV1(dir: string, o: { afterLink?: (n: number) => void } = 
   try {
     execFileSync('sync', ['-f', dir], { stdio: 'ignore' });
   } catch {
-    for (const fan of existsSync(trees) ? readdirSync(trees) : []) fsyncDir(path.join(trees, fan));
+    for (const { dir: fanDir } of fanoutFolders(trees)) fsyncDir(fanDir);
     if (existsSync(trees)) fsyncDir(trees);
   }
   writeLayoutFileSync(dir);

@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants as fsc, copyFileSync, createReadStream, existsSync, fchmodSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, promises as fsp, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsc, copyFileSync, createReadStream, existsSync, fchmodSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, promises as fsp, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { TroveError, isErrno } from '../errors.js';
 import { pidIsAlive } from '../pidAlive.js';
+import { tempBeside, tempIn, writerPid } from '../tempName.js';
 import { hexOf, isOid, oidFromHex, type Oid } from '../oid.js';
+import { fanoutFolders } from './fanout.js';
 import { LAYOUT_DIRS, migrateV1, readLayoutVersion, writeLayoutFileSync } from './layout.js';
 import type { LinkMode, ObjectInfo, ObjectKind, ObjectRef, ObjectStore, Part, PutResult } from './objectStore.js';
 import { wholeParts } from './objectStore.js';
@@ -19,7 +21,6 @@ const COPY_BY_READ = 64 << 10;
 export const SYNC_FILE = 256 << 10;
 const CHUNK = 1 << 20;
 
-let tmpCounter = 0;
 
 /**
  * The loose object store: one read-only file per object, complete or absent. Its layout (version 2,
@@ -36,6 +37,8 @@ let tmpCounter = 0;
  */
 export class LooseStore implements ObjectStore {
   private readonly madeDirs = new Set<string>();
+  /** per kind: the fan-out folders (`ab`) at the last listing, and when it was made (see mayHaveSync) */
+  private readonly fanouts = new Map<ObjectKind, { names: Set<string>; at: number }>();
   readonly treeMemo = new Map<Oid, unknown>();
 
   /** objects were renamed into place since the last syncToDisk */
@@ -65,6 +68,7 @@ export class LooseStore implements ObjectStore {
     if (readLayoutVersion(this.dir) === 1) migrateV1(this.dir);
     else writeLayoutFileSync(this.dir);
     this.rooted = true;
+    this.fanouts.clear(); // a migration moved objects into folders a listing may not have seen
   }
 
   /**
@@ -143,6 +147,30 @@ export class LooseStore implements ObjectStore {
     return existsSync(this.pathOf(oid, kind));
   }
 
+  /**
+   * hasSync, but "no" without a lookup when the object's fan-out folder did not exist at a listing of
+   * its kind made less than a second ago (or since this store last made a folder). A store that
+   * packs its small objects has few loose ones, often none: then `add` of 100,000 small files makes
+   * a handful of listings instead of 100,000 failed lookups (~3 µs each). A fan-out folder made by
+   * another process within that second is missed: the caller then stores a second copy, no more.
+   */
+  mayHaveSync(oid: Oid, kind: ObjectKind): boolean {
+    const now = Date.now();
+    let f = this.fanouts.get(kind);
+    if (!f || now - f.at > 1000) {
+      let names: string[];
+      try {
+        names = readdirSync(this.kindDir(kind));
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw err;
+        names = [];
+      }
+      f = { names: new Set(names), at: now };
+      this.fanouts.set(kind, f);
+    }
+    return f.names.has(hexOf(oid).slice(0, 2)) && this.hasSync(oid, kind);
+  }
+
   /** Null when it is absent or not a regular file (a FIFO is never an object). */
   async stat(oid: Oid, kind: ObjectKind): Promise<ObjectInfo | null> {
     try {
@@ -175,19 +203,21 @@ export class LooseStore implements ObjectStore {
   /** A fresh temp path on the store's filesystem. */
   async tempPath(): Promise<string> {
     await this.ensureDir(this.tmpDir);
-    return path.join(this.tmpDir, `${process.pid}-${randomBytes(3).toString('hex')}-${++tmpCounter}`);
+    return tempIn(this.tmpDir, 'w');
   }
 
   private async ensureDir(dir: string): Promise<void> {
     if (this.madeDirs.has(dir)) return;
     await fsp.mkdir(dir, { recursive: true });
     this.madeDirs.add(dir);
+    this.fanouts.clear();
   }
 
   private ensureDirSync(dir: string): void {
     if (this.madeDirs.has(dir)) return;
     mkdirSync(dir, { recursive: true });
     this.madeDirs.add(dir);
+    this.fanouts.clear();
   }
 
   /** Moves a complete, verified temp file into place as `oid`, read-only. */
@@ -256,7 +286,7 @@ export class LooseStore implements ObjectStore {
     this.ensureRoot();
     this.ensureDirSync(path.dirname(dest));
     this.ensureDirSync(this.tmpDir);
-    const tmp = path.join(this.tmpDir, `${process.pid}-${tag}-${++tmpCounter}`);
+    const tmp = tempIn(this.tmpDir, tag);
     try {
       writeFileSync(tmp, buf, { flag: 'wx', mode: 0o444 });
       renameSync(tmp, dest);
@@ -407,28 +437,13 @@ export class LooseStore implements ObjectStore {
    */
   async *list(): AsyncIterable<ObjectInfo> {
     for (const kind of ['blob', 'tree'] as const) {
-      const root = this.kindDir(kind);
-      let fans: string[];
-      try {
-        fans = readdirSync(root);
-      } catch (err) {
-        if (isErrno(err, 'ENOENT')) continue;
-        throw err;
-      }
-      for (const fan of fans.sort()) {
-        if (!/^[0-9a-f]{2}$/.test(fan)) continue;
-        let names: string[];
-        try {
-          names = readdirSync(path.join(root, fan));
-        } catch {
-          continue;
-        }
+      for (const { fan, dir, names } of fanoutFolders(this.kindDir(kind), { sort: true })) {
         const batch: ObjectInfo[] = [];
-        for (const n of names.sort()) {
+        for (const n of names) {
           const oid = oidFromHex(fan + n);
           if (!isOid(oid)) continue;
           try {
-            const st = lstatSync(path.join(root, fan, n));
+            const st = lstatSync(path.join(dir, n));
             batch.push({ oid, kind, size: st.isFile() ? st.size : 0, mtimeMs: st.mtimeMs });
           } catch (err) {
             if (!isErrno(err, 'ENOENT')) throw err; // removed meanwhile
@@ -452,7 +467,7 @@ export class LooseStore implements ObjectStore {
     }
     let removed = 0;
     for (const n of names) {
-      const pid = Number(/^(\d+)-/.exec(n)?.[1]);
+      const pid = writerPid(n);
       if (!pid || pid === process.pid || pidIsAlive(pid)) continue;
       await fsp.rm(path.join(this.tmpDir, n), { force: true, recursive: true });
       removed++;
@@ -512,7 +527,7 @@ export class LooseStore implements ObjectStore {
       } catch (err) {
         if (!isErrno(err, 'EXDEV')) throw err;
         await fsp.rm(tmp, { force: true });
-        tmp = path.join(path.dirname(dest), `.trove-tmp-${process.pid}-${++tmpCounter}`);
+        tmp = tempBeside(dest);
         await make(tmp);
         await fsp.rename(tmp, dest);
       }
@@ -577,14 +592,14 @@ export class LooseStore implements ObjectStore {
       copyVia(this.tempPathSync());
     } catch (err) {
       if (!isErrno(err, 'EXDEV')) throw err;
-      copyVia(path.join(path.dirname(dest), `.trove-tmp-${process.pid}-${++tmpCounter}`));
+      copyVia(tempBeside(dest));
     }
     return 'copy';
   }
 
   private tempPathSync(): string {
     this.ensureDirSync(this.tmpDir);
-    return path.join(this.tmpDir, `${process.pid}-m-${++tmpCounter}`);
+    return tempIn(this.tmpDir, 'm');
   }
 
   /**

@@ -4,7 +4,6 @@
  * verify, puts are all-or-nothing. Bytes live in memory, so it is for small test data only.
  * `materialize` writes real files (always a copy: there is no file to link to).
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fsp, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { TroveError } from '../errors.js';
 import { hashBytes, type Oid } from '../oid.js';
 import type { LinkMode, ObjectInfo, ObjectKind, ObjectRef, ObjectStore, Part, PutResult } from './objectStore.js';
 import { wholeParts } from './objectStore.js';
+import { tempBeside, tempIn } from '../tempName.js';
 
 interface Entry {
   bytes: Buffer;
@@ -156,7 +156,7 @@ export class MemoryStore implements ObjectStore {
   }
   materializeSync(oid: Oid, dest: string, _mode: LinkMode, exec: boolean, _fresh: boolean): LinkMode {
     const buf = this.get(oid, 'blob', dest);
-    const tmp = path.join(path.dirname(dest), `.trove-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    const tmp = tempBeside(dest);
     writeFileSync(tmp, buf, { mode: exec ? 0o755 : 0o644 });
     renameSync(tmp, dest);
     return 'copy';
@@ -195,7 +195,7 @@ export class MemoryStore implements ObjectStore {
   }
   async syncToDisk(): Promise<void> {}
   async tempPath(): Promise<string> {
-    return path.join(this.tmpDir, `trove-mem-${process.pid}-${randomBytes(6).toString('hex')}`);
+    return tempIn(this.tmpDir, 'mem');
   }
   async cleanStaleTemp(): Promise<number> {
     return 0;

@@ -52,6 +52,11 @@ export interface PutResult {
   stored: boolean;
   /** bytes this put actually added to the store, when not `size` (a chunked file: only its new chunks) */
   newBytes?: number;
+  /**
+   * putFileSync of a file the store read through a descriptor: that file's stat (fstat) right after
+   * the read, so that the caller's "did it change while it was read?" check needs no lstat by path
+   */
+  after?: { size: number; mtimeMs: number; ctimeMs: number };
 }
 
 /** The kind of the object a pointer or tree entry of this type names. */
@@ -70,6 +75,11 @@ export interface ObjectStore {
   has(oid: Oid, kind: ObjectKind): Promise<boolean>;
   /** has() with one synchronous check (~3 µs): for loops over 100k objects where a promise each costs more than the check */
   hasSync(oid: Oid, kind: ObjectKind): boolean;
+  /**
+   * hasSync for a caller to whom a wrong "no" costs only a second copy (a store about to pack an
+   * object it may also hold loose); it may answer "no" from a listing up to a second old.
+   */
+  mayHaveSync?(oid: Oid, kind: ObjectKind): boolean;
   /** Size and time of a stored object; null when absent or not a sound object (a FIFO where a file should be). */
   stat(oid: Oid, kind: ObjectKind): Promise<ObjectInfo | null>;
 

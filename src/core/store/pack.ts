@@ -89,12 +89,25 @@ export function readU64(buf: Buffer, at: number, file: string, field: string): n
   return Number(v);
 }
 
+/**
+ * The writer's key for (kind, oid): a blob's is its oid itself (the string its caller holds anyway, so
+ * 100,000 blobs make no key strings), other kinds' are `kind:oid` (never equal to an oid: no "sha256:" in front).
+ */
+function seenKey(kind: PackKind, oid: Oid): string {
+  return kind === 'blob' ? oid : `${kind}:${oid}`;
+}
+
 function entryHeader(kind: PackKind, oid: Oid, length: number): Buffer {
   const h = Buffer.alloc(ENTRY_HEADER_SIZE);
-  h.writeUInt8(kindCode(kind), 0);
-  Buffer.from(hexOf(oid), 'hex').copy(h, 1);
-  h.writeBigUInt64BE(BigInt(length), 33);
+  writeEntryHeader(h, 0, kind, oid, length);
   return h;
+}
+
+function writeEntryHeader(buf: Buffer, at: number, kind: PackKind, oid: Oid, length: number): void {
+  buf[at] = kindCode(kind);
+  if (buf.write(hexOf(oid), at + 1, 32, 'hex') !== 32) throw new TypeError(`not an oid: ${oid}`);
+  buf.writeUInt32BE(Math.floor(length / 2 ** 32), at + 33);
+  buf.writeUInt32BE(length >>> 0, at + 37);
 }
 
 function packHeader(): Buffer {
@@ -122,6 +135,8 @@ export interface FinishedPack {
 
 /** Appended bytes are gathered up to this much before one write (100,000 × 1 KiB objects: ~100 writes, not 200,000). */
 const WRITE_BUFFER = 1 << 20;
+/** the buffer's size: room past WRITE_BUFFER for one small file read into it (readFileInto) */
+const WRITE_CAPACITY = WRITE_BUFFER + (64 << 10) + ENTRY_HEADER_SIZE + 1;
 
 /**
  * Appends objects to a new pack file at `file` (which must not exist: opened with O_EXCL).
@@ -137,14 +152,27 @@ const WRITE_BUFFER = 1 << 20;
  */
 export class PackWriter {
   private hash: Hash = createHash('sha256');
-  /** by `${kind}:${oid}`: the same bytes may be stored under two kinds */
+  /** by seenKey: the same bytes may be stored under two kinds */
   private readonly seen = new Map<string, PackIndexEntry>();
   private readonly order: PackIndexEntry[] = [];
-  /** logical size: bytes written plus bytes buffered */
+  /** logical size: bytes written plus bytes buffered (always flushed + wlen) */
   private pos = 0;
   private flushed = 0;
-  private pending: Buffer[] = [];
+  /**
+   * The write buffer: appended bytes are copied here and written (and folded into the pack checksum)
+   * in one go when it fills. Copying is cheaper than what it replaced (a list of the callers' buffers,
+   * concatenated at each write, and one checksum update per object), and `readFileInto` reads small
+   * files straight into it, so that no buffer per file is allocated.
+   */
+  private wbuf?: Buffer;
+  private wlen = 0;
+  /** the body that the last readFileInto read (at wlen + ENTRY_HEADER_SIZE), until commitRead or the next call */
+  private staged = -1;
   private done = false;
+  /** finished by finishUnsynced: the file stays open until durable()/durableSync() */
+  private unsynced = false;
+  private syncing = false;
+  private fdClosed = false;
 
   private constructor(readonly file: string, private readonly fd: number) {}
 
@@ -165,12 +193,12 @@ export class PackWriter {
   }
 
   has(oid: Oid, kind: PackKind): boolean {
-    return this.seen.has(`${kind}:${oid}`);
+    return this.seen.has(seenKey(kind, oid));
   }
 
   /** The entry of an object added to this (unfinished) pack. */
   entry(oid: Oid, kind: PackKind): PackIndexEntry | undefined {
-    return this.seen.get(`${kind}:${oid}`);
+    return this.seen.get(seenKey(kind, oid));
   }
 
   /** Every entry added so far, in the order written. */
@@ -195,19 +223,81 @@ export class PackWriter {
   }
 
   private append(buf: Buffer): void {
-    this.hash.update(buf);
-    this.pending.push(buf);
+    this.staged = -1;
+    if (buf.length > WRITE_BUFFER) {
+      // a large body goes out as it is, after what is buffered
+      this.flush();
+      this.writeOut(buf);
+      this.pos += buf.length;
+      return;
+    }
+    if (this.wlen + buf.length > WRITE_CAPACITY) this.flush();
+    this.wbuf ??= Buffer.allocUnsafe(WRITE_CAPACITY);
+    buf.copy(this.wbuf, this.wlen);
+    this.wlen += buf.length;
     this.pos += buf.length;
-    if (this.pos - this.flushed >= WRITE_BUFFER) this.flush();
+    if (this.wlen >= WRITE_BUFFER) this.flush();
   }
 
   private flush(): void {
-    if (this.pending.length === 0) return;
-    const buf = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
-    this.pending = [];
+    this.staged = -1;
+    if (this.wlen === 0) return;
+    const n = this.wlen;
+    this.wlen = 0;
+    this.writeOut(this.wbuf!.subarray(0, n));
+  }
+
+  /** Writes bytes at the end of what is written, and folds them into the pack checksum. */
+  private writeOut(buf: Buffer): void {
+    this.hash.update(buf);
     let off = 0;
     while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off, this.flushed + off);
     this.flushed += buf.length;
+  }
+
+  /**
+   * Reads a small file (open as `fd`, `size` bytes when it was listed) straight into the write buffer,
+   * behind room for its entry header, and returns its bytes: a view that is valid until the next call
+   * on this writer. `commitRead` then appends them as an object, under the oid the caller computed
+   * from them; anything else discards them. Null when the file holds more than `size` bytes (it grew:
+   * the caller takes the general path) or `size` is too large for the buffer (over 64 KiB).
+   */
+  readFileInto(fd: number, size: number): Buffer | null {
+    this.checkOpen();
+    this.staged = -1;
+    const need = ENTRY_HEADER_SIZE + size + 1;
+    if (need > WRITE_CAPACITY - WRITE_BUFFER) return null;
+    if (this.wlen + need > WRITE_CAPACITY) this.flush();
+    this.wbuf ??= Buffer.allocUnsafe(WRITE_CAPACITY);
+    const at = this.wlen + ENTRY_HEADER_SIZE;
+    // one byte more than listed: a read that fills it means the file grew. Stops at `size` as
+    // readFileSync does (one read per file), at the end of the file, or past `size`
+    let got = 0;
+    while (got < size + 1) {
+      const n = readSync(fd, this.wbuf, at + got, size + 1 - got, null);
+      if (n === 0) break;
+      got += n;
+      if (got === size) break;
+    }
+    if (got > size) return null;
+    this.staged = got;
+    return this.wbuf.subarray(at, at + got);
+  }
+
+  /** Appends the bytes the last `readFileInto` returned as object `oid` (computed by the caller from them). */
+  commitRead(kind: PackKind, oid: Oid): void {
+    this.checkOpen();
+    if (this.staged < 0) throw new Error('commitRead without a readFileInto before it');
+    const length = this.staged;
+    this.staged = -1;
+    if (this.seen.has(seenKey(kind, oid))) return;
+    writeEntryHeader(this.wbuf!, this.wlen, kind, oid, length);
+    const entry: PackIndexEntry = { oid, kind, offset: this.pos + ENTRY_HEADER_SIZE, length };
+    this.wlen += ENTRY_HEADER_SIZE + length;
+    this.pos += ENTRY_HEADER_SIZE + length;
+    this.seen.set(seenKey(kind, oid), entry);
+    this.order.push(entry);
+    if (this.wlen >= WRITE_BUFFER) this.flush();
   }
 
   private checkOpen(): void {
@@ -228,11 +318,11 @@ export class PackWriter {
     if (expected !== undefined && oid !== expected) {
       throw new TroveError('INTEGRITY', `${this.file}: object bytes hash to ${oid}, expected ${expected}`, 'the source is corrupt; nothing was added to the pack');
     }
-    if (this.seen.has(`${kind}:${oid}`)) return oid;
+    if (this.seen.has(seenKey(kind, oid))) return oid;
     this.append(entryHeader(kind, oid, body.length));
     const entry: PackIndexEntry = { oid, kind, offset: this.pos, length: body.length };
     this.append(body);
-    this.seen.set(`${kind}:${oid}`, entry);
+    this.seen.set(seenKey(kind, oid), entry);
     this.order.push(entry);
     return oid;
   }
@@ -248,7 +338,7 @@ export class PackWriter {
     kindCode(kind);
     if (!isOid(oid)) throw new TypeError(`not an oid: ${String(oid)}`);
     if (!Number.isSafeInteger(length) || length < 0) throw new TypeError(`bad length ${length}`);
-    if (this.seen.has(`${kind}:${oid}`)) {
+    if (this.seen.has(seenKey(kind, oid))) {
       for await (const _ of body) { /* drain: the object is already in this pack */ }
       return;
     }
@@ -281,12 +371,13 @@ export class PackWriter {
       throw new TroveError('INTEGRITY', `${this.file}: object ${oid}: ${fail}`, 'the source is corrupt; nothing was added to the pack');
     }
     const entry: PackIndexEntry = { oid, kind, offset: start + ENTRY_HEADER_SIZE, length };
-    this.seen.set(`${kind}:${oid}`, entry);
+    this.seen.set(seenKey(kind, oid), entry);
     this.order.push(entry);
   }
 
   private rollback(to: number, hashAt: Hash): void {
-    this.pending = [];
+    this.wlen = 0;
+    this.staged = -1;
     ftruncateSync(this.fd, to);
     this.pos = to;
     this.flushed = to;
@@ -302,7 +393,7 @@ export class PackWriter {
       await new Promise<void>((resolve, reject) => fsync(this.fd, (err) => (err ? reject(err) : resolve())));
       return t;
     } finally {
-      closeSync(this.fd);
+      this.closeFd();
     }
   }
 
@@ -314,28 +405,68 @@ export class PackWriter {
       fsyncSync(this.fd);
       return t;
     } finally {
-      closeSync(this.fd);
+      this.closeFd();
     }
   }
 
   private trailer(): FinishedPack {
+    this.flush(); // folds what is buffered into the checksum
     this.done = true;
     const t = Buffer.alloc(PACK_TRAILER_SIZE);
     PACK_END_MAGIC.copy(t, 0);
     t.writeUInt32BE(this.order.length, 8);
     const sum = this.hash.digest();
     sum.copy(t, 16);
-    this.pending.push(t);
+    let off = 0; // the trailer is not part of the checksum it carries
+    while (off < t.length) off += writeSync(this.fd, t, off, t.length - off, this.flushed + off);
+    this.flushed += t.length;
     this.pos += t.length;
-    this.flush();
     return { id: sum.toString('hex'), size: this.pos, entries: this.order.slice() };
+  }
+
+  /**
+   * finish() in two steps, for a caller that goes on with other work while the disk catches up: the
+   * trailer now (the pack's id and entries are final), then `durable()` (fsync on the thread pool) or
+   * `durableSync()`, either of which closes the file. The pack must not be named or indexed before.
+   */
+  finishUnsynced(): FinishedPack {
+    this.checkOpen();
+    this.unsynced = true;
+    return this.trailer();
+  }
+
+  /** After finishUnsynced: fsync on the thread pool, then close. */
+  durable(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.fdClosed) return resolve();
+      this.syncing = true;
+      fsync(this.fd, (err) => {
+        this.syncing = false;
+        this.closeFd();
+        if (err) reject(err);
+        else resolve();
+      });
+    });
+  }
+
+  /** After finishUnsynced: fsync now (also while a durable() is under way: that one then closes the file). */
+  durableSync(): void {
+    if (this.fdClosed) return; // a durable() has finished
+    fsyncSync(this.fd);
+    if (!this.syncing) this.closeFd();
+  }
+
+  private closeFd(): void {
+    if (this.fdClosed) return;
+    this.fdClosed = true;
+    try { closeSync(this.fd); } catch { /* already closed */ }
   }
 
   /** Gives up on the pack: closes the file and removes it. */
   abort(): void {
-    if (!this.done) {
+    if (!this.done || this.unsynced) {
       this.done = true;
-      try { closeSync(this.fd); } catch { /* already closed */ }
+      if (!this.syncing) this.closeFd();
     }
     rmSync(this.file, { force: true });
   }

@@ -22,7 +22,7 @@
  * Anything else is INTEGRITY naming the file.
  */
 import { createHash } from 'node:crypto';
-import { hexOf, oidFromHex, type Oid } from '../oid.js';
+import { hexOf, isOid, oidFromHex, type Oid } from '../oid.js';
 import { badPack, ENTRY_HEADER_SIZE, kindCode, kindOfCode, PACK_HEADER_SIZE, PACK_TRAILER_SIZE, readU64, type PackIndexEntry, type PackKind } from './pack.js';
 
 export const PACK_INDEX_VERSION = 1;
@@ -44,29 +44,37 @@ export type { PackIndexEntry };
  */
 export function encodePackIndex(packId: string, packSize: number, entries: readonly PackIndexEntry[]): Buffer {
   if (!/^[0-9a-f]{64}$/.test(packId)) throw new TypeError(`not a pack id: ${packId}`);
-  const raw = entries.map((e) => ({ e, key: Buffer.concat([Buffer.from(hexOf(e.oid), 'hex'), Buffer.of(kindCode(e.kind))]) }));
-  raw.sort((a, b) => Buffer.compare(a.key, b.key));
-  const buf = Buffer.alloc(HEADER + raw.length * ENTRY + TRAILER);
+  // sorted by (oid, kind code): lowercase hex sorts as its bytes do, so the oid strings are compared
+  // as they are (no key buffer per entry: 100,000 of them cost ~0.2 s here)
+  const sorted = entries.map((e) => ({ e, code: kindCode(e.kind) }));
+  sorted.sort((a, b) => (a.e.oid < b.e.oid ? -1 : a.e.oid > b.e.oid ? 1 : a.code - b.code));
+  const buf = Buffer.alloc(HEADER + sorted.length * ENTRY + TRAILER);
   PACK_INDEX_MAGIC.copy(buf, 0);
   buf.writeUInt32BE(PACK_INDEX_VERSION, 8);
-  buf.writeUInt32BE(raw.length, 12);
+  buf.writeUInt32BE(sorted.length, 12);
   Buffer.from(packId, 'hex').copy(buf, 16);
   buf.writeBigUInt64BE(BigInt(packSize), 48);
   let at = HEADER;
-  for (let i = 0; i < raw.length; i++) {
-    const { e, key } = raw[i];
-    if (i > 0 && Buffer.compare(raw[i - 1].key, key) === 0) throw new TypeError(`${e.kind} ${e.oid} twice in one pack index`);
-    if (key.length !== 33 || !Number.isSafeInteger(e.offset) || e.offset < 0 || !Number.isSafeInteger(e.length) || e.length < 0) {
+  for (let i = 0; i < sorted.length; i++) {
+    const { e, code } = sorted[i];
+    if (i > 0 && sorted[i - 1].e.oid === e.oid && sorted[i - 1].code === code) throw new TypeError(`${e.kind} ${e.oid} twice in one pack index`);
+    if (!isOid(e.oid) || !Number.isSafeInteger(e.offset) || e.offset < 0 || !Number.isSafeInteger(e.length) || e.length < 0) {
       throw new TypeError(`bad pack index entry ${JSON.stringify(e)}`);
     }
-    key.copy(buf, at, 0, 32);
-    buf.writeBigUInt64BE(BigInt(e.offset), at + 32);
-    buf.writeBigUInt64BE(BigInt(e.length), at + 40);
-    buf.writeUInt8(kindCode(e.kind), at + 48);
+    buf.write(hexOf(e.oid), at, 32, 'hex');
+    writeU64(buf, e.offset, at + 32);
+    writeU64(buf, e.length, at + 40);
+    buf[at + 48] = code;
     at += ENTRY;
   }
   createHash('sha256').update(buf.subarray(0, at)).digest().copy(buf, at);
   return buf;
+}
+
+/** A safe integer as a big-endian u64, without a BigInt. */
+function writeU64(buf: Buffer, v: number, at: number): void {
+  buf.writeUInt32BE(Math.floor(v / 2 ** 32), at);
+  buf.writeUInt32BE(v >>> 0, at + 4);
 }
 
 /**

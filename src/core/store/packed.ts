@@ -23,21 +23,25 @@
  * more garbage joins them). A rewrite is restic's two-phase prune: the new pack and its index are made
  * visible first, then the old index is removed, then the old pack. A reader that still has the old
  * pack open keeps reading it (POSIX unlink); one that looks it up after finds the object in the new pack
- * (a vanished pack makes the reader reload the indexes once).
+ * (a vanished pack makes the reader reload the indexes once). gc also merges small packs into few
+ * (`mergeGroups`, the same two phases; when: packMerge.ts), dropping the garbage in them.
  *
  * `PackedStore` puts this in front of the loose store behind the `ObjectStore` interface: small objects
  * to packs, large ones loose (hardlink and symlink modes need a real file), reads from either. Packed
  * objects are materialized by copy.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants as fsc, fsyncSync, mkdirSync, openSync, promises as fsp, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, closeSync, constants as fsc, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, promises as fsp, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { TroveError, isErrno, isTroveError } from '../errors.js';
+import { sha256Hex } from '../hash.js';
 import { hexOf, oidFromHex, type Oid } from '../oid.js';
+import { tempBeside, tempIn } from '../tempName.js';
 import type { LinkMode, ObjectInfo, ObjectKind, ObjectRef, ObjectStore, Part, PutResult } from './objectStore.js';
 import { wholeParts } from './objectStore.js';
-import { PackReader, PackWriter, scanPack, type PackKind } from './pack.js';
+import { PackReader, PackWriter, scanPack, type FinishedPack, type PackKind } from './pack.js';
 import { encodePackIndex, PackIndex, type PackIndexEntry } from './packIndex.js';
 
 /**
@@ -63,6 +67,16 @@ interface LoadedPack {
   reader?: PackReader;
 }
 
+/** A full pack sealed without waiting for its fsync (PackedObjects.sealLater). */
+interface Sealing {
+  w: PackWriter;
+  pack: FinishedPack;
+  installed: boolean;
+  /** settles (never rejects) when the fsync and the install are done or failed */
+  done: Promise<void>;
+  error?: unknown;
+}
+
 /** Where an object was found: in a sealed pack, or in this process's pending pack. */
 type Found = { pack: LoadedPack; entry: PackIndexEntry } | { pending: PackWriter; entry: PackIndexEntry };
 
@@ -79,7 +93,6 @@ export interface PackCheck {
   quarantined: { oid: Oid; kind: PackKind; to: string }[];
 }
 
-let tmpCounter = 0;
 
 function missing(oid: Oid, what: string): TroveError {
   return new TroveError('MISSING_OBJECT', `${what}: object ${oid} is not in the cache`, 'run `trove pull` (or `trove fetch`) to get it from a remote', { data: { oids: [oid] } });
@@ -94,6 +107,13 @@ export class PackedObjects {
   private dirMtime = -1;
   private lastLook = 0;
   private writer?: PackWriter;
+  /**
+   * Full packs whose fsync runs on the thread pool while the next one fills (see sealLater). Their
+   * objects are found and read back from their writers until they are installed.
+   */
+  private sealing: Sealing[] = [];
+  /** the background steps (fsync, install) still running, of any pack */
+  private readonly background = new Set<Promise<void>>();
   private exitHook?: () => void;
   private madeDirs = false;
   /** deletes queued inside removals() (gc's sweep), applied once at its end */
@@ -186,6 +206,10 @@ export class PackedObjects {
   private find(oid: Oid, kind: PackKind, look = false): Found | undefined {
     const e = this.writer?.entry(oid, kind);
     if (e) return { pending: this.writer!, entry: e };
+    for (const s of this.sealing) {
+      const se = s.w.entry(oid, kind);
+      if (se) return { pending: s.w, entry: se };
+    }
     this.ensureLoaded();
     let f = this.findSealed(oid, kind);
     if (!f && (look || Date.now() - this.lastLook > 1000)) {
@@ -278,6 +302,7 @@ export class PackedObjects {
         yield { oid: e.oid, kind: e.kind as ObjectKind, size: e.length, mtimeMs: p.mtimeMs };
       }
     }
+    for (const s of this.sealing) for (const e of s.w.entries()) yield { oid: e.oid, kind: e.kind as ObjectKind, size: e.length, mtimeMs: Date.now() };
     for (const e of this.writer?.entries() ?? []) yield { oid: e.oid, kind: e.kind as ObjectKind, size: e.length, mtimeMs: Date.now() };
   }
 
@@ -291,7 +316,7 @@ export class PackedObjects {
   }
 
   private tempName(what: string): string {
-    return path.join(this.tmpDir, `${process.pid}-${what}-${randomBytes(3).toString('hex')}-${++tmpCounter}`);
+    return tempIn(this.tmpDir, what);
   }
 
   /**
@@ -302,22 +327,125 @@ export class PackedObjects {
   put(body: Buffer, kind: PackKind, hashed?: Oid): { oid: Oid; stored: boolean } {
     const oid = hashed ?? oidFromHex(createHash('sha256').update(body).digest('hex'));
     if (this.find(oid, kind)) return { oid, stored: false };
+    const w = this.ensureWriter();
+    w.add(kind, body, oid, { hashedBy: 'caller' });
+    if (w.bytes >= this.targetBytes) this.sealLater();
+    return { oid, stored: true };
+  }
+
+  private ensureWriter(): PackWriter {
     if (!this.writer) {
       this.ensureDirs();
       this.writer = PackWriter.create(this.tempName('pack'));
-      this.exitHook = () => {
-        try { this.sealSync(); } catch { /* the process is ending; the temp pack is removed by the next cleanStaleTemp */ }
-      };
-      process.once('exit', this.exitHook);
+      if (!this.exitHook) {
+        this.exitHook = () => {
+          try { this.sealSync(); } catch { /* the process is ending; the temp pack is removed by the next cleanStaleTemp */ }
+        };
+        process.once('exit', this.exitHook);
+      }
     }
-    this.writer.add(kind, body, oid, { hashedBy: 'caller' });
-    if (this.writer.bytes >= this.targetBytes) this.sealSync();
-    return { oid, stored: true };
+    return this.writer;
+  }
+
+  /**
+   * put() of a small file, read straight into the pending pack's write buffer: no buffer per file, one
+   * checksum pass per object. `elsewhere`: whether the store already has the object outside the packs.
+   * Null when the file holds more than `size` bytes now (the caller takes the general path).
+   */
+  putFile(src: string, size: number, kind: PackKind, elsewhere: (oid: Oid) => boolean): PutResult | null {
+    const w = this.ensureWriter();
+    const fd = openSync(src, 'r');
+    let body: Buffer | null;
+    let after: Stats;
+    try {
+      body = w.readFileInto(fd, size);
+      // the file's stat after the read, from the open file (~1 µs; an lstat by path is several)
+      after = fstatSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    if (!body) return null;
+    const oid = oidOf(body);
+    const n = body.length;
+    if (this.find(oid, kind) || elsewhere(oid)) return { oid, size: n, stored: false, after };
+    w.commitRead(kind, oid);
+    if (w.bytes >= this.targetBytes) this.sealLater();
+    return { oid, size: n, stored: true, after };
   }
 
   /** Makes the pending pack a sealed, indexed, durable pack (no-op when nothing is pending). */
   async seal(): Promise<void> {
-    this.sealSync();
+    this.sealLater();
+    // every background step, also of packs sealSync installed meanwhile (their late index write)
+    await Promise.all([...this.background]);
+    this.sealSync(); // installs what is left and raises what failed
+  }
+
+  /**
+   * Seals the pending pack without waiting for the disk: its trailer is written now, its fsync runs on
+   * the thread pool (a 32 MiB pack's fsync waits ~40 ms or more for the disk, ten times in a
+   * 20,000 × 16 KiB add), and it is installed (renamed, indexed) when that is done, or at the latest by
+   * seal()/sealSync(), which every command reaches before it names the objects in a pointer.
+   */
+  private sealLater(): void {
+    const w = this.writer;
+    if (!w) return;
+    this.writer = undefined;
+    if (w.count === 0) {
+      w.abort();
+      return;
+    }
+    let pack: FinishedPack;
+    try {
+      pack = w.finishUnsynced();
+    } catch (err) {
+      w.abort();
+      throw err;
+    }
+    const s: Sealing = { w, pack, installed: false, done: Promise.resolve() };
+    s.done = w.durable().then(() => this.installSealed(s)).catch((err) => { s.error ??= err; });
+    this.sealing.push(s);
+    this.background.add(s.done);
+    void s.done.then(() => this.background.delete(s.done));
+  }
+
+  /**
+   * A pack whose fsync is done: renamed into packs/ and indexed, on the thread pool too (creating and
+   * fsyncing the index waits on the filesystem's journal while the next pack's fsync runs: ~0.2 s of
+   * a 20k-file add when it was synchronous), then found like any other. sealSync may install it
+   * meanwhile: both steps are then done twice, harmlessly (same names, same bytes).
+   */
+  private async installSealed(s: Sealing): Promise<void> {
+    if (s.installed || s.error) return;
+    this.ensureDirs();
+    const { id, size, entries } = s.pack;
+    const packFile = path.join(this.packsDir, `${id}.pack`);
+    try {
+      await fsp.rename(s.w.file, packFile);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT') || !s.installed) throw err; // sealSync moved it first
+    }
+    const buf = encodePackIndex(id, size, entries);
+    const tmpIdx = this.tempName('idx');
+    try {
+      const fh = await fsp.open(tmpIdx, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o444);
+      try {
+        for (let off = 0; off < buf.length;) off += (await fh.write(buf, off, buf.length - off, off)).bytesWritten;
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fsp.rename(tmpIdx, path.join(this.packsDir, `${id}.idx`));
+    } finally {
+      await fsp.rm(tmpIdx, { force: true });
+    }
+    const dh = await fsp.open(this.packsDir, 'r');
+    try { await dh.sync(); } finally { await dh.close(); }
+    if (!s.installed) {
+      s.installed = true;
+      if (this.loaded && !this.byId.has(id)) this.loadIndex(id);
+      this.sealing = this.sealing.filter((x) => x !== s);
+    }
   }
 
   /**
@@ -325,11 +453,39 @@ export class PackedObjects {
    * rename into packs/; index to a temp file + fsync + rename; fsync packs/ (both names durable).
    */
   sealSync(): void {
+    // packs sealed earlier whose fsync is still on the thread pool: made durable and installed now
+    let failed: unknown;
+    for (const s of this.sealing.splice(0)) {
+      try {
+        if (s.error) throw s.error;
+        s.w.durableSync();
+        if (!s.installed) {
+          s.installed = true;
+          // its background install may be half-way: the pack renamed already, or being renamed now
+          const packFile = path.join(this.packsDir, `${s.pack.id}.pack`);
+          this.ensureDirs();
+          try {
+            renameSync(s.w.file, packFile);
+          } catch (err) {
+            if (!isErrno(err, 'ENOENT') || !existsSync(packFile)) throw err;
+          }
+          this.writeIndex(s.pack.id, s.pack.size, s.pack.entries);
+        }
+      } catch (err) {
+        s.error ??= err;
+        failed ??= err;
+        s.w.abort(); // its objects are gone with it: the caller must not name them (it gets the error)
+      }
+    }
     const w = this.writer;
-    if (!w) return;
     this.writer = undefined;
     if (this.exitHook) process.removeListener('exit', this.exitHook);
     this.exitHook = undefined;
+    if (failed) {
+      w?.abort();
+      throw failed;
+    }
+    if (!w) return;
     if (w.count === 0) {
       w.abort();
       return;
@@ -846,6 +1002,9 @@ export class PackedStore implements ObjectStore {
 
   putFileSync(src: string, size: number, kind: ObjectKind): PutResult {
     if (size > this.limit(kind)) return this.loose.putFileSync(src, size, kind);
+    const direct = this.packs.putFile(src, size, kind, (oid) => (this.loose.mayHaveSync ? this.loose.mayHaveSync(oid, kind) : this.loose.hasSync(oid, kind)));
+    if (direct) return direct;
+    // it grew since it was listed: read it whole, and pack it or store it loose by its size now
     const buf = readFileSync(src);
     if (buf.length > this.limit(kind)) return this.loose.putFileSync(src, size, kind);
     const oid = oidOf(buf);
@@ -1005,7 +1164,7 @@ export function packsOf(store: ObjectStore): PackedObjects | undefined {
 const kind0: ObjectKind = 'blob';
 
 function oidOf(buf: Buffer): Oid {
-  return oidFromHex(createHash('sha256').update(buf).digest('hex'));
+  return oidFromHex(sha256Hex(buf));
 }
 
 /**
@@ -1025,9 +1184,9 @@ function copyOut(buf: Buffer, dest: string, exec: boolean, tmpDir: string): void
   };
   try {
     mkdirSync(tmpDir, { recursive: true });
-    via(path.join(tmpDir, `${process.pid}-m-${randomBytes(3).toString('hex')}-${++tmpCounter}`));
+    via(tempIn(tmpDir, 'm'));
   } catch (err) {
     if (!isErrno(err, 'EXDEV')) throw err;
-    via(path.join(path.dirname(dest), `.trove-tmp-${process.pid}-${++tmpCounter}`));
+    via(tempBeside(dest));
   }
 }
