@@ -9,7 +9,8 @@
  * pack's id (RemoteStore.downloadPack); only then is it fsynced and renamed into the cache, index last
  * (PackedObjects.adoptPack), so a kill -9 leaves a temp file that cleanStaleTemp removes, and a
  * re-run downloads it again. Objects of the pack that were not wanted come along (bounded by
- * ADOPT_SHARE); gc removes them like any unreferenced object.
+ * ADOPT_SHARE); gc removes them like any unreferenced object. A pack that fails verification is
+ * not adopted: its objects are read by range instead, where a corrupt object fails its run only.
  *
  * Used only where a pack is a valid local pack: the cache packs blobs (not a hardlink/symlink repo,
  * whose files must stay loose to be linked), and every entry is a blob or tree no larger than the
@@ -19,6 +20,7 @@ import { closeSync, constants as fsc, fsyncSync, openSync, rmSync } from 'node:f
 import type { ObjectStore } from './store/objectStore.js';
 import { PackedStore, type PackedObjects } from './store/packed.js';
 import type { RemotePack, RemoteStore } from './remoteStore.js';
+import { ENTRY_HEADER_SIZE } from './store/pack.js';
 
 /** A remote pack is pulled whole when the wanted objects hold at least this share of its bytes. */
 export const ADOPT_SHARE = 0.5;
@@ -36,13 +38,17 @@ export function packTarget(cache: ObjectStore): PackTarget | null {
   return null;
 }
 
-/** Whether `pack` should be pulled whole, given the bytes of it that are wanted. */
+/**
+ * Whether `pack` should be pulled whole, given the bytes of its files that are wanted (entry headers
+ * included). The share is of the pack's file bytes: its trees were fetched ahead by the walk anyway.
+ */
 export function worthAdopting(pack: RemotePack, wantedBytes: number, target: PackTarget): boolean {
-  if (wantedBytes < ADOPT_SHARE * pack.size) return false;
+  let fileBytes = 0;
   for (const e of pack.idx.entries()) {
     if ((e.kind !== 'blob' && e.kind !== 'tree') || e.length > target.maxPacked) return false;
+    if (e.kind === 'blob') fileBytes += e.length + ENTRY_HEADER_SIZE;
   }
-  return true;
+  return wantedBytes >= ADOPT_SHARE * fileBytes;
 }
 
 /**

@@ -20,7 +20,9 @@
  * wave-1 remote), LIST `objects/` once. A pack counts only while its .idx and .pack are listed and it
  * is not doomed; a loose object the inventory claims is re-checked (HEAD, or a prefix listing when
  * many) before anything is skipped because of it; an object the inventory does not name is missing
- * (sending it again is safe), except a large one, which gets a HEAD first (re-sending it is not cheap).
+ * (sending it again is safe), except a large one, which gets a HEAD first (re-sending it is not cheap)
+ * unless the inventory records manifests (inventory.ts): then it is missing too, and a manifest the
+ * inventory claims is re-checked with one HEAD of its key.
  *
  * Every request goes through the one retry policy (src/remotes/retry.ts) with the remote's
  * `attempts`: the backend marks what is worth retrying (`retryable`), this module re-sends it. A
