@@ -9,7 +9,7 @@
  *   npm run bench -- --sets 1g,20k     some of them (1g, 20k, 100k)
  *   npm run bench -- --runs 5          repetitions per measurement (median reported; default 3)
  *   npm run bench -- --peer-timeout 600
- *   npm run bench -- --no-peers         skip git-lfs / git-annex (quick iterations); --no-annex: skip git-annex only
+ *   npm run bench -- --no-peers         skip git-lfs / git-annex (quick iterations); --no-annex / --no-lfs: skip that peer only
  *   npm run bench -- --render-only      rewrite RESULTS.md from bench/results.json
  *   npm run bench -- --s3-sets 100k     sets whose push / pull to the bench S3 server are timed beside
  *                                       rclone (default 100k; 'none' for none); the 1g set adds the
@@ -42,6 +42,7 @@ const SETS = opt('sets', '1g,20k,100k').split(',');
 const PEER_TIMEOUT = Number(opt('peer-timeout', '300'));
 const PEERS = !args.includes('--no-peers');
 const ANNEX = PEERS && !args.includes('--no-annex');
+const LFS = PEERS && !args.includes('--no-lfs');
 const ROOT = process.env.TROVE_BENCH_DIR ?? path.join(os.tmpdir(), 'trove-bench');
 const S3_SETS = opt('s3-sets', '100k').split(',');
 const DELTA_MIB = Number(opt('delta-mib', '1024'));
@@ -282,7 +283,7 @@ function benchSet(name) {
   rmTree(g);
 
   // peers (one run each: they are slow), each right after a cp -r of the same data for scale
-  if (PEERS && has('git-lfs')) {
+  if (LFS && has('git-lfs')) {
     const l = freshRepo(name, 'lfs');
     copyIn(l);
     step(name, 'git-lfs add');
@@ -290,7 +291,7 @@ function benchSet(name) {
     sync();
     r.lfs = timed('timeout', ['-k', '10', String(PEER_TIMEOUT), 'git', 'add', 'data'], l, { timeout: PEER_TIMEOUT + 30 });
     rmTree(l);
-  } else if (PEERS) r.lfs = notInstalled('git-lfs');
+  } else if (LFS) r.lfs = notInstalled('git-lfs');
   if (ANNEX && has('git-annex')) {
     step(name, 'git-annex add');
     const a = freshRepo(name, 'annex');
