@@ -48,6 +48,26 @@ describe('staged checkout of an absent folder', () => {
     expect(add.results[0]).toMatchObject({ changed: false, stored: 0 });
   });
 
+  it('many large files (more than the copy jobs) beside small ones: every one is written before the rename', async () => {
+    // large files are copied through a queue of `cache.jobs` at a time while small ones are written in a
+    // loop; the loop ending first must not drop the queued large copies (a pull once exited 0 leaving
+    // the staging folder half-filled and the tracked folder absent)
+    const dir = await newRepo();
+    await ok(dir, 'config', 'cache.jobs', '2');
+    const want = await smallSet(dir, 5);
+    for (let i = 0; i < 12; i++) {
+      const buf = randomBytes((300 << 10) + i);
+      await write(dir, `data/big/b${i}.bin`, buf);
+      want.set(`data/big/b${i}.bin`, buf);
+    }
+    await ok(dir, 'add', 'data');
+    await fsp.rm(path.join(dir, 'data'), { recursive: true });
+    const r = JSON.parse((await ok(dir, 'checkout', '--json')).stdout);
+    expect(r[0]).toMatchObject({ path: 'data', written: 17 });
+    for (const [rel, buf] of want) expect(readFileSync(path.join(dir, rel)).equals(buf), rel).toBe(true);
+    expect(stages(dir)).toEqual([]);
+  });
+
   it('a corrupt byte in a pack fails the checkout naming the workspace file; nothing appears at the path', async () => {
     const dir = await newRepo();
     await smallSet(dir, 30);

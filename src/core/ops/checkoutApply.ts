@@ -112,8 +112,10 @@ export async function applyCheckout(ctx: RepoContext, plan: CheckoutPlan, o: { o
         written(w, dest);
         if ((++n & 511) === 0) await new Promise((r) => setImmediate(r));
       }
-    } finally {
+    } catch (err) {
+      // only on failure: the queued large copies must still run when the small ones went well
       limit.clearQueue();
+      throw err;
     }
     await large;
   };
