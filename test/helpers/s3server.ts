@@ -7,6 +7,7 @@
  * (no auth, bodies over 11 MiB get 413, in-memory only).
  */
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { vi } from 'vitest';
 import { buildApp } from 'fauxqs';
 
 export interface TestS3 {
@@ -58,4 +59,25 @@ export async function startS3(): Promise<TestS3> {
       await app.close();
     },
   };
+}
+
+/**
+ * The test S3 server, with the AWS default credential chain pointed at test values (credentials come
+ * only from that chain, so the tests use it too; fauxqs ignores them), and an admin client for
+ * looking behind trove's back. Pair with `stopS3WithAdmin` in afterAll.
+ * @example beforeAll(async () => ({ s3, admin } = await startS3WithAdmin()));
+ */
+export async function startS3WithAdmin(): Promise<{ s3: TestS3; admin: S3Client }> {
+  vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+  vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
+  vi.stubEnv('AWS_PROFILE', undefined);
+  const s3 = await startS3();
+  return { s3, admin: new S3Client(testClientConfig(s3.endpoint)) };
+}
+
+export async function stopS3WithAdmin(s3: TestS3 | undefined, admin: S3Client | undefined): Promise<void> {
+  admin?.destroy();
+  await s3?.stop();
+  vi.unstubAllEnvs();
 }

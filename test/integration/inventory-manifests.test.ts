@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Oid } from '../../src/core/oid.js';
 import { hexOf } from '../../src/core/oid.js';
 import { RemoteStore } from '../../src/core/remoteStore.js';
@@ -20,25 +20,14 @@ import { executePush, planPush } from '../../src/core/transfer.js';
 import type { Root } from '../../src/core/transferRoot.js';
 import { openRemote } from '../../src/remotes/index.js';
 import { tempDir } from '../helpers/repo.js';
-import { startS3, testClientConfig, type TestS3 } from '../helpers/s3server.js';
+import { type TestS3, startS3WithAdmin, stopS3WithAdmin } from '../helpers/s3server.js';
 
 let s3: TestS3;
 let admin: S3Client;
 let buckets = 0;
 
-beforeAll(async () => {
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
-  vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
-  vi.stubEnv('AWS_PROFILE', undefined);
-  s3 = await startS3();
-  admin = new S3Client(testClientConfig(s3.endpoint));
-});
-afterAll(async () => {
-  admin?.destroy();
-  await s3?.stop();
-  vi.unstubAllEnvs();
-});
+beforeAll(async () => ({ s3, admin } = await startS3WithAdmin()));
+afterAll(() => stopS3WithAdmin(s3, admin));
 
 const params = { minSize: 16 << 10, avgSize: 64 << 10, maxSize: 256 << 10 };
 const MiB = 1 << 20;

@@ -6,7 +6,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Repo } from '../../src/core/repo.js';
 import { RemoteStore } from '../../src/core/remoteStore.js';
 import { openRemote } from '../../src/remotes/index.js';
@@ -16,26 +16,15 @@ import { collectRoots, executePush, fetch, planPush, push, remoteStatus } from '
 import { hashBytes, hexOf } from '../../src/core/oid.js';
 import { encodePackIndex } from '../../src/core/store/packIndex.js';
 import { git, newRepo, snapshot, write } from '../helpers/repo.js';
-import { startS3, testClientConfig, type TestS3 } from '../helpers/s3server.js';
+import { type TestS3, startS3WithAdmin, stopS3WithAdmin } from '../helpers/s3server.js';
 import { cloneOf, commitAll, makeFiles, ok } from './remoteHelpers.js';
 
 let s3: TestS3;
 let admin: S3Client;
 let buckets = 0;
 
-beforeAll(async () => {
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
-  vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
-  vi.stubEnv('AWS_PROFILE', undefined);
-  s3 = await startS3();
-  admin = new S3Client(testClientConfig(s3.endpoint));
-});
-afterAll(async () => {
-  admin?.destroy();
-  await s3?.stop();
-  vi.unstubAllEnvs();
-});
+beforeAll(async () => ({ s3, admin } = await startS3WithAdmin()));
+afterAll(() => stopS3WithAdmin(s3, admin));
 
 const PREFIX = 'team/proj';
 const noTrove = (rel: string) => rel === '.git' || rel === '.trove' || rel.startsWith('.git/') || rel.startsWith('.trove/');

@@ -12,7 +12,7 @@ import type { Remote } from '../../src/remotes/remote.js';
 import { S3Remote } from '../../src/remotes/s3.js';
 import { startFaultProxy } from '../helpers/faultProxy.js';
 import { fromFile, hashStream, randomFile, tempDir } from '../helpers/files.js';
-import { type TestS3, startS3, testClientConfig } from '../helpers/s3server.js';
+import { type TestS3, startS3WithAdmin, stopS3WithAdmin } from '../helpers/s3server.js';
 import { remoteContract } from './contract.js';
 
 const MiB = 1024 * 1024;
@@ -20,20 +20,8 @@ let s3: TestS3;
 let admin: S3Client;
 let buckets = 0;
 
-beforeAll(async () => {
-  // Credentials come only from the AWS default chain, so the tests use it too (fauxqs ignores them).
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
-  vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
-  vi.stubEnv('AWS_PROFILE', undefined);
-  s3 = await startS3();
-  admin = new S3Client(testClientConfig(s3.endpoint));
-});
-afterAll(async () => {
-  admin?.destroy();
-  await s3?.stop();
-  vi.unstubAllEnvs();
-});
+beforeAll(async () => ({ s3, admin } = await startS3WithAdmin()));
+afterAll(() => stopS3WithAdmin(s3, admin));
 
 /** A fresh bucket (and a prefix, so the prefix handling is exercised too). */
 async function freshRemote(options: Record<string, unknown> = {}, endpoint = s3.endpoint): Promise<Remote> {
