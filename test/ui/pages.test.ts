@@ -70,7 +70,8 @@ describe('runs page', () => {
   test('lists the runs, filters with the grammar, sorts by a column, keeps both in the URL', async () => {
     await open(page, '#/runs', 'runs');
     expect((await rowNames(page)).sort()).toEqual([HOSTILE.name, 'baseline', 'other', 'tuned'].sort());
-    // experiments on the side
+    // experiments on the side (the list arrives by its own request: wait for it, the rows may come first)
+    await page.waitForSelector('nav.side a');
     expect(await page.$$eval('nav.side a', (as) => as.map((a) => a.textContent))).toEqual(['All runs', 'text (1)', 'vision (3)']);
 
     await page.fill('#filter', "params.model = 'cnn'");
