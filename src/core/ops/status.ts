@@ -29,7 +29,16 @@ export interface StatusEntry {
  */
 export async function status(ctx: RepoContext, userPaths?: string[], o: { onProgress?: OnProgress } = {}): Promise<StatusEntry[]> {
   // a merge conflict in a pointer is something to report, not a reason to fail
-  const listed = await listTrackedWithConflicts(ctx, true);
+  // git lists the pointers in a process of its own: load the status index meanwhile (one read and a
+  // CRC of ~10 MB at 100,000 rows, ~10 ms) rather than after git exits. Started first, awaited after.
+  const listing = listTrackedWithConflicts(ctx, true);
+  try {
+    void ctx.state;
+  } catch (err) {
+    await listing.catch(() => undefined); // the index's error is the one to report; settle git's first
+    throw err;
+  }
+  const listed = await listing;
   const all = listed.tracked;
   const conflicts = listed.conflicts.map((c): StatusEntry => ({
     path: c.path, pointerFile: c.pointerFile, type: 'file', oid: (c.ours ?? c.theirs ?? '') as Oid, workspace: 'conflict', cache: 'present',
