@@ -42,6 +42,7 @@ import { tempBeside, tempIn } from '../tempName.js';
 import { fanoutFolders } from './fanout.js';
 import { Cutter, DEFAULT_CHUNKING, type ChunkerParams } from './chunker.js';
 import { makeManifest, parseManifest, serializeManifest, type Manifest, type ManifestEntry } from './manifest.js';
+import type { AssemblePiece } from './chunkAssemble.js';
 import type { LinkMode, ObjectInfo, ObjectKind, ObjectRef, ObjectStore, Part, PutResult } from './objectStore.js';
 
 /** Blobs of this size and more are chunked (4× the largest chunk: smaller files gain little and keep link modes). */
@@ -664,19 +665,47 @@ export class ChunkedStore implements ObjectStore {
     this.assertComplete(oid, m, what);
     const out = await fsp.open(file, 'wx', mode);
     try {
-      let pending: Promise<unknown> = Promise.resolve();
-      // three buffers: one being written, one being read and hashed, one spare
-      for await (const piece of this.readChunks(m.chunks, oid, what, true, 3)) {
+      if (this.wholeHash === 'worker' || (this.wholeHash === 'auto' && m.size >= WORKER_FROM)) {
+        // big: the hash on a worker beside the reads and writes (chunkAssemble.ts); loaded here, as putChunked does
+        const { assembleHashed, ShortRead } = await import('./chunkAssemble.js');
+        const hex = await assembleHashed(this.chunkPieces(m.chunks, oid, what), out).catch((err: unknown) => {
+          throw err instanceof ShortRead ? corrupt(oid, what, `chunk ${m.chunks[err.piece]?.oid} ended early`) : err;
+        });
+        if (oidFromHex(hex) !== oid) throw corrupt(oid, what, 'its chunks do not add up to its content');
+      } else {
+        let pending: Promise<unknown> = Promise.resolve();
+        // three buffers: one being written, one being read and hashed, one spare
+        for await (const piece of this.readChunks(m.chunks, oid, what, true, 3)) {
+          await pending;
+          pending = out.write(piece); // the next read and hash overlap this write
+        }
         await pending;
-        pending = out.write(piece); // the next read and hash overlap this write
       }
-      await pending;
     } catch (err) {
       await out.close().catch(() => {});
       await fsp.rm(file, { force: true });
       throw err;
     }
     await out.close();
+  }
+
+  /** The chunks as pieces for assembleHashed: each file opened when it is reached, closed once read. */
+  private async *chunkPieces(chunks: ManifestEntry[], whole: Oid, what: string): AsyncGenerator<AssemblePiece> {
+    for (const c of chunks) {
+      const fh = await fsp.open(this.chunkPath(c.oid), fsc.O_RDONLY | fsc.O_NONBLOCK).catch((err) => {
+        if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw missing(whole, what);
+        throw err;
+      });
+      let handed = false;
+      try {
+        const st = await fh.stat();
+        if (!st.isFile() || st.size !== c.size) throw corrupt(whole, what, `chunk ${c.oid} has ${st.size} bytes, the manifest says ${c.size}`);
+        handed = true;
+        yield { fh, offset: 0, size: c.size, done: () => fh.close() };
+      } finally {
+        if (!handed) await fh.close();
+      }
+    }
   }
 
   async verify(oid: Oid, kind: ObjectKind): Promise<boolean> {
