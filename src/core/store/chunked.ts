@@ -22,7 +22,9 @@
  *     manifest names, which the next sweep removes and the next add reuses.
  * Reading (open, materialize, withFile, readSmall): the chunks in manifest order, the whole-file
  *  SHA-256 checked before the result is visible (materialize renames a verified temp file) or before
- *  the stream ends (open errors with INTEGRITY). verify (fsck) also checks every chunk's own hash,
+ *  the stream ends (open errors with INTEGRITY). Checkout of a big file (48 MiB and more) hashes on a
+ *  worker thread beside the reads and writes (chunkAssemble.ts); only the whole-file hash is computed
+ *  there, not the chunks' own: the whole hash alone proves the bytes. verify (fsck) also checks every chunk's own hash,
  *  so that quarantine can move the bad chunk aside (a chunk that exists is never rewritten by add).
  * Link modes: a chunked blob has no file of its own to link to, so materialize makes a copy whatever
  *  mode was asked (the interface lets a store do that; the caller records the mode returned). Files
