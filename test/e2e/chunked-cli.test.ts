@@ -4,7 +4,7 @@
  * middle of a chunked add leaves a state that fsck passes and a re-run completes.
  */
 import { createCipheriv, createHash } from 'node:crypto';
-import { existsSync, promises as fsp, readdirSync } from 'node:fs';
+import { existsSync, promises as fsp, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { newRepo, sha256File, spawnTrove, trove } from '../helpers/repo.js';
@@ -126,6 +126,34 @@ describe('chunked large files through the CLI', () => {
     await fsp.rm(path.join(dir, 'big.bin'));
     expect((await trove(dir, 'checkout', 'big.bin')).code).toBe(0);
     expect(await sha256File(path.join(dir, 'big.bin'))).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
+  it('kill -9 during a chunked checkout (the hash on its worker): the file is absent or whole, never partial; a re-run completes', async () => {
+    const dir = await newRepo();
+    const data = prng('cli-kill-co', 64 * MiB); // ≥ 48 MiB: reassembled with the hash on a worker thread
+    const want = createHash('sha256').update(data).digest('hex');
+    await fsp.writeFile(path.join(dir, 'big.bin'), data);
+    expect((await trove(dir, 'add', 'big.bin')).code).toBe(0);
+    await fsp.rm(path.join(dir, 'big.bin'));
+    const tmpDir = path.join(dir, '.trove/tmp');
+    const child = spawnTrove(dir, ['checkout', 'big.bin']);
+    let stderr = '';
+    child.stderr?.on('data', (c) => (stderr += c));
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    let done = false;
+    void exited.then(() => (done = true));
+    // kill once the reassembly has written some bytes to its temp file (state, not time, decides)
+    const written = () => (existsSync(tmpDir) ? readdirSync(tmpDir).some((n) => { try { return statSync(path.join(tmpDir, n)).size > 0; } catch { return false; } }) : false);
+    while (!done && !written()) await new Promise((r) => setTimeout(r, 2));
+    if (done) expect(child.exitCode, stderr).toBe(0);
+    child.kill('SIGKILL');
+    await exited;
+    if (existsSync(path.join(dir, 'big.bin'))) expect(await sha256File(path.join(dir, 'big.bin'))).toBe(want);
+    const fsck = await trove(dir, 'fsck', '--json');
+    expect(fsck.code, fsck.stdout + fsck.stderr).toBe(0);
+    const again = await trove(dir, 'checkout', 'big.bin');
+    expect(again.code, again.stderr).toBe(0);
+    expect(await sha256File(path.join(dir, 'big.bin'))).toBe(want);
   });
 
   it('push to a folder remote and pull into an empty cache bring a chunked file back whole and verified; gc sweeps its chunks', async () => {
