@@ -87,6 +87,15 @@ describe('chunked checkout with the hash on a worker', () => {
     return { dir, store, oid, data, chunks };
   }
 
+  it('more checkouts at once than cores (checkout runs cache.jobs large copies together): each waits its turn and comes out whole', async () => {
+    const { dir, store, oid, data } = await stored();
+    const dests = Array.from({ length: 5 }, (_, i) => path.join(dir, `out${i}.bin`));
+    expect(await Promise.all(dests.map((d, i) => store.materialize(oid, d, 'copy', i % 2 === 0)))).toEqual(dests.map(() => 'copy'));
+    for (const d of dests) expect((await fsp.readFile(d)).equals(data)).toBe(true);
+    expect((await fsp.stat(dests[0])).mode & 0o777).toBe(0o755);
+    expect(await store.countTemp()).toBe(0);
+  });
+
   it('a corrupt chunk (same size) is INTEGRITY; the user file stays and no temp file is left', async () => {
     const { dir, store, oid, data, chunks } = await stored();
     expect(chunks.length).toBeGreaterThan(2);

@@ -36,7 +36,9 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, constants as fsc, fstatSync, lstatSync, openSync, promises as fsp, readFileSync, readSync, renameSync, rmSync, statSync, writeSync, chmodSync, fsyncSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import pLimit from 'p-limit';
 import { Readable } from 'node:stream';
 import { TroveError, isErrno, isTroveError } from '../errors.js';
 import { hexOf, isOid, oidFromHex, type Oid } from '../oid.js';
@@ -113,6 +115,8 @@ export class ChunkedStore implements ObjectStore {
   private readonly wholeHash: 'auto' | 'worker' | 'inline';
   private readonly memo = new Map<Oid, Manifest>();
   private unsynced = false;
+  /** reassemblies with the hash on a worker thread that run at once (see assemble) */
+  private readonly assembling = pLimit(Math.max(1, os.availableParallelism()));
   private readonly madeDirs = new Set<string>();
 
   constructor(readonly inner: ObjectStore, o: ChunkedOptions = {}) {
@@ -670,7 +674,9 @@ export class ChunkedStore implements ObjectStore {
       if (this.wholeHash === 'worker' || (this.wholeHash === 'auto' && m.size >= WORKER_FROM)) {
         // big: the hash on a worker beside the reads and writes (chunkAssemble.ts); loaded here, as putChunked does
         const { assembleHashed, ShortRead } = await import('./chunkAssemble.js');
-        const hex = await assembleHashed(this.chunkPieces(m.chunks, oid, what), out).catch((err: unknown) => {
+        // as many at once as there are cores: checkout runs up to cache.jobs (8) large copies together,
+        // and more hash workers than cores only add a ring and a thread each (~30 MB)
+        const hex = await this.assembling(() => assembleHashed(this.chunkPieces(m.chunks, oid, what), out)).catch((err: unknown) => {
           throw err instanceof ShortRead ? corrupt(oid, what, `chunk ${m.chunks[err.piece]?.oid} ended early`) : err;
         });
         if (oidFromHex(hex) !== oid) throw corrupt(oid, what, 'its chunks do not add up to its content');
