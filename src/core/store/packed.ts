@@ -28,7 +28,7 @@
  *
  * `PackedStore` puts this in front of the loose store behind the `ObjectStore` interface: small objects
  * to packs, large ones loose (hardlink and symlink modes need a real file), reads from either. Packed
- * objects are materialized by copy.
+ * objects are materialized by copy, except in a link-mode repo (unpacksToLink).
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, constants as fsc, existsSync, fchmodSync, fstatSync, fsyncSync, mkdirSync, openSync, promises as fsp, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -1120,8 +1120,23 @@ export class PackedStore implements ObjectStore {
   materializeSync(oid: Oid, dest: string, mode: LinkMode, exec: boolean, fresh: boolean | 'staged'): LinkMode {
     const body = this.packs.readIntoSync(oid, kind0, dest, this.scratch);
     if (!body) return this.loose.materializeSync(oid, dest, mode, exec, fresh);
+    if (this.unpacksToLink(mode)) {
+      this.loose.putBytesSync!(body, kind0);
+      return this.loose.materializeSync(oid, dest, mode, exec, fresh);
+    }
     this.copyOut.write(body, dest, exec, fresh === 'staged');
     return 'copy';
+  }
+
+  /**
+   * A repo switched to hardlink/symlink (`cache.link`) after its objects were packed (DVC's
+   * `cache.type` switch): the first linked checkout of a packed blob writes it loose (verified bytes,
+   * read-only, like any loose object) and links that, so every later checkout links. Only where new
+   * blobs stay loose anyway (`packBlobs` false, i.e. `cache.packs` not set); a repo that asked for
+   * packs and links keeps its packs and gets copies. The packed copy stays (gc's to drop).
+   */
+  private unpacksToLink(mode: LinkMode): boolean {
+    return !this.packBlobs && (mode === 'hardlink' || mode === 'symlink') && !!this.loose.putBytesSync;
   }
 
   /** one read buffer for every packed object materialized (each is written out before the next is read) */
