@@ -355,7 +355,7 @@ export class PackedObjects {
   private ensureWriter(): PackWriter {
     if (!this.writer) {
       this.ensureDirs();
-      this.writer = PackWriter.create(this.tempName('pack'));
+      this.writer = PackWriter.create(this.tempName('pack'), { offload: true });
       if (!this.exitHook) {
         this.exitHook = () => {
           try { this.sealSync(); } catch { /* the process is ending; the temp pack is removed by the next cleanStaleTemp */ }
