@@ -28,7 +28,7 @@ async function du(dir: string) {
 }
 
 describe('chunked large files through the CLI', () => {
-  it('add stores chunks, du shows the dedup of a second version, checkout reassembles (a copy even with cache.link hardlink)', async () => {
+  it('add stores chunks, du shows the dedup of a second version, checkout reassembles (linked once the repo switches to cache.link hardlink)', async () => {
     const dir = await newRepo();
     const v1 = prng('cli-v1', 20 * MiB);
     await fsp.writeFile(path.join(dir, 'model.bin'), v1);
@@ -57,13 +57,25 @@ describe('chunked large files through the CLI', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^saved\s+1\d\.\d* MiB|^saved\s+\d+ MiB/m);
     expect(text.stdout).toMatch(/chunked\s+2 files/);
-    // checkout: reassembled and verified; with hardlink asked, a plain copy (nothing to link to)
-    expect((await trove(dir, 'config', 'cache.link', 'hardlink')).code).toBe(0);
+    // checkout: reassembled and verified; a plain copy in copy mode
     await fsp.rm(path.join(dir, 'model.bin'));
     r = await trove(dir, 'checkout', 'model.bin');
     expect(r.code, r.stderr).toBe(0);
     expect(await sha256File(path.join(dir, 'model.bin'))).toBe(createHash('sha256').update(v2).digest('hex'));
     expect((await fsp.stat(path.join(dir, 'model.bin'))).nlink).toBe(1);
+    expect((await du(dir)).loose.objects).toBe(0);
+    // switched to hardlink (chunking is then off): written whole into the cache once and linked
+    expect((await trove(dir, 'config', 'cache.link', 'hardlink')).code).toBe(0);
+    await fsp.rm(path.join(dir, 'model.bin'));
+    r = await trove(dir, 'checkout', 'model.bin', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject([{ modes: { hardlink: 1 } }]);
+    expect(await sha256File(path.join(dir, 'model.bin'))).toBe(createHash('sha256').update(v2).digest('hex'));
+    expect((await fsp.stat(path.join(dir, 'model.bin'))).nlink).toBe(2);
+    const hex = createHash('sha256').update(v2).digest('hex');
+    const whole = await fsp.stat(path.join(dir, '.trove/cache/objects/sha256', hex.slice(0, 2), hex.slice(2)));
+    expect(whole.ino).toBe((await fsp.stat(path.join(dir, 'model.bin'))).ino);
+    expect(whole.mode & 0o777).toBe(0o444);
     const st = JSON.parse((await trove(dir, 'status', '--json')).stdout);
     expect(st).toMatchObject([{ path: 'model.bin', workspace: 'unchanged', cache: 'present' }]);
     expect((await trove(dir, 'fsck', '--json')).code).toBe(0);

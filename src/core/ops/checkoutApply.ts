@@ -22,8 +22,9 @@ export interface CheckoutResult {
   missingFiles: string[];
   linkMode: LinkMode | null;
   /**
-   * how many files each mode wrote: packed objects are always copies, whatever `cache.link` says
-   * (they have no file of their own to link to), and so are executable files
+   * how many files each mode wrote: executable files are always copies, and so are packed or chunked
+   * objects in a repo that packs blobs (`cache.packs`) or chunks (`cache.chunk`) (they have no file of
+   * their own to link to); in a repo that does neither, they are written loose once and linked
    */
   modes: Partial<Record<LinkMode, number>>;
   /** the mode `cache.link` asks for ('copy' also stands for reflink,copy) */
@@ -143,6 +144,8 @@ export async function applyCheckout(ctx: RepoContext, plan: CheckoutPlan, o: { o
     await writeAll((rel) => ctx.abs(rel), (w) => w.fresh);
   }
   o.onProgress?.({ phase: 'checkout', done, total });
+  // objects written loose to be linked (unpacksToLink) must be durable like any other object
+  if (mode === 'hardlink' || mode === 'symlink') await ctx.cache.syncToDisk();
   ctx.state.record(records);
   ctx.state.save();
   return {

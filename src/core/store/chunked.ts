@@ -27,8 +27,9 @@
  *  there, not the chunks' own: the whole hash alone proves the bytes. verify (fsck) also checks every chunk's own hash,
  *  so that quarantine can move the bad chunk aside (a chunk that exists is never rewritten by add).
  * Link modes: a chunked blob has no file of its own to link to, so materialize makes a copy whatever
- *  mode was asked (the interface lets a store do that; the caller records the mode returned). Files
- *  below the threshold stay whole in the inner store and keep hardlink/symlink.
+ *  mode was asked (the interface lets a store do that; the caller records the mode returned), except
+ *  in a repo whose chunking is off (link modes), where it is first written whole (unchunksToLink).
+ *  Files below the threshold stay whole in the inner store and keep hardlink/symlink.
  *  5. Removal: deleting a chunked blob removes its manifest; then chunks that no manifest names and
  *     that were not written or touched in the last `chunkGraceMs` (1 h: longer than any add takes to
  *     reach its manifest) are removed.
@@ -753,6 +754,11 @@ export class ChunkedStore implements ObjectStore {
   async materialize(oid: Oid, dest: string, mode: LinkMode, exec: boolean): Promise<LinkMode> {
     const m = this.manifestSync(oid, 'blob');
     if (!m || this.inner.hasSync(oid, 'blob')) return this.inner.materialize(oid, dest, mode, exec);
+    if (this.unchunksToLink(mode, exec)) {
+      // verified by putStream before it becomes visible; then the whole copy is what is linked
+      await this.inner.putStream(oid, 'blob', Readable.from(this.readChunks(m.chunks, oid, dest, false)), dest);
+      return this.inner.materialize(oid, dest, mode, exec);
+    }
     let tmp = await this.temp();
     try {
       await this.assemble(oid, m, tmp, exec ? 0o755 : 0o644, dest);
@@ -769,6 +775,16 @@ export class ChunkedStore implements ObjectStore {
     } finally {
       await fsp.rm(tmp, { force: true }).catch(() => {});
     }
+  }
+
+  /**
+   * A repo switched to hardlink/symlink after its large files were chunked (chunking is off in link
+   * modes unless `cache.chunk` is set): the first linked checkout writes the blob whole into the
+   * inner store and links it, so later checkouts link (DVC's `cache.type` switch). The manifest and
+   * its chunks stay beside the whole copy (reads prefer the whole copy).
+   */
+  private unchunksToLink(mode: LinkMode, exec: boolean): boolean {
+    return this.threshold === Infinity && !exec && (mode === 'hardlink' || mode === 'symlink');
   }
 
   materializeSync(oid: Oid, dest: string, mode: LinkMode, exec: boolean, fresh: boolean | 'staged'): LinkMode {
