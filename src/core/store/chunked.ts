@@ -672,8 +672,8 @@ export class ChunkedStore implements ObjectStore {
     this.assertComplete(oid, m, what);
     const out = await fsp.open(file, 'wx', mode);
     try {
-      if (this.wholeHash === 'worker' || (this.wholeHash === 'auto' && m.size >= WORKER_FROM)) {
-        // big: the hash on a worker beside the reads and writes (chunkAssemble.ts); loaded here, as putChunked does
+      if (this.wholeHash === 'worker' || (this.wholeHash === 'auto' && m.size >= WORKER_FROM && os.availableParallelism() > 1)) {
+        // big (and a second core to hash on): the hash on a worker beside the reads and writes (chunkAssemble.ts); loaded here, as putChunked does
         const { assembleHashed, ShortRead } = await import('./chunkAssemble.js');
         // as many at once as there are cores: checkout runs up to cache.jobs (8) large copies together,
         // and more hash workers than cores only add a ring and a thread each (~30 MB)
