@@ -4,7 +4,7 @@
  * middle of a chunked add leaves a state that fsck passes and a re-run completes.
  */
 import { createCipheriv, createHash } from 'node:crypto';
-import { existsSync, promises as fsp, readdirSync } from 'node:fs';
+import { existsSync, promises as fsp, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { newRepo, sha256File, spawnTrove, trove } from '../helpers/repo.js';
@@ -28,7 +28,7 @@ async function du(dir: string) {
 }
 
 describe('chunked large files through the CLI', () => {
-  it('add stores chunks, du shows the dedup of a second version, checkout reassembles (a copy even with cache.link hardlink)', async () => {
+  it('add stores chunks, du shows the dedup of a second version, checkout reassembles (linked once the repo switches to cache.link hardlink)', async () => {
     const dir = await newRepo();
     const v1 = prng('cli-v1', 20 * MiB);
     await fsp.writeFile(path.join(dir, 'model.bin'), v1);
@@ -57,13 +57,25 @@ describe('chunked large files through the CLI', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^saved\s+1\d\.\d* MiB|^saved\s+\d+ MiB/m);
     expect(text.stdout).toMatch(/chunked\s+2 files/);
-    // checkout: reassembled and verified; with hardlink asked, a plain copy (nothing to link to)
-    expect((await trove(dir, 'config', 'cache.link', 'hardlink')).code).toBe(0);
+    // checkout: reassembled and verified; a plain copy in copy mode
     await fsp.rm(path.join(dir, 'model.bin'));
     r = await trove(dir, 'checkout', 'model.bin');
     expect(r.code, r.stderr).toBe(0);
     expect(await sha256File(path.join(dir, 'model.bin'))).toBe(createHash('sha256').update(v2).digest('hex'));
     expect((await fsp.stat(path.join(dir, 'model.bin'))).nlink).toBe(1);
+    expect((await du(dir)).loose.objects).toBe(0);
+    // switched to hardlink (chunking is then off): written whole into the cache once and linked
+    expect((await trove(dir, 'config', 'cache.link', 'hardlink')).code).toBe(0);
+    await fsp.rm(path.join(dir, 'model.bin'));
+    r = await trove(dir, 'checkout', 'model.bin', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject([{ modes: { hardlink: 1 } }]);
+    expect(await sha256File(path.join(dir, 'model.bin'))).toBe(createHash('sha256').update(v2).digest('hex'));
+    expect((await fsp.stat(path.join(dir, 'model.bin'))).nlink).toBe(2);
+    const hex = createHash('sha256').update(v2).digest('hex');
+    const whole = await fsp.stat(path.join(dir, '.trove/cache/objects/sha256', hex.slice(0, 2), hex.slice(2)));
+    expect(whole.ino).toBe((await fsp.stat(path.join(dir, 'model.bin'))).ino);
+    expect(whole.mode & 0o777).toBe(0o444);
     const st = JSON.parse((await trove(dir, 'status', '--json')).stdout);
     expect(st).toMatchObject([{ path: 'model.bin', workspace: 'unchanged', cache: 'present' }]);
     expect((await trove(dir, 'fsck', '--json')).code).toBe(0);
@@ -126,6 +138,34 @@ describe('chunked large files through the CLI', () => {
     await fsp.rm(path.join(dir, 'big.bin'));
     expect((await trove(dir, 'checkout', 'big.bin')).code).toBe(0);
     expect(await sha256File(path.join(dir, 'big.bin'))).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
+  it('kill -9 during a chunked checkout (the hash on its worker): the file is absent or whole, never partial; a re-run completes', async () => {
+    const dir = await newRepo();
+    const data = prng('cli-kill-co', 64 * MiB); // ≥ 48 MiB: reassembled with the hash on a worker thread
+    const want = createHash('sha256').update(data).digest('hex');
+    await fsp.writeFile(path.join(dir, 'big.bin'), data);
+    expect((await trove(dir, 'add', 'big.bin')).code).toBe(0);
+    await fsp.rm(path.join(dir, 'big.bin'));
+    const tmpDir = path.join(dir, '.trove/tmp');
+    const child = spawnTrove(dir, ['checkout', 'big.bin']);
+    let stderr = '';
+    child.stderr?.on('data', (c) => (stderr += c));
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    let done = false;
+    void exited.then(() => (done = true));
+    // kill once the reassembly has written some bytes to its temp file (state, not time, decides)
+    const written = () => (existsSync(tmpDir) ? readdirSync(tmpDir).some((n) => { try { return statSync(path.join(tmpDir, n)).size > 0; } catch { return false; } }) : false);
+    while (!done && !written()) await new Promise((r) => setTimeout(r, 2));
+    if (done) expect(child.exitCode, stderr).toBe(0);
+    child.kill('SIGKILL');
+    await exited;
+    if (existsSync(path.join(dir, 'big.bin'))) expect(await sha256File(path.join(dir, 'big.bin'))).toBe(want);
+    const fsck = await trove(dir, 'fsck', '--json');
+    expect(fsck.code, fsck.stdout + fsck.stderr).toBe(0);
+    const again = await trove(dir, 'checkout', 'big.bin');
+    expect(again.code, again.stderr).toBe(0);
+    expect(await sha256File(path.join(dir, 'big.bin'))).toBe(want);
   });
 
   it('push to a folder remote and pull into an empty cache bring a chunked file back whole and verified; gc sweeps its chunks', async () => {

@@ -2,6 +2,7 @@
  * Staged checkout (src/core/ops/checkoutStage.ts): a tracked folder absent from the workspace is built in a
  * hidden folder beside it and renamed into place. Through the CLI, with real files, packs and processes.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, promises as fsp, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -134,16 +135,55 @@ describe('staged checkout of an absent folder', () => {
     expect(stages(dir)).toEqual([]);
   });
 
-  it('in a hardlink repo, packed files are copies and the result and summary say so', async () => {
+  it('in a repo switched to hardlink, packed files are linked (the executable one copied) and the result and summary say so', async () => {
     const dir = await newRepo();
     await smallSet(dir, 12);
     await ok(dir, 'add', 'data');
     await ok(dir, 'config', 'cache.link', 'hardlink');
     await fsp.rm(path.join(dir, 'data'), { recursive: true });
     const r = JSON.parse((await ok(dir, 'checkout', '--json')).stdout);
-    expect(r[0]).toMatchObject({ written: 12, wanted: 'hardlink', modes: { copy: 12 } });
+    expect(r[0]).toMatchObject({ written: 12, wanted: 'hardlink', modes: { hardlink: 11, copy: 1 } });
+    expect(statSync(path.join(dir, 'data/d1/f1.bin')).nlink).toBe(2);
+    expect(statSync(path.join(dir, 'data/d0/f0.bin')).nlink).toBe(1);
     await fsp.rm(path.join(dir, 'data'), { recursive: true });
     const t = await ok(dir, 'checkout');
-    expect(t.stdout).toMatch(/12 files copied, not hardlinked/);
+    expect(t.stdout).toMatch(/1 file copied, not hardlinked/);
+    // a repo that asks for packs keeps them: its packed files are copies (reads prefer the pack)
+    await ok(dir, 'config', 'cache.packs', 'true');
+    await write(dir, 'data/new.bin', 'new\n');
+    await ok(dir, 'add', 'data');
+    await fsp.rm(path.join(dir, 'data'), { recursive: true });
+    const p = JSON.parse((await ok(dir, 'checkout', '--json')).stdout);
+    expect(p[0]).toMatchObject({ written: 13, modes: { copy: 13 } });
+    expect(statSync(path.join(dir, 'data/new.bin')).nlink).toBe(1);
+  });
+
+  it('git status never lists a staging folder (info/exclude, written once); a re-run removes a dead one even when nothing is staged', async () => {
+    const dir = await newRepo();
+    await smallSet(dir, 10);
+    await ok(dir, 'add', 'data');
+    await fsp.rm(path.join(dir, 'data'), { recursive: true });
+    await ok(dir, 'checkout');
+    const exclude = path.join(dir, '.git/info/exclude');
+    const lines = () => readFileSync(exclude, 'utf8').split('\n').filter((l) => l === '.trove-stage-*');
+    expect(lines()).toHaveLength(1);
+    // as a kill -9 leaves it, in the top folder and beside a nested tracked folder
+    mkdirSync(path.join(dir, 'sub'), { recursive: true });
+    const dead = `.trove-stage-${(1 << 22) + 1}-abcd1234`;
+    for (const where of [dir, path.join(dir, 'sub')]) {
+      mkdirSync(path.join(where, dead, 'd0'), { recursive: true });
+      writeFileSync(path.join(where, dead, 'd0/half.bin'), 'half-written');
+    }
+    const gitStatus = () => execFileSync('git', ['status', '--porcelain', '--untracked-files=all'], { cwd: dir, encoding: 'utf8' });
+    expect(gitStatus()).not.toContain('.trove-stage-');
+    expect(gitStatus()).toContain('data.trove'); // the check sees untracked files at all
+    // a checkout of the folder, present now (nothing staged), still removes the dead writer's leftover beside it
+    await ok(dir, 'checkout');
+    expect(existsSync(path.join(dir, dead))).toBe(false);
+    expect(existsSync(path.join(dir, 'sub', dead))).toBe(true); // not beside any tracked folder: left alone
+    // a second staged checkout does not add the line again
+    await fsp.rm(path.join(dir, 'data'), { recursive: true });
+    await ok(dir, 'checkout');
+    expect(lines()).toHaveLength(1);
   });
 });

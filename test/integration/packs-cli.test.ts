@@ -67,13 +67,27 @@ describe('packs through the CLI', () => {
     await ok(dir, 'checkout');
     await expectData(dir, want);
 
-    // hardlink mode: packed objects are copied (writable, one link), the big loose one is linked
+    // a copy-mode checkout wrote nothing into the cache
+    expect(filesBelow(path.join(dir, '.trove/cache/objects'))).toHaveLength(1);
+    // switched to hardlink mode (DVC's cache.type): the first checkout writes each packed object
+    // loose once and links it, so this and every later checkout link
     await ok(dir, 'config', 'cache.link', 'hardlink');
+    await fsp.rm(path.join(dir, 'data'), { recursive: true });
+    const co = JSON.parse((await ok(dir, 'checkout', '--json')).stdout);
+    expect(JSON.stringify(co)).toContain('"hardlink":151');
+    expect(JSON.stringify(co)).not.toContain('"copy"');
+    await expectData(dir, want);
+    expect(statSync(path.join(dir, 'data/d0/f0.bin')).nlink).toBe(2);
+    expect(statSync(path.join(dir, 'data/big.bin')).nlink).toBe(2);
+    expect(filesBelow(path.join(dir, '.trove/cache/objects'))).toHaveLength(151);
+    expect(filesBelow(path.join(dir, '.trove/tmp'))).toEqual([]);
+    expect((await trove(dir, 'fsck')).code).toBe(0);
     await fsp.rm(path.join(dir, 'data'), { recursive: true });
     await ok(dir, 'checkout');
     await expectData(dir, want);
-    expect(statSync(path.join(dir, 'data/d0/f0.bin')).nlink).toBe(1);
-    expect(statSync(path.join(dir, 'data/big.bin')).nlink).toBe(2);
+    expect(statSync(path.join(dir, 'data/d1/f1.bin')).nlink).toBe(2);
+    expect(filesBelow(path.join(dir, '.trove/cache/objects'))).toHaveLength(151);
+    await ok(dir, 'config', 'cache.link', 'copy');
 
     // diff between two versions, both read from packs
     await git(dir, 'add', '-A');
@@ -106,10 +120,15 @@ describe('packs through the CLI', () => {
     await ok(dir, 'checkout');
     await expectData(dir, want);
     expect(statSync(path.join(dir, 'data/d0/f0.bin')).nlink).toBe(2);
-    // asked for explicitly, packs take the small files again (and those are copied out)
+    // asked for explicitly, packs take the small files again (and those are copied out, not unpacked)
     await ok(dir, 'config', 'cache.packs', 'true');
     await write(dir, 'data/extra.txt', 'extra\n');
     await ok(dir, 'add', 'data');
+    expect(filesBelow(path.join(dir, '.trove/cache/objects'))).toHaveLength(41);
+    await fsp.rm(path.join(dir, 'data'), { recursive: true });
+    await ok(dir, 'checkout');
+    expect(statSync(path.join(dir, 'data/extra.txt')).nlink).toBe(1);
+    expect(statSync(path.join(dir, 'data/d0/f0.bin')).nlink).toBe(2);
     expect(filesBelow(path.join(dir, '.trove/cache/objects'))).toHaveLength(41);
   });
 

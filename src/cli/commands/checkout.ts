@@ -98,5 +98,5 @@ With a revision, nothing is changed unless every object it needs is in the cache
 function copiedInstead(r: CheckoutResult): string {
   const n = r.modes?.copy ?? 0;
   if (r.wanted === 'copy' || r.wanted === 'reflink' || !n) return '';
-  return ` (${plural(n, 'file')} copied, not ${r.wanted}ed: small files kept in packs and executable files have no cache file of their own to link to)`;
+  return ` (${plural(n, 'file')} copied, not ${r.wanted}ed: executable files, and objects kept in packs or chunks because \`cache.packs\` or \`cache.chunk\` is set, have no cache file of their own to link to)`;
 }

@@ -1,5 +1,5 @@
 /** Carries out a checkout plan (checkoutPlan.ts): deletes, folders, chmods, then the files out of the cache. */
-import { lstatSync, mkdirSync, statSync, promises as fsp } from 'node:fs';
+import { lstatSync, mkdirSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { SYNC_FILE } from '../store/loose.js';
@@ -7,9 +7,9 @@ import type { LinkMode } from '../store/objectStore.js';
 import type { RepoContext } from '../context.js';
 import { TroveError, isErrno, isTroveError } from '../errors.js';
 import type { Oid } from '../oid.js';
-import { statKey } from '../statusIndex.js';
 import type { OnProgress } from '../workspace.js';
 import type { CheckoutPlan } from './checkoutPlan.js';
+import { fsClockAt, recordWritten, type WrittenFile } from './checkoutRacy.js';
 import { openStage } from './checkoutStage.js';
 
 /** What one tracked path's checkout did. */
@@ -22,8 +22,9 @@ export interface CheckoutResult {
   missingFiles: string[];
   linkMode: LinkMode | null;
   /**
-   * how many files each mode wrote: packed objects are always copies, whatever `cache.link` says
-   * (they have no file of their own to link to), and so are executable files
+   * how many files each mode wrote: executable files are always copies, and so are packed or chunked
+   * objects in a repo that packs blobs (`cache.packs`) or chunks (`cache.chunk`) (they have no file of
+   * their own to link to); in a repo that does neither, they are written loose once and linked
    */
   modes: Partial<Record<LinkMode, number>>;
   /** the mode `cache.link` asks for ('copy' also stands for reflink,copy) */
@@ -51,7 +52,8 @@ export async function applyCheckout(ctx: RepoContext, plan: CheckoutPlan, o: { o
   }
   for (const c of plan.chmods) await fsp.chmod(ctx.abs(c.rel), c.exec ? 0o755 : 0o644);
   const limit = pLimit(o.jobs ?? ctx.jobs);
-  let records: { path: string; key: ReturnType<typeof statKey>; oid: Oid; exec: boolean }[] = [];
+  // what was written, stat'ed once everything is (checkoutRacy.ts: rows trusted at once where safe)
+  let writtenFiles: WrittenFile[] = [];
   let done = 0;
   const total = plan.writes.length;
   const missing = new Set(plan.missing);
@@ -64,8 +66,8 @@ export async function applyCheckout(ctx: RepoContext, plan: CheckoutPlan, o: { o
     usedMode = m;
     modes[m] = (modes[m] ?? 0) + 1;
   };
-  const written = (w: (typeof plan.writes)[number], dest: string) => {
-    if (mode !== 'symlink') records.push({ path: w.rel, key: statKey(statSync(dest)), oid: w.oid, exec: w.exec });
+  const written = (w: (typeof plan.writes)[number]) => {
+    if (mode !== 'symlink') writtenFiles.push({ rel: w.rel, oid: w.oid, exec: w.exec });
     done++;
     if (o.onProgress && (done & 63) === 0) o.onProgress({ phase: 'checkout', done, total });
   };
@@ -93,7 +95,7 @@ export async function applyCheckout(ctx: RepoContext, plan: CheckoutPlan, o: { o
           } catch (err) {
             return notCached(w, err, dest);
           }
-          written(w, dest);
+          written(w);
         }),
       ),
     );
@@ -109,7 +111,7 @@ export async function applyCheckout(ctx: RepoContext, plan: CheckoutPlan, o: { o
           notCached(w, err, dest);
           continue;
         }
-        written(w, dest);
+        written(w);
         if ((++n & 511) === 0) await new Promise((r) => setImmediate(r));
       }
     } catch (err) {
@@ -132,7 +134,7 @@ export async function applyCheckout(ctx: RepoContext, plan: CheckoutPlan, o: { o
     }
     if (!staged) {
       // the rename crossed filesystems after all (a bind mount): write file by file instead
-      records = [];
+      writtenFiles = [];
       done = 0;
       missingFiles = [...plan.missingFiles];
       for (const k of Object.keys(modes) as LinkMode[]) delete modes[k];
@@ -143,7 +145,9 @@ export async function applyCheckout(ctx: RepoContext, plan: CheckoutPlan, o: { o
     await writeAll((rel) => ctx.abs(rel), (w) => w.fresh);
   }
   o.onProgress?.({ phase: 'checkout', done, total });
-  ctx.state.record(records);
+  // objects written loose to be linked (unpacksToLink) must be durable like any other object
+  if (mode === 'hardlink' || mode === 'symlink') await ctx.cache.syncToDisk();
+  if (writtenFiles.length) recordWritten(ctx.state, writtenFiles, (rel) => ctx.abs(rel), fsClockAt(path.dirname(ctx.abs(plan.t.path))));
   ctx.state.save();
   return {
     path: plan.t.path, written: done, deleted: plan.deletes.length, unchanged: plan.unchanged,

@@ -16,8 +16,9 @@
  * (perf). Staged beside the target, checkout took ~40 % fewer CPU samples than staged in `.trove/tmp`.
  *
  * Interrupted: an error removes the staging folder, and the tracked path is still absent. After a kill
- * the staging folder stays beside the target (a hidden folder git may list as untracked) until the
- * next checkout of a path in the same folder removes the ones whose process is gone. A re-run starts over.
+ * the staging folder stays beside the target until the next checkout of a folder in the same parent
+ * removes the ones whose process is gone (staged or not); meanwhile git does not list it
+ * (`.trove-stage-*` in the repository's info/exclude: stageExclude.ts). A re-run starts over.
  */
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -26,6 +27,7 @@ import type { RepoContext } from '../context.js';
 import { TroveError, isErrno } from '../errors.js';
 import { pidIsAlive } from '../pidAlive.js';
 import { shellQuote } from '../shellQuote.js';
+import { excludeStagesFromGit } from '../stageExclude.js';
 import type { CheckoutPlan } from './checkoutPlan.js';
 
 /** A staging folder for one tracked folder: where its files go until `commit` renames it into place. */
@@ -64,11 +66,15 @@ export function removeStaleStages(parent: string): number {
  */
 export function openStage(ctx: RepoContext, plan: CheckoutPlan): Stage | null {
   const t = plan.t;
-  if (t.pointer.type !== 'dir' || !plan.absent || plan.writes.length === 0) return null;
+  if (t.pointer.type !== 'dir') return null;
   const target = ctx.abs(t.path);
   const parent = path.dirname(target);
-  mkdirSync(parent, { recursive: true });
+  // a re-run removes what a killed checkout left, staged or not this time
   removeStaleStages(parent);
+  if (!plan.absent || plan.writes.length === 0) return null;
+  mkdirSync(parent, { recursive: true });
+  // before the folder exists, so that git never lists it
+  excludeStagesFromGit(ctx.root);
   const dir = path.join(parent, `.trove-stage-${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(dir);
   const cut = t.path.length;

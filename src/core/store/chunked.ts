@@ -22,11 +22,14 @@
  *     manifest names, which the next sweep removes and the next add reuses.
  * Reading (open, materialize, withFile, readSmall): the chunks in manifest order, the whole-file
  *  SHA-256 checked before the result is visible (materialize renames a verified temp file) or before
- *  the stream ends (open errors with INTEGRITY). verify (fsck) also checks every chunk's own hash,
+ *  the stream ends (open errors with INTEGRITY). Checkout of a big file (48 MiB and more) hashes on a
+ *  worker thread beside the reads and writes (chunkAssemble.ts); only the whole-file hash is computed
+ *  there, not the chunks' own: the whole hash alone proves the bytes. verify (fsck) also checks every chunk's own hash,
  *  so that quarantine can move the bad chunk aside (a chunk that exists is never rewritten by add).
  * Link modes: a chunked blob has no file of its own to link to, so materialize makes a copy whatever
- *  mode was asked (the interface lets a store do that; the caller records the mode returned). Files
- *  below the threshold stay whole in the inner store and keep hardlink/symlink.
+ *  mode was asked (the interface lets a store do that; the caller records the mode returned), except
+ *  in a repo whose chunking is off (link modes), where it is first written whole (unchunksToLink).
+ *  Files below the threshold stay whole in the inner store and keep hardlink/symlink.
  *  5. Removal: deleting a chunked blob removes its manifest; then chunks that no manifest names and
  *     that were not written or touched in the last `chunkGraceMs` (1 h: longer than any add takes to
  *     reach its manifest) are removed.
@@ -34,7 +37,9 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, constants as fsc, fstatSync, lstatSync, openSync, promises as fsp, readFileSync, readSync, renameSync, rmSync, statSync, writeSync, chmodSync, fsyncSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import pLimit from 'p-limit';
 import { Readable } from 'node:stream';
 import { TroveError, isErrno, isTroveError } from '../errors.js';
 import { hexOf, isOid, oidFromHex, type Oid } from '../oid.js';
@@ -42,6 +47,7 @@ import { tempBeside, tempIn } from '../tempName.js';
 import { fanoutFolders } from './fanout.js';
 import { Cutter, DEFAULT_CHUNKING, type ChunkerParams } from './chunker.js';
 import { makeManifest, parseManifest, serializeManifest, type Manifest, type ManifestEntry } from './manifest.js';
+import type { AssemblePiece } from './chunkAssemble.js';
 import type { LinkMode, ObjectInfo, ObjectKind, ObjectRef, ObjectStore, Part, PutResult } from './objectStore.js';
 
 /** Blobs of this size and more are chunked (4× the largest chunk: smaller files gain little and keep link modes). */
@@ -110,6 +116,8 @@ export class ChunkedStore implements ObjectStore {
   private readonly wholeHash: 'auto' | 'worker' | 'inline';
   private readonly memo = new Map<Oid, Manifest>();
   private unsynced = false;
+  /** reassemblies with the hash on a worker thread that run at once (see assemble) */
+  private readonly assembling = pLimit(Math.max(1, os.availableParallelism()));
   private readonly madeDirs = new Set<string>();
 
   constructor(readonly inner: ObjectStore, o: ChunkedOptions = {}) {
@@ -664,19 +672,49 @@ export class ChunkedStore implements ObjectStore {
     this.assertComplete(oid, m, what);
     const out = await fsp.open(file, 'wx', mode);
     try {
-      let pending: Promise<unknown> = Promise.resolve();
-      // three buffers: one being written, one being read and hashed, one spare
-      for await (const piece of this.readChunks(m.chunks, oid, what, true, 3)) {
+      if (this.wholeHash === 'worker' || (this.wholeHash === 'auto' && m.size >= WORKER_FROM && os.availableParallelism() > 1)) {
+        // big (and a second core to hash on): the hash on a worker beside the reads and writes (chunkAssemble.ts); loaded here, as putChunked does
+        const { assembleHashed, ShortRead } = await import('./chunkAssemble.js');
+        // as many at once as there are cores: checkout runs up to cache.jobs (8) large copies together,
+        // and more hash workers than cores only add a ring and a thread each (~30 MB)
+        const hex = await this.assembling(() => assembleHashed(this.chunkPieces(m.chunks, oid, what), out)).catch((err: unknown) => {
+          throw err instanceof ShortRead ? corrupt(oid, what, `chunk ${m.chunks[err.piece]?.oid} ended early`) : err;
+        });
+        if (oidFromHex(hex) !== oid) throw corrupt(oid, what, 'its chunks do not add up to its content');
+      } else {
+        let pending: Promise<unknown> = Promise.resolve();
+        // three buffers: one being written, one being read and hashed, one spare
+        for await (const piece of this.readChunks(m.chunks, oid, what, true, 3)) {
+          await pending;
+          pending = out.write(piece); // the next read and hash overlap this write
+        }
         await pending;
-        pending = out.write(piece); // the next read and hash overlap this write
       }
-      await pending;
     } catch (err) {
       await out.close().catch(() => {});
       await fsp.rm(file, { force: true });
       throw err;
     }
     await out.close();
+  }
+
+  /** The chunks as pieces for assembleHashed: each file opened when it is reached, closed once read. */
+  private async *chunkPieces(chunks: ManifestEntry[], whole: Oid, what: string): AsyncGenerator<AssemblePiece> {
+    for (const c of chunks) {
+      const fh = await fsp.open(this.chunkPath(c.oid), fsc.O_RDONLY | fsc.O_NONBLOCK).catch((err) => {
+        if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw missing(whole, what);
+        throw err;
+      });
+      let handed = false;
+      try {
+        const st = await fh.stat();
+        if (!st.isFile() || st.size !== c.size) throw corrupt(whole, what, `chunk ${c.oid} has ${st.size} bytes, the manifest says ${c.size}`);
+        handed = true;
+        yield { fh, offset: 0, size: c.size, done: () => fh.close() };
+      } finally {
+        if (!handed) await fh.close();
+      }
+    }
   }
 
   async verify(oid: Oid, kind: ObjectKind): Promise<boolean> {
@@ -716,6 +754,11 @@ export class ChunkedStore implements ObjectStore {
   async materialize(oid: Oid, dest: string, mode: LinkMode, exec: boolean): Promise<LinkMode> {
     const m = this.manifestSync(oid, 'blob');
     if (!m || this.inner.hasSync(oid, 'blob')) return this.inner.materialize(oid, dest, mode, exec);
+    if (this.unchunksToLink(mode, exec)) {
+      // verified by putStream before it becomes visible; then the whole copy is what is linked
+      await this.inner.putStream(oid, 'blob', Readable.from(this.readChunks(m.chunks, oid, dest, false)), dest);
+      return this.inner.materialize(oid, dest, mode, exec);
+    }
     let tmp = await this.temp();
     try {
       await this.assemble(oid, m, tmp, exec ? 0o755 : 0o644, dest);
@@ -732,6 +775,16 @@ export class ChunkedStore implements ObjectStore {
     } finally {
       await fsp.rm(tmp, { force: true }).catch(() => {});
     }
+  }
+
+  /**
+   * A repo switched to hardlink/symlink after its large files were chunked (chunking is off in link
+   * modes unless `cache.chunk` is set): the first linked checkout writes the blob whole into the
+   * inner store and links it, so later checkouts link (DVC's `cache.type` switch). The manifest and
+   * its chunks stay beside the whole copy (reads prefer the whole copy).
+   */
+  private unchunksToLink(mode: LinkMode, exec: boolean): boolean {
+    return this.threshold === Infinity && !exec && (mode === 'hardlink' || mode === 'symlink');
   }
 
   materializeSync(oid: Oid, dest: string, mode: LinkMode, exec: boolean, fresh: boolean | 'staged'): LinkMode {

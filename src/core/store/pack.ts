@@ -32,6 +32,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, constants as fsc, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, promises as fsp, readSync, rmSync, writeSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { TroveError } from '../errors.js';
+import { OffloadedChecksum } from './packChecksum.js';
 import { hexOf, isOid, oidFromHex, type Oid } from '../oid.js';
 
 /** One object in a pack: `offset` is where its body starts in the pack file, `length` its bytes. */
@@ -151,7 +152,12 @@ const WRITE_CAPACITY = WRITE_BUFFER + (64 << 10) + ENTRY_HEADER_SIZE + 1;
  * synchronous: they are few (buffered) and small objects arrive from synchronous reads anyway.
  */
 export class PackWriter {
-  private hash: Hash = createHash('sha256');
+  /** the running pack checksum, when it is computed here (see `sum` for the other way) */
+  private hash?: Hash;
+  /** the pack checksum computed on a worker thread (packChecksum.ts), for writers made with `offload` */
+  private sum?: OffloadedChecksum;
+  /** set while the trailer is written: a pack that is flushed for the first time then is hashed inline */
+  private finishing = false;
   /** by seenKey: the same bytes may be stored under two kinds */
   private readonly seen = new Map<string, PackIndexEntry>();
   private readonly order: PackIndexEntry[] = [];
@@ -174,11 +180,15 @@ export class PackWriter {
   private syncing = false;
   private fdClosed = false;
 
-  private constructor(readonly file: string, private readonly fd: number) {}
+  private constructor(readonly file: string, private readonly fd: number, private readonly offload: boolean) {}
 
-  static create(file: string): PackWriter {
+  /**
+   * `offload`: compute the pack checksum on a worker thread once the pack outgrows its write buffer
+   * (packChecksum.ts; the local store's pending pack during an add). The bytes and the id are the same.
+   */
+  static create(file: string, o: { offload?: boolean } = {}): PackWriter {
     const fd = openSync(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o444);
-    const w = new PackWriter(file, fd);
+    const w = new PackWriter(file, fd, o.offload === true);
     w.append(packHeader());
     return w;
   }
@@ -249,10 +259,25 @@ export class PackWriter {
 
   /** Writes bytes at the end of what is written, and folds them into the pack checksum. */
   private writeOut(buf: Buffer): void {
-    this.hash.update(buf);
+    // the first write holds every byte from the start: it decides where the checksum is computed
+    if (!this.hash && !this.sum) {
+      if (this.offload && !this.finishing) this.sum = OffloadedChecksum.start(this.file) ?? undefined;
+      if (!this.sum) this.hash = createHash('sha256');
+    }
+    this.hash?.update(buf);
     let off = 0;
     while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off, this.flushed + off);
     this.flushed += buf.length;
+    this.sum?.wrote(this.flushed);
+  }
+
+  /** The running checksum taken back from the worker: the bytes written so far, hashed here from the file. */
+  private checksumInline(): Hash {
+    if (this.hash) return this.hash;
+    this.sum?.drop();
+    this.sum = undefined;
+    this.hash = hashFileRange(this.file, this.flushed);
+    return this.hash;
   }
 
   /**
@@ -344,7 +369,8 @@ export class PackWriter {
     }
     this.flush();
     const start = this.pos;
-    const packHashBefore = this.hash.copy();
+    // a rollback needs the checksum as it was before this entry: computed here from now on
+    const packHashBefore = this.checksumInline().copy();
     const objHash = createHash('sha256');
     let got = 0;
     let fail: string | undefined;
@@ -410,12 +436,17 @@ export class PackWriter {
   }
 
   private trailer(): FinishedPack {
+    this.finishing = true;
     this.flush(); // folds what is buffered into the checksum
     this.done = true;
     const t = Buffer.alloc(PACK_TRAILER_SIZE);
     PACK_END_MAGIC.copy(t, 0);
     t.writeUInt32BE(this.order.length, 8);
-    const sum = this.hash.digest();
+    let sum = this.sum?.digestSync(this.flushed) ?? null;
+    if (!sum) {
+      this.sum = undefined; // no answer from the worker: hashed here, from the file
+      sum = this.checksumInline().digest();
+    }
     sum.copy(t, 16);
     let off = 0; // the trailer is not part of the checksum it carries
     while (off < t.length) off += writeSync(this.fd, t, off, t.length - off, this.flushed + off);
@@ -457,6 +488,7 @@ export class PackWriter {
   }
 
   private closeFd(): void {
+    this.sum?.drop();
     if (this.fdClosed) return;
     this.fdClosed = true;
     try { closeSync(this.fd); } catch { /* already closed */ }
@@ -696,4 +728,22 @@ export async function scanPack(file: string): Promise<PackScan> {
   } finally {
     await fh.close();
   }
+}
+
+/** SHA-256 state over a file's first `length` bytes (the pack checksum when the worker could not give it). */
+function hashFileRange(file: string, length: number): Hash {
+  const h = createHash('sha256');
+  const fd = openSync(file, fsc.O_RDONLY);
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(length, 1 << 20) || 1);
+    for (let at = 0; at < length;) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, length - at), at);
+      if (n === 0) throw badPack(file, `truncated while being written (${at} of ${length} bytes)`);
+      h.update(n === buf.length ? buf : buf.subarray(0, n));
+      at += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h;
 }

@@ -28,7 +28,7 @@
  *
  * `PackedStore` puts this in front of the loose store behind the `ObjectStore` interface: small objects
  * to packs, large ones loose (hardlink and symlink modes need a real file), reads from either. Packed
- * objects are materialized by copy.
+ * objects are materialized by copy, except in a link-mode repo (unpacksToLink).
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, constants as fsc, existsSync, fchmodSync, fstatSync, fsyncSync, mkdirSync, openSync, promises as fsp, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -355,7 +355,7 @@ export class PackedObjects {
   private ensureWriter(): PackWriter {
     if (!this.writer) {
       this.ensureDirs();
-      this.writer = PackWriter.create(this.tempName('pack'));
+      this.writer = PackWriter.create(this.tempName('pack'), { offload: true });
       if (!this.exitHook) {
         this.exitHook = () => {
           try { this.sealSync(); } catch { /* the process is ending; the temp pack is removed by the next cleanStaleTemp */ }
@@ -656,45 +656,70 @@ export class PackedObjects {
    * makes it visible, then removes p's index and then p's pack.
    */
   private async rewrite(p: LoadedPack, keep: (e: PackIndexEntry) => boolean, quarantined?: PackCheck['quarantined']): Promise<void> {
-    const r = this.reader(p);
+    const newId = this.copyIntoNewPack([p], keep, quarantined);
+    this.dropPacks([p], newId);
+  }
+
+  /**
+   * Phase one of a rewrite or a merge: the entries of `sources` that `keep` (each object once) are read
+   * and verified, one that fails is quarantined instead, and the rest are written to a temp pack that is
+   * sealed (fsync) and installed in packs/, index last. Returns the new pack's id, or undefined when no
+   * entry was kept (no pack written). On an error the temp pack is removed and nothing is visible.
+   */
+  private copyIntoNewPack(sources: readonly LoadedPack[], keep: (e: PackIndexEntry) => boolean, quarantined?: PackCheck['quarantined']): string | undefined {
     let w: PackWriter | undefined;
     try {
-      for (const e of p.index.entries()) {
-        if (!keep(e)) continue;
-        let body: Buffer;
-        try {
-          body = r.readSync(e);
-        } catch (err) {
-          if (!isTroveError(err, 'INTEGRITY')) throw err;
-          const to = this.quarantineBytes(r, e);
-          quarantined?.push({ oid: e.oid, kind: e.kind, to: path.relative(this.dir, to) });
-          continue;
+      for (const p of sources) {
+        const r = this.reader(p);
+        for (const e of p.index.entries()) {
+          if (!keep(e) || w?.has(e.oid, e.kind)) continue;
+          let body: Buffer;
+          try {
+            body = r.readSync(e);
+          } catch (err) {
+            if (!isTroveError(err, 'INTEGRITY')) throw err;
+            quarantined?.push({ oid: e.oid, kind: e.kind, to: path.relative(this.dir, this.quarantineBytes(r, e)) });
+            continue;
+          }
+          this.ensureDirs();
+          w ??= PackWriter.create(this.tempName('pack'));
+          w.add(e.kind, body, e.oid);
         }
-        this.ensureDirs();
-        w ??= PackWriter.create(this.tempName('pack'));
-        w.add(e.kind, body, e.oid);
       }
-      if (w) {
-        const pack = w.finishSync();
-        const tmp = w.file;
-        w = undefined;
-        try {
-          this.install(tmp, pack.id, pack.size, pack.entries);
-        } finally {
-          rmSync(tmp, { force: true });
-        }
-        if (pack.id === p.id) return; // nothing dropped after all: same bytes, same pack
+      if (!w) return undefined;
+      const pack = w.finishSync();
+      const tmp = w.file;
+      w = undefined;
+      try {
+        this.install(tmp, pack.id, pack.size, pack.entries);
+      } finally {
+        rmSync(tmp, { force: true });
       }
+      return pack.id;
     } catch (err) {
       w?.abort();
       throw err;
     }
-    // phase two: the old pack's objects are all reachable elsewhere now
-    rmSync(path.join(this.packsDir, `${p.id}.idx`), { force: true });
-    r.close();
-    p.reader = undefined;
-    rmSync(path.join(this.packsDir, `${p.id}.pack`), { force: true });
-    this.forget(p);
+  }
+
+  /**
+   * Phase two: every kept object of `ps` is in pack `keepId` now (or was dropped), so their indexes go
+   * first, then their packs (a kill in between leaves packs without an index: adoptOrphans indexes
+   * them again, harmlessly). `keepId` is spared: a rewrite that dropped nothing wrote the same bytes.
+   * Returns how many packs went.
+   */
+  private dropPacks(ps: readonly LoadedPack[], keepId: string | undefined): number {
+    for (const p of ps) if (p.id !== keepId) rmSync(path.join(this.packsDir, `${p.id}.idx`), { force: true });
+    let n = 0;
+    for (const p of ps) {
+      if (p.id === keepId) continue;
+      p.reader?.close();
+      p.reader = undefined;
+      rmSync(path.join(this.packsDir, `${p.id}.pack`), { force: true });
+      this.forget(p);
+      n++;
+    }
+    return n;
   }
 
   // ------------------------------------------------------------------ merging (policy: packMerge.ts)
@@ -724,52 +749,9 @@ export class PackedObjects {
     for (const ids of groups) {
       const ps = ids.map((id) => this.byId.get(id)).filter((p): p is LoadedPack => p !== undefined);
       if (ps.length < 2) continue;
-      let w: PackWriter | undefined;
-      let newId: string | undefined;
-      try {
-        for (const p of ps) {
-          const r = this.reader(p);
-          for (const e of p.index.entries()) {
-            if (!keep(e) || w?.has(e.oid, e.kind)) continue;
-            let body: Buffer;
-            try {
-              body = r.readSync(e);
-            } catch (err) {
-              if (!isTroveError(err, 'INTEGRITY')) throw err;
-              quarantined?.push({ oid: e.oid, kind: e.kind, to: path.relative(this.dir, this.quarantineBytes(r, e)) });
-              continue;
-            }
-            this.ensureDirs();
-            w ??= PackWriter.create(this.tempName('pack'));
-            w.add(e.kind, body, e.oid);
-          }
-        }
-        if (w) {
-          const pack = w.finishSync();
-          const tmp = w.file;
-          w = undefined;
-          try {
-            this.install(tmp, pack.id, pack.size, pack.entries);
-          } finally {
-            rmSync(tmp, { force: true });
-          }
-          newId = pack.id;
-          written++;
-        }
-      } catch (err) {
-        w?.abort();
-        throw err;
-      }
-      // phase two: every kept object of the group is in the new pack now
-      for (const p of ps) if (p.id !== newId) rmSync(path.join(this.packsDir, `${p.id}.idx`), { force: true });
-      for (const p of ps) {
-        if (p.id === newId) continue;
-        p.reader?.close();
-        p.reader = undefined;
-        rmSync(path.join(this.packsDir, `${p.id}.pack`), { force: true });
-        this.forget(p);
-        merged++;
-      }
+      const newId = this.copyIntoNewPack(ps, keep, quarantined);
+      if (newId !== undefined) written++;
+      merged += this.dropPacks(ps, newId);
     }
     return { merged, written };
   }
@@ -1120,8 +1102,23 @@ export class PackedStore implements ObjectStore {
   materializeSync(oid: Oid, dest: string, mode: LinkMode, exec: boolean, fresh: boolean | 'staged'): LinkMode {
     const body = this.packs.readIntoSync(oid, kind0, dest, this.scratch);
     if (!body) return this.loose.materializeSync(oid, dest, mode, exec, fresh);
+    if (this.unpacksToLink(mode)) {
+      this.loose.putBytesSync!(body, kind0);
+      return this.loose.materializeSync(oid, dest, mode, exec, fresh);
+    }
     this.copyOut.write(body, dest, exec, fresh === 'staged');
     return 'copy';
+  }
+
+  /**
+   * A repo switched to hardlink/symlink (`cache.link`) after its objects were packed (DVC's
+   * `cache.type` switch): the first linked checkout of a packed blob writes it loose (verified bytes,
+   * read-only, like any loose object) and links that, so every later checkout links. Only where new
+   * blobs stay loose anyway (`packBlobs` false, i.e. `cache.packs` not set); a repo that asked for
+   * packs and links keeps its packs and gets copies. The packed copy stays (gc's to drop).
+   */
+  private unpacksToLink(mode: LinkMode): boolean {
+    return !this.packBlobs && (mode === 'hardlink' || mode === 'symlink') && !!this.loose.putBytesSync;
   }
 
   /** one read buffer for every packed object materialized (each is written out before the next is read) */
