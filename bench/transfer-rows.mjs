@@ -67,7 +67,7 @@ const trove = (cwd, ...args) => run(process.execPath, [TROVE, ...args], cwd);
 const git = (cwd, ...args) => execFileSync('git', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 
 /** A git repo at dir with trove init'ed and `data/` (a copy of src) added and committed. */
-function repoWith(dir, src) {
+export function repoWith(dir, src) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   git(dir, 'init', '-q', '-b', 'main');
@@ -80,7 +80,7 @@ function repoWith(dir, src) {
   git(dir, 'commit', '-qm', 'data');
 }
 
-const addRemote = (repo, name, bucket, s3) => trove(repo, 'remote', 'add', name, `s3://${bucket}/x`, '-o', `endpoint=${s3.endpoint}`, '-o', 'region=us-east-1', '-o', 'path_style=true');
+export const addRemote = (repo, name, bucket, s3) => trove(repo, 'remote', 'add', name, `s3://${bucket}/x`, '-o', `endpoint=${s3.endpoint}`, '-o', 'region=us-east-1', '-o', 'path_style=true');
 
 /** Times fn and counts the server's requests during it. */
 async function counted(s3, fn) {

@@ -181,7 +181,7 @@ export async function pushChunkedBlobs(cache: ObjectStore, store: RemoteStore, b
   const bytes = new Map<Oid, number>(blobs.map((b) => [b.oid, 0]));
   const wanted: Part[] = [];
   await Promise.all([...users.values()].map((u) => limit(async () => {
-    if (!(await store.has(u.part.oid, 'chunk'))) wanted.push(u.part);
+    if (!(await store.hasChunk(u.part.oid))) wanted.push(u.part); // the inventory's word, HEAD only for its loose claims
   })));
   wanted.sort((a, b) => (a.oid < b.oid ? -1 : 1));
   const sent = (c: Part) => { const first = users.get(c.oid)!.blobs[0]; bytes.set(first, bytes.get(first)! + c.size); };

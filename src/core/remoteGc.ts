@@ -49,7 +49,8 @@ export async function sweepRemote(cache: ObjectStore, store: RemoteStore, all: {
   // 0. manifests first; then what any manifest still on the remote names stays, and is rescued from due packs
   const dead = all.filter((c) => c.manifest);
   await store.deleteKeys(dead.map((c) => manifestKey(c.oid)));
-  const named = await chunksStillNamed(store, o.manifestsKept ?? new Map());
+  const manifestsLeft = new Set<Oid>();
+  const named = await chunksStillNamed(store, o.manifestsKept ?? new Map(), manifestsLeft);
   for (const oid of named) keep.add(oid);
   const candidates = all.filter((c) => !c.manifest && !named.has(c.oid));
   for (const c of dead) {
@@ -124,7 +125,9 @@ export async function sweepRemote(cache: ObjectStore, store: RemoteStore, all: {
   // the inventory: what is live now
   const live = [...v.packs.values()].filter((p) => !rewriting.has(p.id)).concat(published);
   for (const c of loose) looseThere.delete(c.oid);
-  await store.writeInventory(live.map((p) => p.idx), looseThere);
+  // with the manifests listed after the deletes: an inventory without them would send the next push
+  // back to one HEAD per large file (and to listing manifests/ again to rebuild the field)
+  await store.writeInventory(live.map((p) => p.idx), looseThere, manifestsLeft);
   store.refresh();
   return out;
 }

@@ -74,9 +74,10 @@ export async function planManifests(store: RemoteStore, isLive: (file: Oid) => b
  * file's oid, so its content does not change). Throws, and so stops the sweep before any chunk goes,
  * when a manifest cannot be read.
  */
-export async function chunksStillNamed(store: RemoteStore, known: Map<Oid, Oid[]>): Promise<Set<Oid>> {
+export async function chunksStillNamed(store: RemoteStore, known: Map<Oid, Oid[]>, listed?: Set<Oid>): Promise<Set<Oid>> {
   const named = new Set<Oid>();
   for await (const e of store.listManifests()) {
+    listed?.add(e.oid); // the manifests still there, for the inventory gc writes
     let chunks = known.get(e.oid) ?? null;
     if (!chunks) {
       try {

@@ -340,6 +340,20 @@ export class RemoteStore {
     return kind === 'blob' && !v.manifests && (await this.hasManifest(oid));
   }
 
+  /**
+   * Whether the remote holds chunk `oid`, asking only where something claims it: a listed pack, a
+   * loose listing made now, or the inventory's loose claim (re-checked with one HEAD). A chunk none
+   * of them names is missing without a request: sending it again is safe, and one HEAD per chunk
+   * was most of a chunked push's requests. (Chunks came after the inventory: every trove that
+   * writes them records them there, so only a lost concurrent inventory write leaves one unnamed.)
+   */
+  async hasChunk(oid: Oid): Promise<boolean> {
+    if (await this.locate(oid, 'chunk')) return true;
+    const seen = (await this.view()).loose.get(oid);
+    if (seen === undefined) return false;
+    return seen || (await this.headLoose(oid));
+  }
+
   /** Whether the remote holds a manifest for the file `oid` (then its chunks are there: they are put first). */
   async hasManifest(oid: Oid): Promise<boolean> {
     return this.limit(() => this.retry(async () => {

@@ -14,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Oid } from '../../src/core/oid.js';
 import { hexOf } from '../../src/core/oid.js';
 import { RemoteStore } from '../../src/core/remoteStore.js';
+import { sweepRemote } from '../../src/core/remoteGc.js';
+import { chunkedParts } from '../../src/core/chunkTransfer.js';
 import { ChunkedStore } from '../../src/core/store/chunked.js';
 import { LooseStore } from '../../src/core/store/loose.js';
 import { executePush, planPush } from '../../src/core/transfer.js';
@@ -120,5 +122,49 @@ describe('manifests in the inventory', () => {
     const again = await planPush(cache, bk.store(), [a, b]);
     expect(again.presentRoots.length).toBe(2);
     expect(s3.requests.byMethod.HEAD).toBe(2);
+  });
+
+  it('gc --remote rewrites the inventory with the manifests still on the remote (not without the field)', async () => {
+    const { cache, roots } = await cacheWith(2);
+    const [a, b] = roots;
+    const bk = await bucket();
+    await pushRoots(cache, bk.store(), [a, b]);
+    expect(new Set((await inventoryDoc(bk.name)).manifests as string[])).toEqual(new Set([hexOf(a.oid), hexOf(b.oid)]));
+    // b's manifest is garbage: the sweep deletes it and writes what is left
+    await sweepRemote(cache, bk.store(), [{ oid: b.oid, size: 1, tree: false, manifest: true }], new Set(), { graceMs: 0, now: Date.now() });
+    expect((await inventoryDoc(bk.name)).manifests).toEqual([hexOf(a.oid)]);
+    // so the next plan knows b is missing and a is there, as after a push
+    const plan = await planPush(cache, bk.store(), [a, b]);
+    expect(plan.presentRoots.map((r) => r.oid)).toEqual([a.oid]);
+    expect([...plan.upload]).toEqual([b.oid]);
+  });
+
+  it('a chunked push asks no HEAD per chunk: the inventory names what is there, and a loose claim it makes is re-checked before a chunk is skipped', async () => {
+    const { cache, roots } = await cacheWith(2);
+    const [a, b] = roots;
+    const chunksOf = async (oid: Oid) => (await chunkedParts(cache, oid))!.slice(1).map((p) => p.oid);
+    expect((await chunksOf(b.oid)).length).toBeGreaterThan(8);
+    const bk = await bucket();
+    await pushRoots(cache, bk.store(), [a]);
+    const plan = await planPush(cache, bk.store(), [b]);
+    s3.requests.reset();
+    const r = await executePush(cache, bk.store(), plan, { jobs: 4 });
+    expect(r.failed).toEqual([]);
+    // b's chunks (dozens) cost no HEAD: one pack of them, its index, the manifest, the inventory
+    expect(s3.requests.byMethod.HEAD ?? 0).toBe(0);
+
+    // a lie: the inventory claims a third file's chunks are loose on the remote. Each claim costs a
+    // HEAD, finds nothing, and the chunks are sent: the file comes back whole from a fresh cache
+    const { cache: c2, roots: [c] } = await cacheWith(1);
+    const doc = await inventoryDoc(bk.name);
+    const claimed = (await chunkedParts(c2, c.oid))!.slice(1).map((p) => hexOf(p.oid));
+    await putInventoryDoc(bk.name, { ...doc, loose: [...(doc.loose as string[]), ...claimed].sort() });
+    const plan2 = await planPush(c2, bk.store(), [c]);
+    s3.requests.reset();
+    const r2 = await executePush(c2, bk.store(), plan2, { jobs: 4 });
+    expect(r2.failed).toEqual([]);
+    expect(s3.requests.byMethod.HEAD).toBe(new Set(claimed).size);
+    const store = bk.store();
+    for (const h of claimed) expect(await store.locate(`sha256:${h}` as Oid, 'chunk')).not.toBeNull();
   });
 });
