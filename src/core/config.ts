@@ -23,6 +23,7 @@ const KNOWN: Record<string, (v: string) => unknown> = {
   'cache.packs': parseBool,
   'cache.chunk': (v) => (parseChunkSetting(v), v.trim()), // stored as written: off, 16MiB
   'gc.grace': (v) => v,
+  'gc.autoMerge': parseCount,
   'runs.experiment': (v) => v,
 };
 
@@ -30,6 +31,12 @@ export function parseBool(v: string): boolean {
   if (/^(true|yes|on|1)$/i.test(v)) return true;
   if (/^(false|no|off|0)$/i.test(v)) return false;
   throw new TroveError('CONFIG', `expected true or false, got ${JSON.stringify(v)}`);
+}
+
+function parseCount(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new TroveError('CONFIG', `expected a whole number ≥ 0, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 function parsePositiveInt(v: string): number {

@@ -82,7 +82,7 @@ export class Repo extends RepoContext {
    * Hashes files and folders into the cache and writes their pointers (ops/add.ts).
    * @example await repo.add(['data', 'models/model.pkl'])
    */
-  add(userPaths: string[], o: { onProgress?: OnProgress; signal?: AbortSignal; jobs?: number } = {}): Promise<{ results: AddResult[]; gitAdd: string[] }> {
+  add(userPaths: string[], o: { onProgress?: OnProgress; signal?: AbortSignal; jobs?: number } = {}): Promise<{ results: AddResult[]; gitAdd: string[]; packsMerged?: number }> {
     return import('./ops/add.js').then((m) => m.add(this, userPaths, o));
   }
 

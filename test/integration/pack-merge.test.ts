@@ -187,3 +187,43 @@ describe('fsck takes the repo lock', () => {
     expect(JSON.parse(stdout).packs.problems.map((p: { action: string }) => p.action)).toEqual(['index rebuilt from the pack']);
   });
 });
+
+describe('add merges small packs on its own (gc.autoMerge)', () => {
+  it('at gc.autoMerge small packs an add merges them; 0 turns it off; a bad value is refused before anything is stored', async () => {
+    const dir = await newRepo();
+    await ok(dir, 'config', 'gc.autoMerge', '3');
+    const add = async (k: number, ...flags: string[]) => {
+      await write(dir, `data/f${k}.bin`, randomBytes(1000));
+      return ok(dir, 'add', 'data', ...flags);
+    };
+    await add(0);
+    await add(1);
+    expect(packFiles(dir, 'pack')).toHaveLength(2);
+    const r = JSON.parse((await add(2, '--json')).stdout);
+    expect(r.packsMerged).toBe(3);
+    expect(packFiles(dir, 'pack')).toHaveLength(1);
+    expect(packFiles(dir, 'idx')).toHaveLength(1);
+    const f = JSON.parse((await ok(dir, 'fsck', '--json')).stdout);
+    expect(f.corrupt).toEqual([]);
+    expect(f.packs.problems).toEqual([]);
+    await ok(dir, 'checkout', '--force', 'data');
+    const want = await hashes(dir);
+    expect(want.size).toBe(3);
+    await expectData(dir, want);
+
+    await ok(dir, 'config', 'gc.autoMerge', '0');
+    await add(3);
+    const off = await add(4);
+    expect(off.stdout).not.toMatch(/merged/);
+    expect(packFiles(dir, 'pack')).toHaveLength(3);
+
+    // refused by `config`, and when hand-written, by add before it stores anything
+    expect((await trove(dir, 'config', 'gc.autoMerge', '-1')).code).not.toBe(0);
+    writeFileSync(path.join(dir, '.trove/config.local'), 'gc:\n  autoMerge: lots\n');
+    await write(dir, 'data/f5.bin', randomBytes(1000));
+    const bad = await trove(dir, 'add', 'data');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/gc\.autoMerge/);
+    expect(packFiles(dir, 'pack')).toHaveLength(3);
+  });
+});

@@ -27,6 +27,7 @@ Re-adding a folder hashes only files whose size, mtime or inode changed. Pattern
           const what = x.type === 'dir' ? `${plural(x.files, 'file')}, ${humanBytes(x.size)}` : humanBytes(x.size);
           out(`${x.changed ? 'added' : 'unchanged'} ${x.path} (${what})`);
         }
+        if (r.packsMerged) out(`merged ${plural(r.packsMerged, 'small pack')} into fewer (gc.autoMerge)`);
         if (r.gitAdd.length) out(`\nTo track the changes with git, run:\n\n\tgit add ${r.gitAdd.map(shellQuote).join(' ')}`);
       });
     });

@@ -21,7 +21,7 @@ Examples:
   $ trove config --list
 
 Keys: core.remote, core.autostage, cache.dir, cache.link (reflink,copy | hardlink | symlink),
-cache.jobs, gc.grace. Credentials are never stored here.`)
+cache.jobs, gc.grace, gc.autoMerge (small packs that make add merge them; 0: never). Credentials are never stored here.`)
     .action(async (key: string | undefined, value: string | undefined, o: { local?: boolean; unset?: boolean; list?: boolean; json?: boolean }) => {
       const repo = await Repo.open();
       try {

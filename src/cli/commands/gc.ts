@@ -24,7 +24,8 @@ Examples:
 
 gc never deletes without asking: without a terminal it refuses unless --force is given. Many small
 packs in the cache (4 or more under 8 MiB, e.g. from many small adds) are merged into few; that deletes
-nothing in use, so it needs no question.`)
+nothing in use, so it needs no question. \`add\` merges them on its own once 16 have piled up
+(config gc.autoMerge; 0: never).`)
     .action(async (o: { dryRun?: boolean; force?: boolean; allCommits?: boolean; remote?: string; grace?: string; json?: boolean }) => {
       const repo = await Repo.open();
       try {

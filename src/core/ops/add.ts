@@ -9,6 +9,8 @@ import { isWithin, pointerPathFor } from '../paths.js';
 import { writePointerIfChanged, type Pointer } from '../pointer.js';
 import { assertNoLinkedParent, assertSafeDataPath } from '../safePath.js';
 import { shellQuote } from '../shellQuote.js';
+import { getKey } from '../config.js';
+import { MERGE_AUTO_PACKS, mergeIfDue } from '../store/packMerge.js';
 import { scanPath, type OnProgress, type Scanned } from '../workspace.js';
 import { ignoreInGit } from './gitignore.js';
 import { listTracked, readTracked, type Tracked } from './tracked.js';
@@ -30,9 +32,10 @@ export interface AddResult {
  * Hashes files and folders into the cache and writes their pointers.
  * @example await add(ctx, ['data', 'models/model.pkl'])
  */
-export async function add(ctx: RepoContext, userPaths: string[], o: { onProgress?: OnProgress; signal?: AbortSignal; jobs?: number } = {}): Promise<{ results: AddResult[]; gitAdd: string[] }> {
+export async function add(ctx: RepoContext, userPaths: string[], o: { onProgress?: OnProgress; signal?: AbortSignal; jobs?: number } = {}): Promise<{ results: AddResult[]; gitAdd: string[]; packsMerged?: number }> {
   if (!userPaths.length) throw new TroveError('BAD_ARGS', 'nothing to add', 'name files or folders, e.g. `trove add data/ models/model.pkl`');
   const targets = await expandAddPaths(ctx, userPaths);
+  const autoPacks = autoMergePacks(ctx); // a bad setting is refused before anything is stored
   const unlock = await ctx.lock(`add ${targets.join(' ')}`);
   try {
     await ctx.cache.cleanStaleTemp();
@@ -75,7 +78,9 @@ export async function add(ctx: RepoContext, userPaths: string[], o: { onProgress
     }
     const files = [...gitAdd];
     if (ctx.autostage()) await ctx.git.add(files);
-    return { results, gitAdd: files };
+    // many small adds leave many small packs: merged here once enough have piled up (packMerge.ts)
+    const packsMerged = await mergeIfDue(ctx.cache, autoPacks);
+    return { results, gitAdd: files, ...(packsMerged && { packsMerged }) };
   } finally {
     await unlock();
   }
@@ -139,4 +144,13 @@ function pointerFromScan(name: string, s: Scanned, prev?: Pointer): Pointer {
     if (Object.keys(keep).length) ptr.extra = keep;
   }
   return ptr;
+}
+
+/** `gc.autoMerge`: how many small packs make `add` merge them (0: never; default MERGE_AUTO_PACKS). */
+function autoMergePacks(ctx: RepoContext): number {
+  const v = getKey(ctx.config, 'gc.autoMerge');
+  if (v === undefined || v === null || v === '') return MERGE_AUTO_PACKS;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new TroveError('CONFIG', `gc.autoMerge: expected a whole number ≥ 0, got ${JSON.stringify(v)}`, 'set it with `trove config gc.autoMerge 16` (0 turns merging on add off)');
+  return n;
 }

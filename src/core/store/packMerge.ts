@@ -12,11 +12,18 @@
  * `PackedObjects.mergeGroups` in packed.ts. This module is the policy, pure: `planMerge` is unit-tested.
  */
 import type { Oid } from '../oid.js';
-import type { ObjectRef } from './objectStore.js';
-import { PACK_TARGET_BYTES, type PackedObjects, type PackCheck } from './packed.js';
+import type { ObjectRef, ObjectStore } from './objectStore.js';
+import { PACK_TARGET_BYTES, packsOf, type PackedObjects, type PackCheck } from './packed.js';
 
 export const MERGE_SMALL_BYTES = PACK_TARGET_BYTES / 4;
 export const MERGE_MIN_PACKS = 4;
+/**
+ * `add` merges on its own (without a gc) once this many small packs have piled up (config
+ * `gc.autoMerge`, 0: never), as `git gc --auto` does at 50 packs. Higher than gc's MERGE_MIN_PACKS so
+ * that an add seldom pays for a merge: each add seals at most one small pack (its last), so this is
+ * one merge every 16 small adds, of at most 16 × 8 MiB.
+ */
+export const MERGE_AUTO_PACKS = 16;
 
 export interface MergePolicy {
   smallBytes: number;
@@ -63,4 +70,19 @@ export function mergeSmallPacks(packs: PackedObjects, drop: readonly ObjectRef[]
   const quarantined: PackCheck['quarantined'] = [];
   const r = packs.mergeGroups(planMerge(packs.packSizes(), p), (e) => !dead.has(`${e.kind}:${e.oid}`), quarantined);
   return { ...r, quarantined };
+}
+
+/**
+ * The merge that `add` runs on its own: when `autoPacks` or more packs are small (0: never), they are
+ * merged as gc would (nothing is dropped: add has no idea of garbage). Returns how many packs were
+ * merged away (0 when not due). Call under the repo lock, after the new objects are durable.
+ */
+export async function mergeIfDue(store: ObjectStore, autoPacks: number = MERGE_AUTO_PACKS): Promise<number> {
+  const packs = packsOf(store);
+  if (!packs || autoPacks <= 0) return 0;
+  const small = packs.packSizes().filter((x) => x.bytes < DEFAULT_MERGE.smallBytes).length;
+  if (small < Math.max(autoPacks, 2)) return 0;
+  // through removals(): objects move between packs, so memos that saw them where they were are dropped
+  const r = await store.removals(async () => mergeSmallPacks(packs, [], { ...DEFAULT_MERGE, minPacks: Math.max(autoPacks, 2) }));
+  return r.merged;
 }
