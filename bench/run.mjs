@@ -38,6 +38,13 @@ const opt = (name, def) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : def;
 };
+// an unknown option is a usage error, not a full bench run (`--help` once started one)
+const KNOWN = new Set(['--runs', '--sets', '--peer-timeout', '--s3-sets', '--delta-mib', '--results', '--no-peers', '--no-annex', '--no-lfs', '--render-only']);
+const bad = args.filter((a, i) => a.startsWith('--') ? !KNOWN.has(a) : !(i > 0 && KNOWN.has(args[i - 1]) && !args[i - 1].startsWith('--no-') && args[i - 1] !== '--render-only'));
+if (bad.length) {
+  console.error(`bench/run.mjs: unknown ${bad.join(' ')}\nusage: node bench/run.mjs [--sets 1g,20k,100k] [--s3-sets 100k|none] [--runs 3] [--peer-timeout 300] [--delta-mib 1024] [--results FILE] [--no-peers] [--no-annex] [--no-lfs] [--render-only]`);
+  process.exit(2);
+}
 const RUNS = Number(opt('runs', '3'));
 const SETS = opt('sets', '1g,20k,100k').split(',');
 const PEER_TIMEOUT = Number(opt('peer-timeout', '300'));
@@ -464,7 +471,7 @@ for (const [s, r] of Object.entries(results)) {
 }
 md += `\n| data set | trove status (unchanged) | git status | ratio | checkout copy | / cp -r | checkout hardlink | / cp -rl | peak RSS checkout |\n|---|---|---|---|---|---|---|---|---|\n`;
 for (const [s, r] of Object.entries(results)) {
-  md += `| ${SPECS[s].label} | ${fmt(r.status.s)} | ${fmt(r.gitStatus.s)} | ${ratio(r.status.s, r.gitStatus.s)} | ${fmt(r.checkout.s)} | ${pairRatio(r.checkout, r.cpCo).toFixed(2)}× | ${fmt(r.checkoutHl.s)} | ${pairRatio(r.checkoutHl, r.cpl).toFixed(2)}× | ${r.checkout.rssMb ? r.checkout.rssMb.toFixed(0) + ' MB' : 'n/a'} |\n`;
+  md += `| ${SPECS[s].label} | ${fmt(r.status.s)} | ${fmt(r.gitStatus.s)} | ${ratio(r.status.s, r.gitStatus.s)} | ${fmt(r.checkout.s)} | ${pairRatio(r.checkout, r.cpCo).toFixed(2)}× | ${r.checkoutHl ? fmt(r.checkoutHl.s) : 'not measured'} | ${r.checkoutHl ? pairRatio(r.checkoutHl, r.cpl).toFixed(2) + '×' : ''} | ${r.checkout.rssMb ? r.checkout.rssMb.toFixed(0) + ' MB' : 'n/a'} |\n`;
 }
 md += `\n## Targets (issue 2)\n\n| target | ${Object.keys(results).map((s) => SPECS[s].label).join(' | ')} |\n|---|${Object.keys(results).map(() => '---').join('|')}|\n`;
 const row = (label, f) => (md += `| ${label} | ${Object.values(results).map(f).join(' | ')} |\n`);
@@ -478,7 +485,7 @@ row('re-add ≤ 1.2× status (issue 9)', (r) => `${ratio(r.readd.s, r.status.s)}
 row('status after one file changed ≤ 1.2× status (issue 9)', (r) => (r.statusChanged ? `${pairRatio(r.statusChanged, r.statusBeside).toFixed(2)}× ${verdict(pairRatio(r.statusChanged, r.statusBeside) <= 1.2)}` : 'n/a'));
 row('status ≤ 2× git status', (r) => `${ratio(r.status.s, r.gitStatus.s)} ${verdict(r.status.s <= 2 * r.gitStatus.s)}`);
 row('checkout (copy) ≤ 1.3× cp -r', (r) => `${pairRatio(r.checkout, r.cpCo).toFixed(2)}× ${verdict(pairRatio(r.checkout, r.cpCo) <= 1.3)}`);
-row('checkout (hardlink) ≤ 1.3× cp -rl', (r) => `${pairRatio(r.checkoutHl, r.cpl).toFixed(2)}× ${verdict(pairRatio(r.checkoutHl, r.cpl) <= 1.3)}`);
+row('checkout (hardlink) ≤ 1.3× cp -rl', (r) => (r.checkoutHl ? `${pairRatio(r.checkoutHl, r.cpl).toFixed(2)}× ${verdict(pairRatio(r.checkoutHl, r.cpl) <= 1.3)}` : 'not measured'));
 row('hardlink checkout of a copy-built cache (first: unpacks) / cp -rl', (r) => (r.checkoutHlCopyBuilt ? `${fmt(r.checkoutHlCopyBuilt.s)}, ${pairRatio(r.checkoutHlCopyBuilt, r.cplCopyBuilt).toFixed(2)}×; add in hardlink mode ${fmt(r.addHl?.s)}` : 'not measured'));
 row('peak RSS (≤ 100 MB 1 GiB file, ≤ 200 MB 100k)', (r) => (r.add.rssMb ? `${r.add.rssMb.toFixed(0)} MB` : 'n/a'));
 md += `\nAll timings (s): \`${JSON.stringify(Object.fromEntries(Object.entries(results).map(([s, r]) => [s, Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.all ?? v.s]))])))}\`\n`;
