@@ -21,6 +21,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
+import { SlotRing } from './slotRing.js';
 
 /** Bytes per ring slot: the chunker's largest chunk (4 MiB), so a default chunk is one read. */
 const SLOT = 4 << 20;
@@ -65,29 +66,11 @@ export class ShortRead extends Error {
 export async function assembleHashed(pieces: AsyncIterable<AssemblePiece>, out: FileHandle, onBytes?: (n: number) => void): Promise<string> {
   const sab = new SharedArrayBuffer(SLOTS * SLOT);
   const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { sab } });
-  const free: number[] = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
-  /** per slot: 2 while read, hashed and written are pending (the hash, the write) */
-  const refs = new Int32Array(SLOTS);
-  let failure: unknown = null;
+  /** per slot, refs is 2 while read, hashed and written are pending (the hash, the write) */
+  const ring = new SlotRing(SLOTS);
+  const { free, refs, poke, fail, release, event } = ring;
   let finished = false;
   let digest: string | null = null;
-  let wake: (() => void) | null = null;
-  const poke = () => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
-  const fail = (err: unknown) => {
-    failure ??= err;
-    poke();
-  };
-  const event = () => new Promise<void>((r) => (wake = r));
-  const release = (slot: number) => {
-    if (--refs[slot] === 0) {
-      free.push(slot);
-      poke();
-    }
-  };
   worker.on('message', (m: number | string) => {
     if (typeof m === 'string') {
       digest = m;
@@ -120,8 +103,8 @@ export async function assembleHashed(pieces: AsyncIterable<AssemblePiece>, out: 
     }
   };
   const takeSlot = async (): Promise<number> => {
-    while (free.length === 0 && !failure) await event();
-    if (failure) throw failure;
+    while (free.length === 0 && !ring.failure) await event();
+    if (ring.failure) throw ring.failure;
     return free.pop() as number;
   };
 
@@ -137,7 +120,7 @@ export async function assembleHashed(pieces: AsyncIterable<AssemblePiece>, out: 
       worker.postMessage([s.slot, s.len]);
       // one write at a time, in order: concurrent writes to one file contend for its inode lock
       // (measured: rwsem_spin_on_owner took a tenth of the CPU and sys time doubled)
-      const w = (lastWrite = lastWrite.then(() => (failure ? undefined : writeOut(s.slot, s.len, s.at)))).then(() => release(s.slot), fail);
+      const w = (lastWrite = lastWrite.then(() => (ring.failure ? undefined : writeOut(s.slot, s.len, s.at)))).then(() => release(s.slot), fail);
       const tracked = w.finally(() => {
         writes.delete(tracked);
         poke();
@@ -156,7 +139,7 @@ export async function assembleHashed(pieces: AsyncIterable<AssemblePiece>, out: 
           reads.push(read);
           if (ahead) await ahead; // the previous stretch is read: hand it on while this one reads
           ahead = read;
-          if (failure) throw failure;
+          if (ring.failure) throw ring.failure;
           if (prev) handOn(prev);
           prev = { slot, len, at: pos };
           pos += len;
@@ -177,8 +160,8 @@ export async function assembleHashed(pieces: AsyncIterable<AssemblePiece>, out: 
     ahead = null;
     if (prev) handOn(prev);
     worker.postMessage([-1]);
-    while ((digest === null || writes.size > 0) && !failure) await event();
-    if (failure) throw failure;
+    while ((digest === null || writes.size > 0) && !ring.failure) await event();
+    if (ring.failure) throw ring.failure;
     return digest as unknown as string;
   } finally {
     finished = true;

@@ -24,6 +24,7 @@ import { oidFromHex, type Oid } from '../oid.js';
 import { Cutter, type ChunkerParams } from './chunker.js';
 import { DATA_START, gearMemory, WasmCutter } from './gearWasm.js';
 import type { ManifestEntry } from './manifest.js';
+import { SlotRing } from './slotRing.js';
 
 const PIECE = 1 << 20;
 
@@ -95,29 +96,9 @@ export async function chunkFileParallel(fh: FileHandle, params: ChunkerParams, s
   const wholeW = new Worker(WORKER_SOURCE, { eval: true, execArgv, workerData: { sab, base, role: 'whole' } });
   const chunkW = new Worker(WORKER_SOURCE, { eval: true, execArgv, workerData: { sab, base, role: 'chunk' } });
 
-  const refs = new Int32Array(slots);
-  const free: number[] = Array.from({ length: slots }, (_, i) => slots - 1 - i);
-  let failure: unknown = null;
+  const ring = new SlotRing(slots);
+  const { refs, free, poke, fail, release, event } = ring;
   let finished = false;
-  let wake: (() => void) | null = null;
-  const poke = () => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
-  const fail = (err: unknown) => {
-    failure ??= err;
-    poke();
-  };
-  /** waits for any event (a slot freed, a digest, a failure) */
-  const event = () => new Promise<void>((r) => (wake = r));
-
-  const release = (slot: number) => {
-    if (--refs[slot] === 0) {
-      free.push(slot);
-      poke();
-    }
-  };
 
   const entries: ManifestEntry[] = [];
   /** chunks cut and sent to the chunk worker, waiting for their digests (oldest first) */
@@ -183,8 +164,8 @@ export async function chunkFileParallel(fh: FileHandle, params: ChunkerParams, s
   };
 
   const takeSlot = async (): Promise<number> => {
-    while (free.length === 0 && !failure) await event();
-    if (failure) throw failure;
+    while (free.length === 0 && !ring.failure) await event();
+    if (ring.failure) throw ring.failure;
     return free.pop() as number;
   };
   const readSlot = async (slot: number): Promise<number> => {
@@ -206,7 +187,7 @@ export async function chunkFileParallel(fh: FileHandle, params: ChunkerParams, s
     for (;;) {
       const n: number = await (ahead as Promise<number>);
       ahead = null;
-      if (failure) throw failure;
+      if (ring.failure) throw ring.failure;
       if (n === 0) {
         free.push(slot);
         break;
@@ -237,8 +218,8 @@ export async function chunkFileParallel(fh: FileHandle, params: ChunkerParams, s
     }
     if (cutter.pending > 0) addSegment(0, 0, 0, true);
     wholeW.postMessage([-1]);
-    while ((wholeHex === null || hashing.length > 0 || pendingStores > 0) && !failure) await event();
-    if (failure) throw failure;
+    while ((wholeHex === null || hashing.length > 0 || pendingStores > 0) && !ring.failure) await event();
+    if (ring.failure) throw ring.failure;
     return { wholeHex: wholeHex as unknown as string, size, entries, written, writtenBytes };
   } finally {
     finished = true;
