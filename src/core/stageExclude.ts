@@ -10,7 +10,7 @@
  * The line is added once (the file is read, and rewritten with temp + rename only when the line is
  * missing). Failing to write it never fails a checkout: the folder is then only visible, not wrong.
  */
-import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempBeside } from './tempName.js';
 
@@ -45,7 +45,8 @@ export function gitCommonDir(root: string): string | null {
 export function excludeStagesFromGit(root: string): boolean {
   if (done.has(root)) return true;
   const common = gitCommonDir(root);
-  if (!common) return false;
+  // only into a real git dir: a `.git` file naming some other folder gets no `info/` made in it
+  if (!common || !existsSync(path.join(common, 'HEAD'))) return false;
   const file = path.join(common, 'info', 'exclude');
   let text = '';
   try {

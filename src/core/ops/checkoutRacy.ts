@@ -18,7 +18,7 @@ import { closeSync, fstatSync, openSync, rmSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Oid } from '../oid.js';
-import { RACY_MS, statKey, type StatusIndex } from '../statusIndex.js';
+import { RACY_MS, statKey, type StatKey, type StatusIndex } from '../statusIndex.js';
 
 /** A file the checkout wrote, by its repo-relative path. */
 export interface WrittenFile {
@@ -50,13 +50,17 @@ export function fsClockAt(dir: string): number | null {
 /**
  * Stats each written file (after the probe) and records its row: settled when its mtime and ctime are
  * older than the probe, racy (the usual rule) otherwise. `abs` maps a repo path to where it is now.
- * Rows go to the index in batches (memory does not hold a row object per file to the end).
+ * Rows go to the index in two batches, settled and racy.
  * @example recordWritten(ctx.state, files, (rel) => ctx.abs(rel), fsClockAt(ctx.abs('.')))
  */
 export function recordWritten(state: StatusIndex, files: readonly WrittenFile[], abs: (rel: string) => string, clock: number | null): { settled: number } {
   const now = Date.now();
-  let settled = 0;
-  const fresh: Parameters<StatusIndex['record']>[0] & unknown[] = [];
+  type Row = { path: string; key: StatKey; oid: Oid; exec: boolean };
+  const settled: Row[] = [];
+  const fresh: Row[] = [];
+  // a settled row may carry any recorded time past its own mtime + RACY_MS: the probe proves the file
+  // cannot match it after a change, so one time (the latest any of them needs) serves them all
+  let settledAt = now;
   for (const f of files) {
     let st;
     try {
@@ -65,11 +69,13 @@ export function recordWritten(state: StatusIndex, files: readonly WrittenFile[],
       continue; // removed since (by someone else): no row
     }
     const key = statKey(st);
+    const row = { path: f.rel, key, oid: f.oid, exec: f.exec };
     if (clock !== null && key.mtime < clock && key.ctime < clock) {
-      state.record([{ path: f.rel, key, oid: f.oid, exec: f.exec }], Math.max(now, key.mtime + RACY_MS, key.ctime + RACY_MS));
-      settled++;
-    } else fresh.push({ path: f.rel, key, oid: f.oid, exec: f.exec });
+      settled.push(row);
+      settledAt = Math.max(settledAt, key.mtime + RACY_MS, key.ctime + RACY_MS);
+    } else fresh.push(row);
   }
+  if (settled.length) state.record(settled, settledAt);
   if (fresh.length) state.record(fresh, now);
-  return { settled };
+  return { settled: settled.length };
 }
